@@ -1,0 +1,55 @@
+# The README's commands. Each target sets itself up: it creates .venv and installs
+# the package with what that target needs, and is quick when that is already done.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt
+# One stamp per set of extras; it is rebuilt when the dependency files change.
+STAMP_DEV := $(VENV)/.stamp-dev
+STAMP_LAB := $(VENV)/.stamp-lab
+STAMP_APP := $(VENV)/.stamp-app
+
+.PHONY: lab demo test bench faults app lint typecheck pytest clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+
+$(STAMP_DEV): pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e '.[dev,lab]'
+	touch $@
+
+$(STAMP_LAB): pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e '.[lab]'
+	touch $@
+
+$(STAMP_APP): pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e '.[lab,app]'
+	touch $@
+
+## make lab: JupyterLab on notebooks/, on the sandbox unless you are logged in to Membrane
+lab: $(STAMP_LAB)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+## make demo: the same job headless, every curated notebook executed against the sandbox
+demo: $(STAMP_DEV)
+	MIXMAX_NB_BACKEND=sandbox $(BIN)/python -m mixmax_nb.demo --out build
+
+## make test: ruff, mypy (strict on the package), pytest
+test: $(STAMP_DEV)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+## make bench: every benchmark under benchmarks/, each printing its figures
+bench: $(STAMP_DEV)
+	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+## make faults: the slow fault and load tests
+faults: $(STAMP_DEV)
+	$(BIN)/python -m pytest -m slow -p no:cacheprovider
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

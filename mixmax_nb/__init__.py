@@ -1,0 +1,69 @@
+"""mixmax_nb: Mixmax data in Python notebooks, through the Membrane CLI or an embedded sandbox.
+
+    import mixmax_nb as mx
+    client = mx.connect()            # real `membrane` when logged in, else the sandbox
+    client.sequences()               # a typed DataFrame
+
+Heavy modules (pandas, plotly, ipywidgets) load on first use, so importing the
+package stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .client import AsyncClient, Client, connect
+from .errors import (
+    ActionFailedError,
+    BadOutputError,
+    CliCrashedError,
+    CliNotFoundError,
+    CliTimeoutError,
+    ConnectionNotReadyError,
+    InputError,
+    MixmaxNbError,
+    NotFoundError,
+    NotLoggedInError,
+    RateLimitedError,
+    ServerError,
+    ServiceError,
+    SetupError,
+    TransportError,
+)
+
+if TYPE_CHECKING:
+    from . import widgets
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActionFailedError",
+    "AsyncClient",
+    "BadOutputError",
+    "CliCrashedError",
+    "CliNotFoundError",
+    "CliTimeoutError",
+    "Client",
+    "ConnectionNotReadyError",
+    "InputError",
+    "MixmaxNbError",
+    "NotFoundError",
+    "NotLoggedInError",
+    "RateLimitedError",
+    "ServerError",
+    "ServiceError",
+    "SetupError",
+    "TransportError",
+    "__version__",
+    "connect",
+    "widgets",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Widgets pull in ipywidgets and plotly: load them only when asked for.
+    if name == "widgets":
+        import importlib
+
+        return importlib.import_module(".widgets", __name__)
+    raise AttributeError(f"module 'mixmax_nb' has no attribute {name!r}")

@@ -1,0 +1,489 @@
+"""The 20 Mixmax actions of the Membrane connection, as data.
+
+One :class:`ActionSpec` per action: its key, name and description (verbatim from
+the Mixmax skill), its JSON Schema input and output, the frame kind that shapes its
+result, the page shape of list outputs, whether it writes, and the Mixmax REST call
+it most probably wraps. This table drives input validation (jsonschema), the
+sandbox's dispatch, the generated forms of the explorer and the README's table.
+
+The real connector's schemas are not published (read them at run time with
+``client.actions()``); the ones here are the toolkit's assumptions, collected in
+this one place so they are easy to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Literal
+
+from .errors import InputError
+
+PageShape = Literal["results", "records", "array", "object"]
+
+STANDARD_PAGE_MAX = 300  # Mixmax clamps `limit` to 1..300
+RECIPIENTS_PAGE_MAX = 50  # GET /sequences/:id/recipients pages at most 50
+RECIPIENTS_CAP = 10_000  # ...and never past offset 10,000
+ENROLL_BATCH_MAX = 100  # recipients per add call (assumed; Mixmax documents none)
+CANCEL_BATCH_MAX = 100  # emails per cancel call (assumed)
+
+Schema = dict[str, Any]
+
+
+def _obj(props: Mapping[str, Schema], required: tuple[str, ...] = ()) -> Schema:
+    schema: Schema = {"type": "object", "properties": dict(props), "additionalProperties": False}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def _id(what: str) -> Schema:
+    return {"type": "string", "minLength": 1, "description": f"The {what} id."}
+
+
+_LIMIT: Schema = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": STANDARD_PAGE_MAX,
+    "default": 50,
+    "description": "Page size (Mixmax clamps it to 1..300).",
+}
+_PAGING: dict[str, Schema] = {
+    "limit": _LIMIT,
+    "next": {"type": "string", "description": "Cursor from the previous page's `next`."},
+    "cursor": {"type": "string", "description": "Cursor from the previous page's `cursor`."},
+}
+_EMAIL: Schema = {
+    "type": "string",
+    "minLength": 3,
+    "maxLength": 320,
+    "pattern": "^[^@\\s]+@[^@\\s]+$",
+}
+_TIME: Schema = {
+    "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "format": "date-time"}],
+    "description": "Epoch milliseconds or an ISO 8601 timestamp.",
+}
+EVENT_TYPES = ("sent", "opened", "clicked", "downloaded", "replied", "bounced", "unsubscribed")
+
+_RESULTS_PAGE: Schema = {
+    "type": "object",
+    "properties": {
+        "results": {"type": "array", "items": {"type": "object"}},
+        "next": {"type": "string"},
+        "hasNext": {"type": "boolean"},
+        "previous": {"type": "string"},
+        "hasPrevious": {"type": "boolean"},
+    },
+    "required": ["results"],
+}
+_OBJECT: Schema = {"type": "object"}
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    key: str
+    name: str
+    description: str
+    input_schema: Schema
+    output_schema: Schema
+    kind: str
+    """Frame kind that shapes the output (see ``frames``)."""
+    page: PageShape = "object"
+    writes: bool = False
+    method: str = "GET"
+    path: str = ""
+    """Probable Mixmax REST path, ``{name}`` placeholders filled from the input."""
+    page_max: int = STANDARD_PAGE_MAX
+    keywords: tuple[str, ...] = field(default=())
+    """Extra words for intent search (synonyms a person might type)."""
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(self.input_schema.get("required", ()))
+
+
+def _list(
+    key: str,
+    name: str,
+    desc: str,
+    kind: str,
+    path: str,
+    extra: Mapping[str, Schema] = {},
+    keywords: tuple[str, ...] = (),
+    required: tuple[str, ...] = (),
+) -> ActionSpec:
+    return ActionSpec(
+        key,
+        name,
+        desc,
+        _obj({**extra, **_PAGING}, required),
+        _RESULTS_PAGE,
+        kind,
+        page="results",
+        path=path,
+        keywords=keywords,
+    )
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    _list(
+        "list-teams",
+        "List Teams",
+        "Lists all teams the user belongs to or has access to",
+        "teams",
+        "teams",
+        keywords=("team", "members", "group"),
+    ),
+    _list(
+        "list-rules",
+        "List Rules (Webhooks)",
+        "Lists all webhook rules configured for the user",
+        "rules",
+        "rules",
+        {"expand": {"type": "string", "enum": ["actions"]}},
+        keywords=("webhook", "rule", "automation", "trigger"),
+    ),
+    ActionSpec(
+        "remove-unsubscribe",
+        "Remove from Unsubscribes",
+        "Remove an email address from the unsubscribe list",
+        _obj({"email": _EMAIL}, ("email",)),
+        _OBJECT,
+        "unsubscribe_change",
+        writes=True,
+        method="DELETE",
+        path="unsubscribes",
+        keywords=("resubscribe", "unsubscribe", "opt-in", "delete"),
+    ),
+    ActionSpec(
+        "add-unsubscribe",
+        "Add to Unsubscribes",
+        "Add an email address to the unsubscribe list",
+        _obj({"email": _EMAIL, "name": {"type": "string", "maxLength": 500}}, ("email",)),
+        _OBJECT,
+        "unsubscribe_change",
+        writes=True,
+        method="POST",
+        path="unsubscribes",
+        keywords=("unsubscribe", "opt-out", "block", "suppress", "do not contact"),
+    ),
+    _list(
+        "list-unsubscribes",
+        "List Unsubscribes",
+        "Lists all unsubscribed email addresses",
+        "unsubscribes",
+        "unsubscribes",
+        keywords=("unsubscribe", "opt-out", "suppression"),
+    ),
+    _list(
+        "list-livefeed-events",
+        "List Live Feed Events",
+        "Get email engagement events from the live feed (opens, clicks, replies, etc.)",
+        "events",
+        "livefeed/events",
+        {
+            "since": _TIME,
+            "until": _TIME,
+            "types": {"type": "array", "items": {"enum": list(EVENT_TYPES)}, "uniqueItems": True},
+            "sequenceId": {"type": "string", "minLength": 1},
+            "messageId": {"type": "string", "minLength": 1},
+        },
+        keywords=("engagement", "opens", "clicks", "replies", "activity", "tracking", "analytics"),
+    ),
+    ActionSpec(
+        "get-poll",
+        "Get Poll",
+        "Get a specific poll by ID with its results",
+        _obj({"pollId": _id("poll")}, ("pollId",)),
+        _OBJECT,
+        "poll",
+        path="polls/{pollId}",
+        keywords=("poll", "vote", "survey", "results"),
+    ),
+    _list(
+        "list-polls",
+        "List Polls",
+        "Lists all polls created by the user",
+        "polls",
+        "polls",
+        keywords=("poll", "vote", "survey"),
+    ),
+    ActionSpec(
+        "get-snippet",
+        "Get Snippet",
+        "Get a specific template/snippet by ID",
+        _obj({"snippetId": _id("snippet")}, ("snippetId",)),
+        _OBJECT,
+        "snippet",
+        path="snippets/{snippetId}",
+        keywords=("template", "snippet"),
+    ),
+    _list(
+        "list-snippets",
+        "List Snippets (Templates)",
+        "Lists templates/snippets that the user has access to (including shared ones)",
+        "snippets",
+        "snippets",
+        {"search": {"type": "string"}},
+        keywords=("template", "snippet", "canned"),
+    ),
+    ActionSpec(
+        "send-message",
+        "Send Message",
+        "Send a previously created draft message.",
+        _obj({"messageId": _id("message")}, ("messageId",)),
+        _OBJECT,
+        "message",
+        writes=True,
+        method="POST",
+        path="messages/{messageId}/send",
+        keywords=("send", "email", "draft", "deliver"),
+    ),
+    ActionSpec(
+        "get-message",
+        "Get Message",
+        "Get a specific message by ID",
+        _obj({"messageId": _id("message")}, ("messageId",)),
+        _OBJECT,
+        "message",
+        path="messages/{messageId}",
+        keywords=("email", "message"),
+    ),
+    ActionSpec(
+        "create-message",
+        "Create Message",
+        "Creates a draft Mixmax message (email).",
+        _obj(
+            {
+                "to": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": _obj({"email": _EMAIL, "name": {"type": "string"}}, ("email",)),
+                },
+                "cc": {
+                    "type": "array",
+                    "items": _obj({"email": _EMAIL, "name": {"type": "string"}}, ("email",)),
+                },
+                "bcc": {
+                    "type": "array",
+                    "items": _obj({"email": _EMAIL, "name": {"type": "string"}}, ("email",)),
+                },
+                "subject": {"type": "string", "maxLength": 2000},
+                "body": {"type": "string", "description": "HTML body."},
+                "trackingEnabled": {"type": "boolean", "default": True},
+                "linkTrackingEnabled": {"type": "boolean", "default": True},
+            },
+            ("to",),
+        ),
+        _OBJECT,
+        "message",
+        writes=True,
+        method="POST",
+        path="messages",
+        keywords=("draft", "compose", "email", "write"),
+    ),
+    _list(
+        "list-messages",
+        "List Messages",
+        "Lists Mixmax messages (emails) for the authenticated user",
+        "messages",
+        "messages",
+        {"sequenceId": {"type": "string", "minLength": 1}},
+        keywords=("email", "sent", "outbox"),
+    ),
+    ActionSpec(
+        "get-sequence-recipients",
+        "Get Sequence Recipients",
+        "Get all recipients of a sequence with their status",
+        _obj(
+            {
+                "sequenceId": _id("sequence"),
+                "offset": {"type": "integer", "minimum": 0, "maximum": RECIPIENTS_CAP - 1},
+                "limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": RECIPIENTS_PAGE_MAX,
+                    "default": RECIPIENTS_PAGE_MAX,
+                },
+                "includeVariables": {"type": "boolean", "default": True},
+                "sortBy": {
+                    "enum": [
+                        "email",
+                        "lastStage",
+                        "lastMessageCreated",
+                        "nextStageScheduledAt",
+                        "opens",
+                        "clicks",
+                        "replied",
+                        "downloads",
+                        "accepted",
+                    ]
+                },
+                "sortDesc": {"type": "boolean"},
+            },
+            ("sequenceId",),
+        ),
+        {"type": "array", "items": {"type": "object"}},
+        "recipients",
+        page="array",
+        path="sequences/{sequenceId}/recipients",
+        page_max=RECIPIENTS_PAGE_MAX,
+        keywords=("enrolled", "contacts", "prospects", "status", "people"),
+    ),
+    ActionSpec(
+        "cancel-sequence-recipient",
+        "Cancel Sequence for Recipient",
+        "Cancel a sequence for a specific recipient by email",
+        _obj(
+            {
+                "sequenceId": _id("sequence"),
+                "emails": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": CANCEL_BATCH_MAX,
+                    "items": _EMAIL,
+                },
+            },
+            ("sequenceId", "emails"),
+        ),
+        _OBJECT,
+        "cancel_outcomes",
+        writes=True,
+        method="POST",
+        path="sequences/{sequenceId}/cancel",
+        keywords=("remove", "stop", "exit", "unenroll"),
+    ),
+    ActionSpec(
+        "add-recipient-to-sequence",
+        "Add Recipient to Sequence",
+        "Adds one or more recipients to a sequence.",
+        _obj(
+            {
+                "sequenceId": _id("sequence"),
+                "recipients": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": ENROLL_BATCH_MAX,
+                    "items": _obj(
+                        {
+                            "email": _EMAIL,
+                            "variables": {
+                                "type": "object",
+                                "additionalProperties": {
+                                    "type": ["string", "number", "boolean", "null"]
+                                },
+                            },
+                            "scheduledAt": {
+                                "anyOf": [{"type": "integer", "minimum": 0}, {"const": False}]
+                            },
+                        },
+                        ("email",),
+                    ),
+                },
+                "scheduledAt": {
+                    "anyOf": [{"type": "integer", "minimum": 0}, {"const": False}],
+                    "description": "Epoch ms to start; false keeps the recipients as drafts.",
+                },
+                "enrich": {"type": "boolean", "default": False},
+                "allowMissingVariables": {"type": "boolean", "default": False},
+            },
+            ("sequenceId", "recipients"),
+        ),
+        _OBJECT,
+        "enroll_outcomes",
+        writes=True,
+        method="POST",
+        path="sequences/{sequenceId}/recipients",
+        keywords=("enroll", "add", "prospects", "contacts", "start"),
+    ),
+    _list(
+        "search-sequences",
+        "Search Sequences",
+        "Search sequences by name",
+        "sequences",
+        "sequences/search",
+        {"name": {"type": "string", "minLength": 1}},
+        keywords=("find", "sequence", "campaign", "cadence"),
+        required=("name",),
+    ),
+    _list(
+        "list-sequences",
+        "List Sequences",
+        "Lists all sequences available to the authenticated user",
+        "sequences",
+        "sequences",
+        {"expand": {"type": "string", "enum": ["stages"]}},
+        keywords=("sequence", "campaign", "cadence", "outreach"),
+    ),
+    ActionSpec(
+        "get-current-user",
+        "Get Current User",
+        "Returns the authenticated user's information including their user ID",
+        _obj({}),
+        _OBJECT,
+        "user",
+        path="users/me",
+        keywords=("me", "whoami", "account", "profile"),
+    ),
+)
+
+BY_KEY: dict[str, ActionSpec] = {a.key: a for a in ACTIONS}
+
+
+def get(key: str) -> ActionSpec:
+    try:
+        return BY_KEY[key]
+    except KeyError:
+        raise InputError(
+            f"Unknown action {key!r}.",
+            field="key",
+            hint="See client.actions() for what the connection offers.",
+        ) from None
+
+
+@cache
+def _validator(key: str) -> Any:
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    return Draft202012Validator(BY_KEY[key].input_schema, format_checker=FormatChecker())
+
+
+def validate_input(key: str, data: Mapping[str, Any] | None, schema: Schema | None = None) -> None:
+    """Check ``data`` against the action's input schema; raise InputError naming the field.
+
+    Known actions use the catalog's schema; ``schema`` serves actions we have never
+    seen (taken from ``action list`` at run time).
+    """
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    if schema is not None:
+        validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    elif key in BY_KEY:
+        validator = _validator(key)
+    else:
+        return
+    errors = sorted(validator.iter_errors(dict(data or {})), key=lambda e: list(e.path))
+    if not errors:
+        return
+    first = errors[0]
+    path = ".".join(str(p) for p in first.absolute_path)
+    if first.validator == "required":
+        missing = str(first.message).split("'")[1] if "'" in first.message else ""
+        path = f"{path}.{missing}" if path else missing
+    elif first.validator == "additionalProperties":
+        extra = sorted(set(first.instance) - set(first.schema.get("properties", {})))
+        path = ".".join(filter(None, [path, ",".join(extra)]))
+    message = _plain_message(first)
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    raise InputError(
+        f"{key}: invalid input at '{path or '(root)'}': {message}{more}",
+        field=path or None,
+        hint="Fix that parameter and run again; nothing was sent.",
+    )
+
+
+def _plain_message(error: Any) -> str:
+    text = str(error.message)
+    # jsonschema quotes the whole instance; long or hostile values make that unreadable.
+    return text if len(text) <= 200 else text[:200] + "..."

@@ -1,0 +1,293 @@
+"""Client and connect(): validate input, call the transport under the rate limit, shape results.
+
+:class:`AsyncClient` is the core (coroutines). :class:`Client` is the same surface
+as plain calls that work in a script, a thread or a notebook cell (see ``_sync``);
+``client.aio`` is its AsyncClient for ``await`` and for widgets that run work as
+tasks on the kernel loop.
+
+:func:`connect` is the one place that chooses a backend: the explicit argument,
+then ``MIXMAX_NB_BACKEND``, then detection (a logged-in `membrane` with a READY
+Mixmax connection, else the sandbox, said once and visibly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from . import catalog
+from ._sync import run_sync
+from .config import MIXMAX_APP_URL, Settings
+from .errors import InputError, MixmaxNbError, SetupError
+from .transport.base import (
+    BUILDING,
+    READY,
+    Connection,
+    ProxyResponse,
+    Transport,
+    connection_error,
+)
+from .transport.limits import NoLimit, RateLimiter, RetryPolicy, call_with_retry
+
+_HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+class AsyncClient:
+    """Mixmax through one transport. Every method is a coroutine."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.transport = transport
+        if limiter is None:
+            limiter = RateLimiter() if getattr(transport, "rate_limited", True) else NoLimit()
+        self.limiter = limiter
+        self.retry = retry or RetryPolicy()
+
+    @property
+    def backend(self) -> str:
+        return self.transport.backend
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.backend == "sandbox"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} backend={self.backend!r}>"
+
+    # -- generic ----------------------------------------------------------------
+
+    async def run(self, key: str, input: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run an action; return ``{"output", "actionRunId"}``. Known actions are validated."""
+        spec = catalog.BY_KEY.get(key)
+        if spec is not None:
+            catalog.validate_input(key, input)
+        elif not key or not isinstance(key, str):
+            raise InputError("An action key is required.", field="key")
+        data = dict(input or {})
+        writes = spec.writes if spec is not None else True  # unknown actions: assume a write
+        result = await call_with_retry(
+            lambda: self.transport.run_action(key, data),
+            limiter=self.limiter,
+            policy=self.retry,
+            is_write=writes,
+        )
+        return dict(result)
+
+    async def run_action(self, key: str, input: Mapping[str, Any] | None = None) -> Any:
+        """Run an action; return its raw ``output``."""
+        return (await self.run(key, input))["output"]
+
+    async def actions(self, intent: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """What the connection offers, ranked by ``intent`` when given (raw records)."""
+        return await call_with_retry(
+            lambda: self.transport.list_actions(intent=intent, limit=limit),
+            limiter=self.limiter,
+            policy=self.retry,
+        )
+
+    async def request(
+        self,
+        path: str,
+        method: str = "GET",
+        query: Mapping[str, Any] | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ProxyResponse:
+        """Send a request through Membrane's proxy to the Mixmax REST API."""
+        verb = method.upper()
+        if verb not in _HTTP_METHODS:
+            raise InputError(
+                f"Unsupported HTTP method {method!r}.",
+                field="method",
+                hint=f"Use one of {', '.join(_HTTP_METHODS)}.",
+            )
+        if not path or not isinstance(path, str):
+            raise InputError("A path such as '/users/me' is required.", field="path")
+        return await call_with_retry(
+            lambda: self.transport.request(
+                path,
+                method=verb,  # type: ignore[arg-type]
+                query=query,
+                data=data,
+                headers=headers,
+            ),
+            limiter=self.limiter,
+            policy=self.retry,
+            is_write=verb != "GET",
+        )
+
+    async def me(self) -> dict[str, Any]:
+        output = await self.run_action("get-current-user")
+        if not isinstance(output, Mapping):
+            raise MixmaxNbError("get-current-user returned no user object.")
+        return dict(output)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+class Client:
+    """The synchronous face of :class:`AsyncClient` (``client.aio``)."""
+
+    def __init__(self, transport: Transport, **options: Any) -> None:
+        self.aio = AsyncClient(transport, **options)
+
+    @property
+    def transport(self) -> Transport:
+        return self.aio.transport
+
+    @property
+    def backend(self) -> str:
+        return self.aio.backend
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.aio.is_sandbox
+
+    def __repr__(self) -> str:
+        return f"<Client backend={self.backend!r}>"
+
+    def run_action(self, key: str, input: Mapping[str, Any] | None = None) -> Any:
+        return run_sync(self.aio.run_action(key, input))
+
+    def actions_raw(self, intent: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        return run_sync(self.aio.actions(intent, limit))
+
+    def request(
+        self,
+        path: str,
+        method: str = "GET",
+        query: Mapping[str, Any] | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ProxyResponse:
+        return run_sync(self.aio.request(path, method, query, data, headers))
+
+    def me(self) -> dict[str, Any]:
+        return run_sync(self.aio.me())
+
+    def close(self) -> None:
+        run_sync(self.aio.aclose())
+
+
+# -- choosing a backend -------------------------------------------------------------
+
+_announced = False
+
+
+def _announce_sandbox(reason: str) -> None:
+    global _announced
+    if not _announced:
+        _announced = True
+        print(f"mixmax_nb: using the SANDBOX (emulated data): {reason}", file=sys.stderr)
+
+
+async def wait_until_settled(
+    transport: Transport, connection: Connection, *, deadline: float = 300.0, poll: int = 30
+) -> Connection:
+    """Long-poll ``connection get --wait`` until the state leaves BUILDING or time runs out."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while connection.get("state") == BUILDING:
+        left = end - loop.time()
+        if left <= 0:
+            break
+        connection = await transport.get_connection(
+            connection["id"], wait=True, timeout=max(1, min(poll, int(left)))
+        )
+    return connection
+
+
+async def _find_mixmax_connection(transport: Transport) -> Connection | None:
+    connections = await transport.list_connections()
+
+    def is_mixmax(c: Connection) -> bool:
+        text = " ".join(str(c.get(k, "")) for k in ("key", "name", "integrationId")).lower()
+        return "mixmax" in text
+
+    mixmax = [c for c in connections if is_mixmax(c)]
+    mixmax.sort(key=lambda c: c.get("state") != READY)
+    return mixmax[0] if mixmax else None
+
+
+async def open_membrane(settings: Settings, *, ensure: bool = True) -> Transport:
+    """A CLI transport bound to a READY Mixmax connection, or a clear SetupError."""
+    from .transport.cli import CliTransport
+
+    transport = CliTransport(settings)
+    await transport.whoami()
+    if transport.connection_id:
+        conn = await transport.get_connection(transport.connection_id)
+    else:
+        found = await _find_mixmax_connection(transport)
+        if found is None:
+            if not ensure:
+                raise SetupError(
+                    "No Mixmax connection exists in Membrane yet.",
+                    hint="Create one with the ConnectWizard.",
+                )
+            found = await transport.ensure_connection(MIXMAX_APP_URL)
+        conn = found
+    conn = await wait_until_settled(transport, conn)
+    if conn.get("state") != READY:
+        raise connection_error(conn)
+    transport.connection_id = conn["id"]
+    return transport
+
+
+def open_sandbox(settings: Settings, **options: Any) -> Transport:
+    from .sandbox.membrane import SandboxTransport
+
+    return SandboxTransport.open(settings, **options)
+
+
+async def _detect(settings: Settings) -> Transport | None:
+    """The real backend if it is installed, logged in and READY; else None."""
+    from .transport.cli import find_binary
+
+    try:
+        find_binary(settings)
+        return await open_membrane(settings, ensure=False)
+    except MixmaxNbError:
+        return None
+
+
+def connect(backend: str | None = None, **options: Any) -> Client:
+    """A ready :class:`Client`.
+
+    ``backend``: ``"membrane"`` (the `membrane` CLI), ``"sandbox"`` (the embedded
+    emulated account), or None to use ``MIXMAX_NB_BACKEND`` or detect. Sandbox
+    options: ``seed``, ``size`` (small/default/large), ``profile``
+    (instant/realistic), ``db`` (a SQLite path or ":memory:"), ``scale``.
+    Membrane options: ``connection_id``, ``call_style``, ``timeout``, ``membrane_bin``.
+    """
+    settings = Settings.from_env()
+    for name in ("connection_id", "call_style", "timeout", "membrane_bin"):
+        if name in options:
+            settings = settings.with_(**{name: options.pop(name)})
+    chosen = backend or settings.backend
+    if chosen not in (None, "membrane", "sandbox"):
+        raise InputError(
+            f"Unknown backend {chosen!r}.",
+            field="backend",
+            hint='Use "membrane", "sandbox" or None (detect).',
+        )
+    if chosen == "sandbox":
+        return Client(open_sandbox(settings, **options))
+    if chosen == "membrane":
+        return Client(run_sync(open_membrane(settings)))
+    found = run_sync(_detect(settings))
+    if found is not None:
+        return Client(found)
+    _announce_sandbox(
+        "no logged-in `membrane` CLI with a READY Mixmax connection was found. "
+        'Use mx.connect("membrane") or the ConnectWizard for your real account.'
+    )
+    return Client(open_sandbox(settings, **options))

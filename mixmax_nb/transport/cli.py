@@ -1,0 +1,440 @@
+"""The `membrane` CLI as a Transport: argv building, subprocesses, JSON, error mapping.
+
+This is the only module that starts processes. Every call:
+
+* is built as an argv list (never a shell string) with ``--json``; values go in
+  ``--flag=value`` form so a value starting with ``-`` is never read as a flag;
+* runs in its own process group with a deadline, and on timeout or cancellation
+  the whole group is killed and reaped, so no orphan keeps running;
+* parses stdout as JSON; on failure it reads stdout, then stderr, then the raw
+  text, and maps what it finds to the exception tree (raw output kept, redacted).
+
+The exact CLI output is unpublished (see the reference, "Open questions"); the
+tolerant parsing of each command lives in small ``_parse_*`` functions here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..config import CLIENT_NAME, CallStyle, Settings, child_environ
+from ..errors import (
+    BadOutputError,
+    CliCrashedError,
+    CliNotFoundError,
+    CliTimeoutError,
+    NotLoggedInError,
+    SetupError,
+    redact,
+)
+from .base import (
+    ActionRunResult,
+    Connection,
+    HttpMethod,
+    LoginStart,
+    ProxyResponse,
+    error_from_payload,
+)
+
+log = logging.getLogger(__name__)
+
+_URL = re.compile(r"https?://[^\s\"'<>]+")
+_NOT_LOGGED_IN = re.compile(r"(?i)not (logged|signed) in|please (log|sign) in|unauthori[sz]ed")
+
+
+def find_binary(settings: Settings) -> str:
+    """The `membrane` executable: MIXMAX_NB_MEMBRANE_BIN, else `membrane` on PATH."""
+    if settings.membrane_bin:
+        path = shutil.which(settings.membrane_bin)
+        if path is None:
+            raise CliNotFoundError(
+                f"MIXMAX_NB_MEMBRANE_BIN points to {settings.membrane_bin!r}, "
+                "which is not an executable file."
+            )
+        return path
+    path = shutil.which("membrane")
+    if path is None:
+        raise CliNotFoundError("The `membrane` CLI is not installed (not found on PATH).")
+    return path
+
+
+# -- argv builders (pure) ---------------------------------------------------------
+
+
+def argv_version() -> list[str]:
+    return ["--version"]
+
+
+def argv_login_start(tenant: bool = True) -> list[str]:
+    argv = ["login"]
+    if tenant:
+        argv.append("--tenant")
+    return [*argv, f"--clientName={CLIENT_NAME}", "--non-interactive", "--json"]
+
+
+def argv_login_complete(code: str) -> list[str]:
+    return ["login", "complete", code, "--json"]
+
+
+def argv_status() -> list[str]:
+    return ["status", "--json"]
+
+
+def argv_connection_ensure(app_url: str) -> list[str]:
+    return ["connection", "ensure", app_url, "--json"]
+
+
+def argv_connection_get(connection_id: str, *, wait: bool, timeout: int) -> list[str]:
+    argv = ["connection", "get", connection_id]
+    if wait:
+        argv += ["--wait", f"--timeout={max(1, min(60, int(timeout)))}"]
+    return [*argv, "--json"]
+
+
+def argv_connection_list() -> list[str]:
+    return ["connection", "list", "--json"]
+
+
+def argv_action_list(connection_id: str, intent: str | None, limit: int) -> list[str]:
+    argv = ["action", "list", f"--connectionId={connection_id}"]
+    if intent:
+        argv.append(f"--intent={intent}")
+    return [*argv, f"--limit={int(limit)}", "--json"]
+
+
+def argv_action_run(
+    key: str, connection_id: str, input: Mapping[str, Any] | None, style: CallStyle
+) -> list[str]:
+    payload = json.dumps(dict(input or {}), separators=(",", ":"), ensure_ascii=False)
+    if style == "act":
+        return [
+            "act",
+            f"--key={key}",
+            f"--connectionId={connection_id}",
+            f"--input={payload}",
+            "--json",
+        ]
+    return ["action", "run", key, f"--connectionId={connection_id}", f"--input={payload}", "--json"]
+
+
+def argv_request(
+    connection_id: str,
+    path: str,
+    *,
+    method: str = "GET",
+    query: Mapping[str, Any] | None = None,
+    data: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> list[str]:
+    if not path.startswith("/"):
+        path = "/" + path
+    argv = ["request", connection_id, path, f"--method={method.upper()}"]
+    for name, value in (headers or {}).items():
+        argv.append(f"--header={name}: {value}")
+    for name, value in (query or {}).items():
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            text = json.dumps(item) if isinstance(item, bool) else str(item)
+            argv.append(f"--query={name}={text}")
+    if data is not None:
+        argv.append(f"--data={json.dumps(data, separators=(',', ':'), ensure_ascii=False)}")
+    return [*argv, "--json"]
+
+
+# -- output parsers (pure) --------------------------------------------------------
+
+
+def parse_version(stdout: str) -> str:
+    text = stdout.strip()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text.splitlines()[0] if text else "unknown"
+    if isinstance(value, Mapping):
+        return str(value.get("version") or value)
+    return str(value)
+
+
+def parse_login_url(value: Any, raw: str) -> str:
+    if isinstance(value, Mapping):
+        for name in ("url", "authorizationUrl", "authUrl", "consentUrl", "loginUrl"):
+            if isinstance(value.get(name), str):
+                return str(value[name])
+    match = _URL.search(raw)
+    if match is None:
+        raise BadOutputError("`membrane login` printed no authorization URL.", raw=raw)
+    return match.group(0)
+
+
+def parse_items(value: Any, what: str, raw: str) -> list[dict[str, Any]]:
+    """Membrane lists come as ``{items: [...]}``, ``{records: [...]}`` or a bare array."""
+    if isinstance(value, list):
+        items = value
+    elif isinstance(value, Mapping):
+        items = value.get("items", value.get("records", value.get("output")))
+    else:
+        items = None
+    if not isinstance(items, list):
+        raise BadOutputError(f"`membrane {what}` did not return a list.", raw=raw)
+    return [item.get("element", item) if "elementType" in item else item for item in items]
+
+
+def parse_proxy(value: Any) -> ProxyResponse:
+    """`membrane request --json` output (shape assumed): ``{status, headers, data|body}``."""
+    if (
+        isinstance(value, Mapping)
+        and isinstance(value.get("status"), int)
+        and ("data" in value or "body" in value)
+    ):
+        headers = value.get("headers") or {}
+        return {
+            "status": int(value["status"]),
+            "headers": {str(k).lower(): str(v) for k, v in dict(headers).items()},
+            "body": value.get("data", value.get("body")),
+        }
+    return {"status": 200, "headers": {}, "body": value}
+
+
+# -- the transport ----------------------------------------------------------------
+
+
+class CliTransport:
+    """Runs the real `membrane` binary (or any command that answers like it)."""
+
+    backend = "membrane"
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        binary: str | None = None,
+        connection_id: str | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.binary = binary or find_binary(self.settings)
+        self.connection_id = connection_id or self.settings.connection_id
+        self.call_style: CallStyle = self.settings.call_style
+        self.timeout = self.settings.timeout
+
+    def __repr__(self) -> str:
+        return f"CliTransport(binary={self.binary!r}, connection_id={self.connection_id!r})"
+
+    # ---- process handling ----
+
+    async def _exec(
+        self, argv: Sequence[str], *, timeout: float | None = None, secrets: Sequence[str] = ()
+    ) -> tuple[int, str, str]:
+        """Run ``membrane *argv``; return (returncode, stdout, stderr). Kill on timeout/cancel."""
+        deadline = self.timeout if timeout is None else timeout
+        shown = redact(" ".join(argv[:3]), *secrets)
+        log.debug("membrane %s", shown)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.binary,
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=child_environ(),
+                start_new_session=True,  # own process group, so a kill reaches children too
+            )
+        except FileNotFoundError as exc:
+            raise CliNotFoundError(f"The `membrane` CLI at {self.binary!r} vanished.") from exc
+        except PermissionError as exc:
+            raise CliNotFoundError(f"{self.binary!r} is not executable.") from exc
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), deadline)
+        except TimeoutError as exc:
+            await _kill(proc)
+            raise CliTimeoutError(
+                f"`membrane {shown}` did not answer within {deadline:g} s and was stopped.",
+                timeout=deadline,
+            ) from exc
+        except BaseException:
+            # Cancelled (Cancel button, kernel interrupt): never leave the process running.
+            await _kill(proc)
+            raise
+        assert proc.returncode is not None
+        return (
+            proc.returncode,
+            redact(out.decode("utf-8", "replace"), *secrets),
+            redact(err.decode("utf-8", "replace"), *secrets),
+        )
+
+    async def _json(
+        self,
+        argv: Sequence[str],
+        *,
+        action_key: str | None = None,
+        timeout: float | None = None,
+        secrets: Sequence[str] = (),
+    ) -> Any:
+        code, out, err = await self._exec(argv, timeout=timeout, secrets=secrets)
+        what = redact(" ".join(argv[:2]), *secrets)
+        if code == 0:
+            try:
+                return json.loads(out)
+            except json.JSONDecodeError as exc:
+                raise BadOutputError(
+                    f"`membrane {what}` printed something that is not JSON.",
+                    raw=out or err,
+                    stdout=out,
+                    stderr=err,
+                ) from exc
+        raise _failure(code, out, err, what=what, action_key=action_key)
+
+    # ---- commands ----
+
+    async def version(self) -> str:
+        code, out, err = await self._exec(argv_version(), timeout=30)
+        if code != 0:
+            raise _failure(code, out, err, what="--version")
+        return parse_version(out)
+
+    async def login_start(self) -> LoginStart:
+        code, out, err = await self._exec(argv_login_start(), timeout=60)
+        if code != 0:
+            raise _failure(code, out, err, what="login")
+        try:
+            value: Any = json.loads(out)
+        except json.JSONDecodeError:
+            value = None
+        return {"url": parse_login_url(value, out + "\n" + err)}
+
+    async def login_complete(self, code: str) -> dict[str, Any]:
+        code = code.strip()
+        if not code:
+            raise NotLoggedInError("No login code was given.")
+        result = await self._json(argv_login_complete(code), timeout=60, secrets=(code,))
+        return dict(result) if isinstance(result, Mapping) else {"ok": True}
+
+    async def whoami(self) -> dict[str, Any]:
+        result = await self._json(argv_status(), timeout=30)
+        if isinstance(result, Mapping):
+            if result.get("loggedIn") is False or result.get("authenticated") is False:
+                raise NotLoggedInError("Membrane says you are not logged in.")
+            # Keep only harmless identity fields: status output may carry tokens.
+            return {
+                k: result[k]
+                for k in ("user", "email", "name", "tenantKey", "workspaceKey", "apiUri")
+                if k in result
+            }
+        return {}
+
+    async def ensure_connection(self, app_url: str) -> Connection:
+        result = await self._json(argv_connection_ensure(app_url))
+        return _connection(result, "connection ensure", json.dumps(result))
+
+    async def get_connection(
+        self, connection_id: str, *, wait: bool = False, timeout: int = 30
+    ) -> Connection:
+        argv = argv_connection_get(connection_id, wait=wait, timeout=timeout)
+        result = await self._json(argv, timeout=self.timeout + (timeout if wait else 0))
+        return _connection(result, "connection get", json.dumps(result))
+
+    async def list_connections(self) -> list[Connection]:
+        result = await self._json(argv_connection_list())
+        return [
+            _connection(c, "connection list", "")
+            for c in parse_items(result, "connection list", json.dumps(result))
+        ]
+
+    async def list_actions(
+        self, *, intent: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        result = await self._json(argv_action_list(self._need_connection(), intent, limit))
+        return parse_items(result, "action list", json.dumps(result))
+
+    async def run_action(self, key: str, input: Mapping[str, Any] | None) -> ActionRunResult:
+        argv = argv_action_run(key, self._need_connection(), input, self.call_style)
+        result = await self._json(argv, action_key=key)
+        if not isinstance(result, Mapping) or "output" not in result:
+            raise BadOutputError(
+                f"`membrane action run {key}` returned no `output` field.",
+                raw=json.dumps(result)[:2000],
+            )
+        return {"output": result["output"], "actionRunId": str(result.get("actionRunId", ""))}
+
+    async def request(
+        self,
+        path: str,
+        *,
+        method: HttpMethod = "GET",
+        query: Mapping[str, Any] | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ProxyResponse:
+        argv = argv_request(
+            self._need_connection(), path, method=method, query=query, data=data, headers=headers
+        )
+        return parse_proxy(await self._json(argv, action_key=f"{method} {path}"))
+
+    async def aclose(self) -> None:
+        return None
+
+    def _need_connection(self) -> str:
+        if not self.connection_id:
+            raise SetupError(
+                "No Mixmax connection is selected.",
+                hint="Use mx.connect() or the ConnectWizard, which find or create it.",
+            )
+        return self.connection_id
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    with contextlib.suppress(Exception):
+        await asyncio.shield(proc.wait())
+
+
+def _connection(value: Any, what: str, raw: str) -> Connection:
+    if isinstance(value, Mapping) and isinstance(value.get("connection"), Mapping):
+        value = value["connection"]
+    if not isinstance(value, Mapping) or "id" not in value:
+        raise BadOutputError(f"`membrane {what}` did not return a connection.", raw=raw)
+    return value  # type: ignore[return-value]
+
+
+def _failure(
+    code: int, out: str, err: str, *, what: str, action_key: str | None = None
+) -> Exception:
+    """Map a failed CLI call to an exception: JSON on stdout, then stderr, then raw text."""
+    for text in (out, err):
+        try:
+            payload = json.loads(text)
+        except (json.JSONDecodeError, ValueError):
+            continue
+        if isinstance(payload, Mapping) and (
+            "error" in payload or "type" in payload or "message" in payload or "key" in payload
+        ):
+            return error_from_payload(payload, action_key=action_key, stdout=out, stderr=err)
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else code
+        return CliCrashedError(
+            f"`membrane {what}` was killed by signal {name} before it answered.",
+            returncode=code,
+            stdout=out,
+            stderr=err,
+            hint="Run the cell again; if it keeps happening, check memory and the CLI install.",
+        )
+    if _NOT_LOGGED_IN.search(out + err):
+        return NotLoggedInError("Membrane says you are not logged in.")
+    return BadOutputError(
+        f"`membrane {what}` failed (exit code {code}) without a JSON error.",
+        raw=(err or out),
+        stdout=out,
+        stderr=err,
+    )
