@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import catalog
 from ._sync import run_sync
@@ -31,7 +31,20 @@ from .transport.base import (
 )
 from .transport.limits import NoLimit, RateLimiter, RetryPolicy, call_with_retry
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .cache import EventStore
+    from .feed import RefreshStats
+
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _progress(desc: str) -> Any:
+    """A notebook-aware progress bar that appears only if the pull lasts over 2 seconds."""
+    from tqdm.auto import tqdm
+
+    return tqdm(desc=desc, unit=" rows", delay=2.0, leave=False)
 
 
 class AsyncClient:
@@ -129,6 +142,151 @@ class AsyncClient:
             raise MixmaxNbError("get-current-user returned no user object.")
         return dict(output)
 
+    # -- frames -------------------------------------------------------------------
+
+    def _tag(self, frame: pd.DataFrame) -> pd.DataFrame:
+        frame.attrs["source"] = self.backend
+        return frame
+
+    async def records(self, key: str, input: Mapping[str, Any] | None = None) -> list[Any]:
+        """Every record of a list action, all pages walked at the largest page size."""
+        from . import pages
+
+        catalog.validate_input(key, input)
+        bar = _progress(key)
+        try:
+            return await pages.collect(self.run_action, key, input, progress=bar)
+        finally:
+            bar.close()
+
+    async def frame(self, key: str, input: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """A list action's records as its typed DataFrame."""
+        from . import frames
+
+        return self._tag(frames.shape(catalog.get(key).kind, await self.records(key, input)))
+
+    async def sequences(self, search: str | None = None) -> pd.DataFrame:
+        """Sequences (with their stages), or those whose name matches ``search``."""
+        if search:
+            return await self.frame("search-sequences", {"name": search})
+        return await self.frame("list-sequences", {"expand": "stages"})
+
+    async def stages(self) -> pd.DataFrame:
+        """One row per stage of every sequence."""
+        from . import frames
+
+        records = await self.records("list-sequences", {"expand": "stages"})
+        return self._tag(frames.shape("sequence_stages", records))
+
+    async def recipients(self, sequence_id: str) -> pd.DataFrame:
+        """Activated recipients of a sequence (Mixmax hides drafts and stops at 10,000)."""
+        return await self.frame(
+            "get-sequence-recipients", {"sequenceId": sequence_id, "includeVariables": True}
+        )
+
+    async def messages(self) -> pd.DataFrame:
+        return await self.frame("list-messages")
+
+    async def snippets(self) -> pd.DataFrame:
+        return await self.frame("list-snippets")
+
+    async def polls(self) -> pd.DataFrame:
+        return await self.frame("list-polls")
+
+    async def unsubscribes(self) -> pd.DataFrame:
+        return await self.frame("list-unsubscribes")
+
+    async def rules(self) -> pd.DataFrame:
+        return await self.frame("list-rules", {"expand": "actions"})
+
+    async def teams(self) -> pd.DataFrame:
+        return await self.frame("list-teams")
+
+    async def _object(self, key: str, input: Mapping[str, Any]) -> dict[str, Any]:
+        output = await self.run_action(key, input)
+        if not isinstance(output, Mapping):
+            raise MixmaxNbError(f"{key} returned no object.")
+        return dict(output)
+
+    async def message(self, message_id: str) -> dict[str, Any]:
+        return await self._object("get-message", {"messageId": message_id})
+
+    async def snippet(self, snippet_id: str) -> dict[str, Any]:
+        return await self._object("get-snippet", {"snippetId": snippet_id})
+
+    async def poll(self, poll_id: str) -> dict[str, Any]:
+        return await self._object("get-poll", {"pollId": poll_id})
+
+    async def actions_frame(self, intent: str | None = None, limit: int = 50) -> pd.DataFrame:
+        from . import frames
+
+        return self._tag(frames.shape("actions", await self.actions(intent, limit)))
+
+    # -- events and their cache ---------------------------------------------------
+
+    async def account_key(self) -> str:
+        """Who the data belongs to: keeps each account's cache apart."""
+        key = getattr(self.transport, "account_key", None)
+        if isinstance(key, str) and key:
+            return key
+        return str((await self.me()).get("_id") or "unknown")
+
+    async def event_store(self, home: Any = None) -> EventStore:
+        from .cache import EventStore
+        from .config import Settings
+
+        root = home if home is not None else Settings.from_env().home
+        return EventStore(root, self.backend, await self.account_key())
+
+    async def refresh_events(self, since: Any = None) -> RefreshStats:
+        """Pull what is new in the live feed into the local store."""
+        from . import feed
+
+        store = await self.event_store()
+        bar = _progress("live feed")
+        try:
+            return await feed.refresh(
+                self.run_action, store, since=feed.to_utc(since), progress=bar
+            )
+        finally:
+            bar.close()
+
+    async def events(
+        self,
+        since: Any = None,
+        until: Any = None,
+        types: list[str] | None = None,
+        sequence_id: str | None = None,
+        *,
+        refresh: bool = True,
+    ) -> pd.DataFrame:
+        """Live-feed events, from the local store after an incremental refresh.
+
+        ``refresh=False`` reads the store only (no request). ``since``/``until``
+        accept datetimes, ISO strings or epoch ms; naive times are UTC.
+        """
+        from . import feed, frames
+
+        bad = sorted(set(types or ()) - set(catalog.EVENT_TYPES))
+        if bad:
+            raise InputError(
+                f"Unknown event type(s): {', '.join(bad)}.",
+                field="types",
+                hint=f"Use any of {', '.join(catalog.EVENT_TYPES)}.",
+            )
+        start, end = feed.to_utc(since), feed.to_utc(until)
+        if refresh:
+            await self.refresh_events(since=start)
+        store = await self.event_store()
+        stored = store.load()
+        frame = stored if stored is not None else frames.empty("events")
+        return self._tag(
+            feed.filter_events(frame, since=start, until=end, types=types, sequence_id=sequence_id)
+        )
+
+    async def clear_event_cache(self) -> None:
+        (await self.event_store()).clear()
+
     async def aclose(self) -> None:
         await self.transport.aclose()
 
@@ -157,9 +315,6 @@ class Client:
     def run_action(self, key: str, input: Mapping[str, Any] | None = None) -> Any:
         return run_sync(self.aio.run_action(key, input))
 
-    def actions_raw(self, intent: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        return run_sync(self.aio.actions(intent, limit))
-
     def request(
         self,
         path: str,
@@ -172,6 +327,63 @@ class Client:
 
     def me(self) -> dict[str, Any]:
         return run_sync(self.aio.me())
+
+    def sequences(self, search: str | None = None) -> pd.DataFrame:
+        return run_sync(self.aio.sequences(search))
+
+    def stages(self) -> pd.DataFrame:
+        return run_sync(self.aio.stages())
+
+    def recipients(self, sequence_id: str) -> pd.DataFrame:
+        return run_sync(self.aio.recipients(sequence_id))
+
+    def events(
+        self,
+        since: Any = None,
+        until: Any = None,
+        types: list[str] | None = None,
+        sequence_id: str | None = None,
+        *,
+        refresh: bool = True,
+    ) -> pd.DataFrame:
+        return run_sync(self.aio.events(since, until, types, sequence_id, refresh=refresh))
+
+    def refresh_events(self, since: Any = None) -> RefreshStats:
+        return run_sync(self.aio.refresh_events(since))
+
+    def clear_event_cache(self) -> None:
+        run_sync(self.aio.clear_event_cache())
+
+    def messages(self) -> pd.DataFrame:
+        return run_sync(self.aio.messages())
+
+    def snippets(self) -> pd.DataFrame:
+        return run_sync(self.aio.snippets())
+
+    def polls(self) -> pd.DataFrame:
+        return run_sync(self.aio.polls())
+
+    def unsubscribes(self) -> pd.DataFrame:
+        return run_sync(self.aio.unsubscribes())
+
+    def rules(self) -> pd.DataFrame:
+        return run_sync(self.aio.rules())
+
+    def teams(self) -> pd.DataFrame:
+        return run_sync(self.aio.teams())
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        return run_sync(self.aio.message(message_id))
+
+    def snippet(self, snippet_id: str) -> dict[str, Any]:
+        return run_sync(self.aio.snippet(snippet_id))
+
+    def poll(self, poll_id: str) -> dict[str, Any]:
+        return run_sync(self.aio.poll(poll_id))
+
+    def actions(self, intent: str | None = None, limit: int = 50) -> pd.DataFrame:
+        """What the connection offers (ranked by ``intent``), with input/output schemas."""
+        return run_sync(self.aio.actions_frame(intent, limit))
 
     def close(self) -> None:
         run_sync(self.aio.aclose())
