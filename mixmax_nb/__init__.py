@@ -10,7 +10,8 @@ package stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from .client import AsyncClient, Client, connect
 from .errors import (
@@ -31,7 +32,7 @@ from .errors import (
     TransportError,
 )
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from . import widgets
 
 __version__ = "0.1.0"
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     # Widgets pull in ipywidgets and plotly: load them only when asked for.
     if name == "widgets":
         import importlib

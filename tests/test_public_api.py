@@ -1,0 +1,38 @@
+"""The curated public surface, and that importing the package stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+
+import mixmax_nb as mx
+
+
+def test_all_is_exactly_the_public_surface() -> None:
+    public = {
+        name
+        for name in dir(mx)
+        if not name.startswith("_") and not isinstance(getattr(mx, name), types.ModuleType)
+    }
+    public -= {"annotations"}
+    assert set(mx.__all__) - {"widgets", "__version__"} == public - {"widgets"}
+    for name in mx.__all__:
+        assert getattr(mx, name) is not None
+
+
+def test_every_error_derives_from_the_base() -> None:
+    errors = [getattr(mx, n) for n in mx.__all__ if n.endswith("Error")]
+    assert len(errors) >= 14
+    assert all(issubclass(e, mx.MixmaxNbError) for e in errors)
+    assert issubclass(mx.InputError, ValueError)
+
+
+def test_import_loads_no_heavy_module() -> None:
+    code = (
+        "import sys, mixmax_nb; "
+        "print(','.join(m for m in ('pandas','plotly','ipywidgets','pyarrow','jsonschema',"
+        "'tqdm','nest_asyncio2') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
