@@ -59,7 +59,11 @@ class AsyncClient:
     ) -> None:
         self.transport = transport
         if limiter is None:
-            limiter = RateLimiter() if getattr(transport, "rate_limited", True) else NoLimit()
+            # A sandbox running faster than real time (time_scale > 1) shrinks the
+            # minute; the ceiling per (scaled) minute stays Mixmax's.
+            scale = float(getattr(transport, "time_scale", 1.0) or 1.0)
+            paced = getattr(transport, "rate_limited", True)
+            limiter = RateLimiter(per=60.0 / scale) if paced else NoLimit()
         self.limiter = limiter
         self.retry = retry or RetryPolicy()
 
