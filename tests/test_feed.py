@@ -1,0 +1,139 @@
+"""The incremental event store: cost of a refresh, no gap, no duplicate, atomic commits."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from mixmax_nb import feed
+from mixmax_nb.cache import EventStore
+
+T0 = 1_760_000_000_000  # epoch ms
+
+
+def event(i: int) -> dict[str, Any]:
+    return {
+        "_id": f"{i:024x}",
+        "type": ["opened", "clicked", "replied", "sent"][i % 4],
+        "timestamp": T0 + i * 60_000,
+        "messageId": f"m{i % 97:016d}",
+        "userId": "U" * 17,
+        "recipientEmail": f"p{i}@example.com",
+        "recipientName": f"P {i}",
+        "subject": "Hello",
+        "sequence": {"_id": f"{i % 5:024x}", "name": "S", "stageId": f"{i:024x}", "stageIndex": 0},
+    }
+
+
+class LiveFeed:
+    """Newest-first pages of 300 with Mixmax's {results, next, hasNext}; can grow on top."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.requests = 0
+        self.fail_after: int | None = None
+
+    def grow(self, k: int) -> None:
+        self.n += k
+
+    async def run(self, key: str, params: Mapping[str, Any]) -> Any:
+        assert key == "list-livefeed-events"
+        self.requests += 1
+        if self.fail_after is not None and self.requests > self.fail_after:
+            raise KeyboardInterrupt  # an interrupt in the middle of a refresh
+        limit = min(int(params["limit"]), 300)
+        start = int(params.get("next", "0"))
+        ids = list(range(self.n - 1 - start, max(-1, self.n - 1 - start - limit), -1))
+        end = start + len(ids)
+        return {"results": [event(i) for i in ids], "next": str(end), "hasNext": end < self.n}
+
+
+def refresh(live: LiveFeed, store: EventStore, since: Any = None) -> feed.RefreshStats:
+    return asyncio.run(feed.refresh(live.run, store, since=feed.to_utc(since)))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EventStore:
+    return EventStore(tmp_path, "sandbox", "acct/../1")
+
+
+def test_first_pull_reads_everything_and_stores_privately(store: EventStore) -> None:
+    live = LiveFeed(1000)
+    stats = refresh(live, store)
+    assert stats.new_events == 1000 and stats.reached_end
+    assert live.requests == math.ceil(1000 / 300)
+    frame = store.load()
+    assert frame is not None and frame["id"].is_unique and len(frame) == 1000
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(store.dir.stat().st_mode) == 0o700
+    assert ".." not in store.dir.parts and "cache" in store.dir.parts
+
+
+@pytest.mark.parametrize("k", [0, 1, 299, 300, 301, 950])
+def test_refresh_after_k_new_events_costs_at_most_ceil_k_300_plus_1(
+    store: EventStore, k: int
+) -> None:
+    live = LiveFeed(2000)
+    refresh(live, store)
+    live.grow(k)
+    live.requests = 0
+    stats = refresh(live, store)
+    assert stats.new_events == k
+    assert live.requests <= math.ceil(k / 300) + 1
+    frame = store.load()
+    assert frame is not None
+    assert len(frame) == 2000 + k and frame["id"].is_unique
+    assert frame["timestamp"].is_monotonic_decreasing
+
+
+def test_interrupted_refresh_leaves_the_store_intact(store: EventStore) -> None:
+    live = LiveFeed(600)
+    refresh(live, store)
+    before = store.load()
+    live.grow(900)
+    live.requests = 0
+    live.fail_after = 2
+    with pytest.raises(KeyboardInterrupt):
+        refresh(live, store)
+    pd.testing.assert_frame_equal(store.load(), before)
+    live.fail_after = None
+    refresh(live, store)
+    frame = store.load()
+    assert frame is not None and len(frame) == 1500 and frame["id"].is_unique
+    assert not list(store.dir.glob(".events-*"))  # no temporary file left behind
+
+
+def test_first_pull_with_since_stops_early_then_walks_down_when_asked(store: EventStore) -> None:
+    live = LiveFeed(3000)
+    since = pd.Timestamp(T0 + 2500 * 60_000, unit="ms", tz="UTC")
+    stats = refresh(live, store, since=since)
+    assert not stats.reached_end
+    assert live.requests <= 3
+    live.requests = 0
+    stats = refresh(live, store)  # now everything: must walk to the end
+    assert stats.reached_end and stats.stored_events == 3000
+
+
+def test_filter_events(store: EventStore) -> None:
+    refresh(LiveFeed(100), store)
+    frame = store.load()
+    assert frame is not None
+    only = feed.filter_events(frame, types=["replied"], sequence_id=f"{2:024x}")
+    assert set(only["type"]) <= {"replied"} and (only["sequence_id"] == f"{2:024x}").all()
+    since = pd.Timestamp(T0 + 50 * 60_000, unit="ms", tz="UTC")
+    assert (feed.filter_events(frame, since=since)["timestamp"] >= since).all()
+
+
+def test_to_utc_accepts_every_form() -> None:
+    want = pd.Timestamp("2026-01-02T03:04:05Z")
+    assert feed.to_utc("2026-01-02T03:04:05Z") == want
+    assert feed.to_utc("2026-01-02 03:04:05") == want
+    assert feed.to_utc(int(want.value // 1_000_000)) == want
+    assert feed.to_utc(None) is None
