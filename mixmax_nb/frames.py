@@ -1,0 +1,1192 @@
+"""Mixmax JSON records -> typed pandas DataFrames, one explicit schema per result kind.
+
+Pure: no I/O, no widgets. :func:`shape` takes the records of one result kind (the
+``kind`` of a catalog action, plus ``actions``, ``sequence_stages`` and
+``poll_results``) and returns a frame whose columns, order and dtypes are fixed by
+:data:`SCHEMAS`, even when there are no records.
+
+Rules every frame follows:
+
+- snake_case column names, the record's own ``_id`` as ``id``;
+- pandas nullable dtypes: ``string`` (ids too), ``Int64``, ``Float64``, ``boolean``;
+- every timestamp is ``datetime64[ms, UTC]`` whatever its wire format: Mixmax sends
+  ISO 8601 strings for some resources and epoch milliseconds for others (reference
+  ``mixmax-api.md`` section 6), and either is accepted anywhere. Numbers are epoch
+  *milliseconds* (never guessed as seconds); digit-only strings too. Unparseable
+  values become ``NaT`` rather than failing the whole frame; sub-millisecond digits
+  are truncated;
+- enums are categoricals whose categories start with the fixed, documented values.
+  A value Mixmax has not documented is *kept*: it is appended as an extra category
+  (sorted) instead of being turned into a missing value;
+- nested objects are flattened on purpose (``sequence._id`` -> ``sequence_id``,
+  ``analytics.events.opens`` -> ``opens``), lists become counts or joined strings;
+- fields the schema does not know are kept: appended after the fixed columns, sorted
+  by name, snake_cased (``sequence.fooBar`` -> ``sequence_foo_bar``), as ``string``
+  when every value is text and as ``object`` (raw values) otherwise. Unknown keys of
+  list items (stages, members, ...) are summarised, not kept;
+- ``df.attrs["kind"]`` names the kind; callers may set ``df.attrs["source"]``
+  (``"sandbox"`` or ``"membrane"``).
+
+Speed: columns are built one field at a time with list comprehensions over the
+records and converted with pyarrow (one vectorised pass per column), which is what
+makes a million live-feed events shape in about a second. :func:`naive_events` is the
+obvious ``pd.json_normalize`` version, kept as the reference the tests compare
+against and the baseline ``benchmarks/bench_shaping.py`` measures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final, Literal, TypeAlias, cast
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.api.extensions import ExtensionArray, ExtensionDtype
+
+__all__ = [
+    "COMPLETED_REASONS",
+    "ENROLL_STATUSES",
+    "EVENT_TYPES",
+    "KINDS",
+    "MESSAGE_STATES",
+    "RECIPIENT_STATES",
+    "SCHEMAS",
+    "STAGE_KINDS",
+    "Column",
+    "describe",
+    "empty",
+    "naive_events",
+    "shape",
+]
+
+Record: TypeAlias = Mapping[str, Any]
+Dtype: TypeAlias = str | pd.CategoricalDtype
+ColumnKind = Literal["string", "Int64", "Float64", "boolean", "datetime", "category", "object"]
+
+TIMESTAMP: Final = "datetime64[ms, UTC]"
+
+EVENT_TYPES: Final = (
+    "sent",
+    "opened",
+    "clicked",
+    "downloaded",
+    "replied",
+    "bounced",
+    "unsubscribed",
+)
+RECIPIENT_STATES: Final = ("active", "failed", "completed")
+COMPLETED_REASONS: Final = ("finished", "replied", "bounced", "rule", "cancelled", "unsubscribed")
+STAGE_KINDS: Final = ("email", "manual_email", "call", "linkedin")
+ENROLL_STATUSES: Final = ("success", "duplicated", "unsubscribed", "error")
+MESSAGE_STATES: Final = ("draft", "scheduled", "sent", "error")
+ROLES: Final = ("admin", "member")
+
+_NAT: Final = np.iinfo(np.int64).min  # NaT's int64 representation
+_STRING = pd.StringDtype()  # "string": pyarrow-backed when pyarrow is installed
+_INT = pd.Int64Dtype()
+_FLOAT = pd.Float64Dtype()
+_BOOL = pd.BooleanDtype()
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
+
+
+# -- column specs --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """One output column: its name, dtype, where it comes from, and what it means.
+
+    ``path`` is the wire path (``("sequence", "_id")``); ``derive`` computes the value
+    from the whole record instead (counts, joins, aggregates).
+    """
+
+    name: str
+    kind: ColumnKind
+    path: tuple[str, ...] = ()
+    derive: Callable[[Record], Any] | None = None
+    categories: tuple[str, ...] = ()
+    doc: str = ""
+
+    @property
+    def dtype(self) -> Dtype:
+        if self.kind == "category":
+            return pd.CategoricalDtype(list(self.categories))
+        if self.kind == "datetime":
+            return TIMESTAMP
+        return self.kind
+
+
+def _c(
+    name: str,
+    kind: ColumnKind,
+    *path: str,
+    doc: str = "",
+    cats: tuple[str, ...] = (),
+) -> Column:
+    return Column(name, kind, tuple(path), None, cats, doc)
+
+
+def _d(name: str, kind: ColumnKind, derive: Callable[[Record], Any], doc: str) -> Column:
+    return Column(name, kind, (), derive, (), doc)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    columns: tuple[Column, ...]
+    known: frozenset[str]
+    """Top-level wire keys the fixed columns account for (the rest are extras)."""
+    nested: Mapping[tuple[str, ...], frozenset[str]]
+    """Flattened objects and the sub-keys they account for (others are extras)."""
+    explode: Callable[[list[Record]], list[Record]] | None = None
+
+
+def _spec(
+    columns: Sequence[Column],
+    known: Iterable[str] = (),
+    nested: Mapping[tuple[str, ...], Iterable[str]] | None = None,
+    explode: Callable[[list[Record]], list[Record]] | None = None,
+) -> _Spec:
+    keys = {c.path[0] for c in columns if c.path} | set(known)
+    keys.update(parent[0] for parent in nested or {})
+    flat: dict[tuple[str, ...], set[str]] = {}
+    for c in columns:
+        if len(c.path) > 1:
+            flat.setdefault(c.path[:-1], set()).add(c.path[-1])
+    for parent, subkeys in (nested or {}).items():
+        flat.setdefault(parent, set()).update(subkeys)
+    # A nested parent's own parents are known too (analytics -> events -> opens).
+    for parent in list(flat):
+        for i in range(1, len(parent)):
+            flat.setdefault(parent[:i], set()).add(parent[i])
+    return _Spec(
+        tuple(columns),
+        frozenset(keys),
+        MappingProxyType({k: frozenset(v) for k, v in sorted(flat.items())}),
+        explode,
+    )
+
+
+# -- small pure helpers used by derived columns -------------------------------------------
+
+
+def _dig(record: Record, *path: str) -> Any:
+    value: Any = record
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _items(record: Record, *path: str) -> list[Any]:
+    value = _dig(record, *path)
+    return value if isinstance(value, list) else []
+
+
+def _count(*path: str) -> Callable[[Record], int | None]:
+    def count(record: Record) -> int | None:
+        value = _dig(record, *path)
+        return len(value) if isinstance(value, list | dict) else None
+
+    return count
+
+
+def _text(value: Any) -> str | None:
+    """Any JSON value as text: None stays None, containers become compact JSON."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return str(value)
+
+
+def _join(*path: str, key: str | None = None, sep: str = ", ") -> Callable[[Record], str | None]:
+    """Join a list (of strings, or of objects' ``key``) into one string; text stays text."""
+
+    def join(record: Record) -> str | None:
+        value = _dig(record, *path)
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            return _text(value)
+        parts = [_text(v.get(key) if key and isinstance(v, Mapping) else v) for v in value]
+        return sep.join(p for p in parts if p)
+
+    return join
+
+
+def _first(*paths: tuple[str, ...]) -> Callable[[Record], Any]:
+    def first(record: Record) -> Any:
+        for path in paths:
+            value = _dig(record, *path)
+            if value is not None:
+                return value
+        return None
+
+    return first
+
+
+def _from_arrow(dtype: ExtensionDtype, arr: Any) -> ExtensionArray:
+    # What ``to_pandas(types_mapper=...)`` calls; pandas-stubs does not declare it.
+    result: ExtensionArray = cast(Any, dtype).__from_arrow__(arr)
+    return result
+
+
+# -- column builders (the fast path) --------------------------------------------------
+
+
+def _values(
+    records: list[Record], column: Column, parents: dict[tuple[str, ...], list[Any]]
+) -> list[Any]:
+    if column.derive is not None:
+        derive = column.derive
+        return [derive(r) for r in records]
+    path = column.path
+    if len(path) == 1:
+        key = path[0]
+        return [r.get(key) for r in records]
+    objs = _parents(records, path[:-1], parents)
+    key = path[-1]
+    return [o.get(key) if isinstance(o, dict) else None for o in objs]
+
+
+def _parents(
+    records: list[Record], path: tuple[str, ...], cache: dict[tuple[str, ...], list[Any]]
+) -> list[Any]:
+    """The list of (possibly missing) nested objects at ``path``, computed once per frame."""
+    if path in cache:
+        return cache[path]
+    if len(path) == 1:
+        key = path[0]
+        objs: list[Any] = [r.get(key) for r in records]
+    else:
+        above = _parents(records, path[:-1], cache)
+        key = path[-1]
+        objs = [o.get(key) if isinstance(o, dict) else None for o in above]
+    cache[path] = objs
+    return objs
+
+
+def _arrow_text(values: list[Any]) -> Any:
+    try:
+        return pa.array(values, type=pa.large_string())
+    except (*_ARROW_ERRORS, UnicodeEncodeError):
+        # Numbers in an id field, NaN, nested objects, lone surrogates: coerce each value.
+        return pa.array([_safe_text(v) for v in values], type=pa.large_string())
+
+
+def _safe_text(value: Any) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates cannot be stored as UTF-8; replace them, keep the rest.
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
+def _to_string(values: list[Any]) -> ExtensionArray:
+    return _from_arrow(_STRING, _arrow_text(values))
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _to_int(values: list[Any]) -> ExtensionArray:
+    try:
+        arr = pa.array(values, from_pandas=True)
+    except _ARROW_ERRORS:
+        arr = None
+    if arr is None or not (pa.types.is_integer(arr.type) or pa.types.is_null(arr.type)):
+        numbers = (_number(v) for v in values)
+        arr = pa.array([None if n is None else round(n) for n in numbers], type=pa.int64())
+    return _from_arrow(_INT, arr.cast(pa.int64()))
+
+
+def _to_float(values: list[Any]) -> ExtensionArray:
+    try:
+        arr = pa.array(values, type=pa.float64(), from_pandas=True)
+    except _ARROW_ERRORS:
+        arr = pa.array([_number(v) for v in values], type=pa.float64(), from_pandas=True)
+    return _from_arrow(_FLOAT, arr)
+
+
+# 1 == True and 0 == False hash alike, so this also maps ints and floats 0/1.
+_TRUTH: Final[Mapping[Any, bool]] = MappingProxyType(
+    {True: True, False: False, "true": True, "false": False, "True": True, "False": False}
+)
+
+
+def _truth(value: Any) -> bool | None:
+    try:
+        return _TRUTH.get(value)
+    except TypeError:  # unhashable (a list or an object): not a boolean
+        return None
+
+
+def _to_bool(values: list[Any]) -> ExtensionArray:
+    truth = _TRUTH
+    try:
+        flags = [truth.get(v) for v in values]
+    except TypeError:
+        flags = [_truth(v) for v in values]
+    return _from_arrow(_BOOL, pa.array(flags, type=pa.bool_()))
+
+
+def _epoch_ms(values: list[Any]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Epoch ms as int64 (NaT's value where missing) from ms numbers and/or ISO strings."""
+    n = len(values)
+    try:
+        arr = pa.array(values, from_pandas=True)
+    except _ARROW_ERRORS:
+        arr = None
+    if arr is not None:
+        kind = arr.type
+        if pa.types.is_null(kind):
+            return np.full(n, _NAT, dtype=np.int64)
+        if pa.types.is_integer(kind):
+            ints = arr.cast(pa.int64()).fill_null(_NAT)
+            return np.asarray(ints.to_numpy(zero_copy_only=False), dtype=np.int64)
+        if pa.types.is_floating(kind):
+            floats = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+            ok = np.isfinite(floats) & (np.abs(floats) < 9.2e18)
+            out = np.full(n, _NAT, dtype=np.int64)
+            out[ok] = np.rint(floats[ok]).astype(np.int64)
+            return out
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            return _parse_iso(values, np.arange(n), np.full(n, _NAT, dtype=np.int64))
+    # Mixed (numbers and strings) or odd values: classify each one.
+    out = np.full(n, _NAT, dtype=np.int64)
+    text_at: list[int] = []
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, int):
+            if -(2**63) < value < 2**63:
+                out[i] = value
+        elif isinstance(value, float):
+            if math.isfinite(value) and abs(value) < 9.2e18:
+                out[i] = round(value)
+        elif isinstance(value, str):
+            text_at.append(i)
+    if text_at:
+        _parse_iso(values, np.asarray(text_at, dtype=np.intp), out)
+    return out
+
+
+_DIGITS = re.compile(r"-?\d+")
+
+
+def _parse_iso(
+    values: list[Any], where: np.ndarray[Any, Any], out: np.ndarray[Any, np.dtype[np.int64]]
+) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Fill ``out[where]`` from the strings ``values[where]`` (ISO 8601, or digits = ms)."""
+    texts = [values[i].strip() for i in where]
+    digits = [t is not None and _DIGITS.fullmatch(t) is not None for t in texts]
+    iso = [None if d else t for t, d in zip(texts, digits, strict=True)]
+    parsed = pd.to_datetime(
+        pd.Series(iso, dtype=object), utc=True, format="ISO8601", errors="coerce"
+    )
+    ms = parsed.dt.as_unit("ms").to_numpy(dtype="datetime64[ms]").view(np.int64)
+    for j, (text, digit) in enumerate(zip(texts, digits, strict=True)):
+        if digit:
+            number = int(text)
+            ms[j] = number if -(2**63) < number < 2**63 else _NAT
+    out[where] = ms
+    return out
+
+
+def _to_time(values: list[Any]) -> ExtensionArray:
+    ms = _epoch_ms(values).view("datetime64[ms]")
+    # Localising naive UTC values to UTC relabels them; nothing is recomputed.
+    result: ExtensionArray = pd.array(ms).tz_localize("UTC")
+    return result
+
+
+def _categories(fixed: Sequence[str], seen: Iterable[str]) -> list[str]:
+    known = set(fixed)
+    return [*fixed, *sorted({s for s in seen if s not in known})]
+
+
+def _to_category(values: list[Any], fixed: tuple[str, ...]) -> Any:
+    encoded = pc.dictionary_encode(_arrow_text(values))
+    seen: list[str] = encoded.dictionary.to_pylist()
+    categories = _categories(fixed, seen)
+    position = {c: i for i, c in enumerate(categories)}
+    lookup = np.asarray([position[s] for s in seen] + [-1], dtype=np.int32)
+    indices = np.asarray(
+        encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+    codes = lookup[indices]  # -1 indexes the trailing -1: missing stays missing
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories))
+
+
+def _to_object(values: list[Any]) -> np.ndarray[Any, np.dtype[np.object_]]:
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
+def _convert(column: Column, values: list[Any]) -> Any:
+    kind = column.kind
+    if kind == "string":
+        return _to_string(values)
+    if kind == "datetime":
+        return _to_time(values)
+    if kind == "category":
+        return _to_category(values, column.categories)
+    if kind == "Int64":
+        return _to_int(values)
+    if kind == "Float64":
+        return _to_float(values)
+    if kind == "boolean":
+        return _to_bool(values)
+    return _to_object(values)
+
+
+# -- extras (unknown fields, kept) -------------------------------------------------------
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NOT_WORD = re.compile(r"\W+")
+
+
+def snake(key: str) -> str:
+    """``camelCase``/``_id``/``odd key!`` -> ``camel_case``/``id``/``odd_key``."""
+    name = _NOT_WORD.sub("_", _CAMEL.sub("_", key)).strip("_").lower()
+    return name or "field"
+
+
+def _extra_keys(
+    records: list[Record], spec: _Spec, parents: dict[tuple[str, ...], list[Any]]
+) -> list[tuple[str, ...]]:
+    """Wire paths of fields the schema does not know, found in any record."""
+    found: set[tuple[str, ...]] = set()
+    known = spec.known
+    for r in records:
+        if not r.keys() <= known:
+            found.update((k,) for k in r.keys() - known)
+    for path, subkeys in spec.nested.items():
+        for obj in _parents(records, path, parents):
+            if isinstance(obj, dict) and not obj.keys() <= subkeys:
+                found.update((*path, k) for k in obj.keys() - subkeys)
+    return sorted(found)
+
+
+def _extra_names(
+    paths: list[tuple[str, ...]], taken: Iterable[str]
+) -> list[tuple[str, tuple[str, ...]]]:
+    """Stable, unique snake_case names for extra fields, sorted by name."""
+    used = set(taken)
+    named: list[tuple[str, tuple[str, ...]]] = []
+    for path in sorted(paths, key=lambda p: ("_".join(snake(k) for k in p), p)):
+        base = "_".join(snake(k) for k in path)
+        name = base if base not in used else f"{base}_extra"
+        suffix = 2
+        while name in used:
+            name = f"{base}_extra{suffix}"
+            suffix += 1
+        used.add(name)
+        named.append((name, path))
+    return named
+
+
+def _extra_column(values: list[Any]) -> Any:
+    if all(v is None or isinstance(v, str) for v in values) and any(v is not None for v in values):
+        return _to_string(values)
+    return _to_object(values)
+
+
+# -- shaping ---------------------------------------------------------------------------
+
+
+def _frame(kind: str, records: list[Record], spec: _Spec) -> pd.DataFrame:
+    parents: dict[tuple[str, ...], list[Any]] = {}
+    data: dict[str, Any] = {}
+    for column in spec.columns:
+        data[column.name] = _convert(column, _values(records, column, parents))
+    for name, path in _extra_names(_extra_keys(records, spec, parents), data):
+        if len(path) == 1:
+            key = path[0]
+            values = [r.get(key) for r in records]
+        else:
+            key = path[-1]
+            values = [
+                o.get(key) if isinstance(o, dict) else None
+                for o in _parents(records, path[:-1], parents)
+            ]
+        data[name] = _extra_column(values)
+    df = pd.DataFrame(data, index=pd.RangeIndex(len(records)), copy=False)
+    df.attrs["kind"] = kind
+    return df
+
+
+def shape(kind: str, records: Iterable[Record]) -> pd.DataFrame:
+    """Shape the records of one result kind into its typed frame (see :data:`SCHEMAS`).
+
+    ``records`` are the JSON objects of the result (page items, or the single object
+    of a ``get-*`` action). Raises ``KeyError`` for an unknown kind.
+    """
+    try:
+        spec = _SPECS[kind]
+    except KeyError:
+        raise KeyError(f"Unknown frame kind {kind!r}; known: {', '.join(KINDS)}") from None
+    rows = records if isinstance(records, list) else list(records)
+    if spec.explode is not None:
+        rows = spec.explode(rows)
+    return _frame(kind, rows, spec)
+
+
+def empty(kind: str) -> pd.DataFrame:
+    """The kind's frame with no rows: every column, with its dtype."""
+    return shape(kind, [])
+
+
+def describe(kind: str) -> pd.DataFrame:
+    """The kind's schema as a small frame: column, dtype, meaning (for docs)."""
+    spec = _SPECS[kind]
+    return pd.DataFrame(
+        {
+            "column": [c.name for c in spec.columns],
+            "dtype": [str(c.dtype) for c in spec.columns],
+            "source": [".".join(c.path) if c.path else "(derived)" for c in spec.columns],
+            "meaning": [c.doc for c in spec.columns],
+        }
+    )
+
+
+# -- the naive reference (tests and the benchmark baseline) ----------------------------
+
+
+def naive_events(records: Iterable[Record]) -> pd.DataFrame:
+    """The ``events`` frame the obvious way: ``pd.json_normalize`` + renames + astype.
+
+    Slow and memory-hungry on purpose; it exists so tests can check that
+    :func:`shape` gives an equal frame, and as the benchmark's baseline. It follows
+    the same rules (categories, extras) written independently.
+    """
+    recs = list(records)
+    n = len(recs)
+    flat = pd.json_normalize([dict(r) for r in recs], max_level=1) if n else pd.DataFrame()
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    for column in _SPECS["events"].columns:
+        source = ".".join(column.path)
+        series = flat[source] if source in flat else pd.Series([None] * n, dtype=object)
+        series = series.reset_index(drop=True)
+        if column.kind == "datetime":
+            out[column.name] = _naive_time(series)
+        elif column.kind == "category":
+            seen = [v for v in series if isinstance(v, str)]
+            cats = _categories(column.categories, seen)
+            out[column.name] = pd.Categorical(series.astype(object), categories=cats)
+        elif column.kind == "boolean":
+            out[column.name] = series.map(_naive_bool).astype("boolean")
+        elif column.kind == "Int64":
+            out[column.name] = pd.to_numeric(series, errors="coerce").round().astype("Int64")
+        else:
+            out[column.name] = series.astype(object).where(series.notna(), None).astype("string")
+    # Extras: unknown top-level keys raw (json_normalize would split objects apart),
+    # unknown sequence keys from the flattened frame.
+    known = _SPECS["events"].known
+    top_extra = sorted(set().union(*(r.keys() for r in recs)) - known) if n else []
+    seq_known = {f"sequence.{k}" for k in _SPECS["events"].nested[("sequence",)]}
+    seq_extra = [c for c in flat.columns if c.startswith("sequence.") and c not in seq_known]
+    extras: dict[str, pd.Series] = {}
+    for key in top_extra:
+        extras[snake(key)] = pd.Series([r.get(key) for r in recs], dtype=object)
+    for col in seq_extra:
+        extras["sequence_" + snake(col.split(".", 1)[1])] = (
+            flat[col].astype(object).where(flat[col].notna(), None)
+        )
+    for name in sorted(extras):
+        series = extras[name]
+        texts = series.dropna()
+        if len(texts) and all(isinstance(v, str) for v in texts):
+            out[name if name not in out else name + "_extra"] = series.astype("string")
+        else:
+            out[name if name not in out else name + "_extra"] = series
+    out.attrs["kind"] = "events"
+    return out
+
+
+def _naive_bool(value: Any) -> bool | None:
+    if value is True or value is False:
+        return bool(value)
+    if isinstance(value, int | float) and value in (0, 1):
+        return value == 1
+    return None
+
+
+def _naive_time(series: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return pd.to_datetime(series.round(), unit="ms", utc=True).astype(TIMESTAMP)
+
+    def one(value: Any) -> pd.Timestamp | None:
+        if isinstance(value, bool) or value is None:
+            return None
+        if isinstance(value, int | float):
+            return None if value != value else pd.Timestamp(round(value), unit="ms", tz="UTC")
+        if isinstance(value, str):
+            text = value.strip()
+            if _DIGITS.fullmatch(text):
+                return pd.Timestamp(int(text), unit="ms", tz="UTC")
+            stamp = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+            return stamp if isinstance(stamp, pd.Timestamp) else None
+        return None
+
+    return pd.Series([one(v) for v in series], dtype=TIMESTAMP)
+
+
+# -- explode helpers (kinds whose rows are items inside the records) ---------------------
+
+_SEQ_ID: Final = "\x00sequence_id"
+_SEQ_NAME: Final = "\x00sequence_name"
+_POSITION: Final = "\x00position"
+_POLL_ID: Final = "\x00poll_id"
+_OPTION_INDEX: Final = "\x00option_index"
+_OPTION_TEXT: Final = "\x00option_text"
+
+
+def _outcome_rows(records: list[Record]) -> list[Record]:
+    """``{"recipients": [...]}`` outputs -> one row per recipient (bare strings are emails)."""
+    rows: list[Record] = []
+    for record in records:
+        items = record.get("recipients")
+        if "email" not in record and isinstance(items, list):
+            rows.extend(i if isinstance(i, Mapping) else {"email": i} for i in items)
+        else:
+            rows.append(record)
+    return rows
+
+
+def _stage_rows(records: list[Record]) -> list[Record]:
+    rows: list[Record] = []
+    for seq in records:
+        for position, stage in enumerate(_items(seq, "stages")):
+            row = dict(stage) if isinstance(stage, Mapping) else {"_id": stage}
+            row.update({_SEQ_ID: seq.get("_id"), _SEQ_NAME: seq.get("name"), _POSITION: position})
+            rows.append(row)
+    return rows
+
+
+def _poll_rows(records: list[Record]) -> list[Record]:
+    rows: list[Record] = []
+    for poll in records:
+        for index, option in enumerate(_items(poll, "options")):
+            text = option.get("text") if isinstance(option, Mapping) else option
+            where = {_POLL_ID: poll.get("_id"), _OPTION_INDEX: index, _OPTION_TEXT: text}
+            people = _items(option, "respondents") if isinstance(option, Mapping) else []
+            if not people:
+                rows.append(where)  # an option nobody chose still gets its row
+            rows.extend({**p, **where} for p in people if isinstance(p, Mapping))
+    return rows
+
+
+# -- derived values --------------------------------------------------------------------
+
+
+def _message_state(record: Record) -> str:
+    """sent > error > scheduled > draft (mixmax-api.md section 8, Messages)."""
+    if record.get("sent") is not None:
+        return "sent"
+    if record.get("sendingError"):
+        return "error"
+    if record.get("scheduled") not in (None, False):
+        return "scheduled"
+    return "draft"
+
+
+def _stage_sum(key: str) -> Callable[[Record], int | None]:
+    def total(record: Record) -> int | None:
+        stages = [s for s in _items(record, "stages") if isinstance(s, Mapping)]
+        if not stages:
+            return None
+        return sum(int(_number(s.get(key)) or 0) for s in stages)
+
+    return total
+
+
+def _stage_any(key: str) -> Callable[[Record], bool | None]:
+    def any_(record: Record) -> bool | None:
+        stages = [s for s in _items(record, "stages") if isinstance(s, Mapping)]
+        if not stages:
+            return None
+        return any(bool(_truth(s.get(key)) or (_number(s.get(key)) or 0) > 0) for s in stages)
+
+    return any_
+
+
+def _stages_sent(record: Record) -> int | None:
+    stages = [s for s in _items(record, "stages") if isinstance(s, Mapping)]
+    return sum(s.get("sentAt") is not None for s in stages) if stages else None
+
+
+def _stage_time(pick: Literal["last_sent", "next_scheduled"]) -> Callable[[Record], Any]:
+    def when(record: Record) -> Any:
+        stages = [s for s in _items(record, "stages") if isinstance(s, Mapping)]
+        if pick == "last_sent":
+            sent = [s.get("sentAt") for s in stages if s.get("sentAt") is not None]
+            times = _epoch_ms(sent)
+            return int(times.max()) if len(times) and (times != _NAT).any() else None
+        pending = [
+            s.get("scheduledAt")
+            for s in stages
+            if s.get("sentAt") is None and s.get("scheduledAt") is not None
+        ]
+        times = _epoch_ms(pending)
+        times = times[times != _NAT]
+        return int(times.min()) if len(times) else None
+
+    return when
+
+
+def _shared_count(record: Record) -> int | None:
+    shared = record.get("shared")
+    if isinstance(shared, list):
+        return len(shared)
+    if isinstance(shared, Mapping):
+        return len(_items(shared, "users")) + len(_items(shared, "teams"))
+    return None
+
+
+def _pending_count(record: Record) -> int | None:
+    members = record.get("members")
+    if not isinstance(members, list):
+        return None
+    return sum(1 for m in members if not (isinstance(m, Mapping) and m.get("accepted") is True))
+
+
+def _respondent_count(record: Record) -> int | None:
+    options = record.get("options")
+    if not isinstance(options, list):
+        return None
+    return sum(len(_items(o, "respondents")) for o in options if isinstance(o, Mapping))
+
+
+def _errors(record: Record) -> str | None:
+    errors = record.get("errors")
+    if errors is None:
+        return _text(record.get("error"))
+    if isinstance(errors, list):
+        parts = [
+            _text(e.get("message") if isinstance(e, Mapping) and "message" in e else e)
+            for e in errors
+        ]
+        return "; ".join(p for p in parts if p) or None
+    return _text(errors)
+
+
+def _schema_keys(which: str, required: bool) -> Callable[[Record], str | None]:
+    def keys(record: Record) -> str | None:
+        schema = record.get(which)
+        if not isinstance(schema, Mapping):
+            return None
+        if required:
+            names = schema.get("required")
+            return ", ".join(str(n) for n in names) if isinstance(names, list) else ""
+        props = schema.get("properties")
+        return ", ".join(str(k) for k in props) if isinstance(props, Mapping) else ""
+
+    return keys
+
+
+# -- the schemas -----------------------------------------------------------------------
+
+_ID = "The record's own id (`_id`)."
+
+_EVENTS = _spec(
+    [
+        _c("id", "string", "_id", doc="Event id (24-hex ObjectId)."),
+        _c("type", "category", "type", cats=EVENT_TYPES, doc="What happened."),
+        _c("timestamp", "datetime", "timestamp", doc="When it happened (UTC)."),
+        _c("message_id", "string", "messageId", doc="The message the event is about."),
+        _c("user_id", "string", "userId", doc="The sender (Mixmax user id)."),
+        _c("recipient_email", "string", "recipientEmail"),
+        _c("recipient_name", "string", "recipientName"),
+        _c("subject", "string", "subject", doc="Subject of the message."),
+        _c(
+            "sequence_id",
+            "string",
+            "sequence",
+            "_id",
+            doc="Sequence that sent the message, if any.",
+        ),
+        _c("sequence_name", "string", "sequence", "name"),
+        _c(
+            "stage_id", "string", "sequence", "stageId", doc="Sequence stage that sent the message."
+        ),
+        _c("stage_index", "Int64", "sequence", "stageIndex", doc="0-based position of that stage."),
+        _c("city", "string", "city", doc="Where the open/click came from (as Mixmax guessed it)."),
+        _c("os", "string", "os"),
+        _c("program", "string", "program", doc="Mail client or browser."),
+        _c("is_mobile", "boolean", "isMobile", doc="Opened/clicked on a mobile device (wire 0/1)."),
+        _c("link_url", "string", "linkUrl", doc="Clicked link (clicked events)."),
+        _c("link_text", "string", "linkText"),
+        _c("file_name", "string", "fileName", doc="Downloaded file (downloaded events)."),
+    ]
+)
+
+_SEQUENCES = _spec(
+    [
+        _c("id", "string", "_id", doc=_ID),
+        _c("name", "string", "name"),
+        _c("user_id", "string", "userId", doc="Owner."),
+        _c("created_at", "datetime", "createdAt"),
+        _c("updated_at", "datetime", "updatedAt", doc="When a recipient was last added."),
+        _c("paused", "boolean", "paused"),
+        _c("archived", "boolean", "archived"),
+        _d("stage_count", "Int64", _count("stages"), "Number of stages."),
+        _d("stage_ids", "string", _join("stages", key="_id"), "Stage ids in order, comma-joined."),
+        _d(
+            "variables",
+            "string",
+            _join("variables"),
+            "Variable names the sequence uses, comma-joined.",
+        ),
+        _c("timezone", "string", "timezone", doc="IANA time zone of the send window."),
+        _c("send_stages_as_replies", "boolean", "sendStagesAsReplies"),
+        _c("link_tracking_enabled", "boolean", "linkTrackingEnabled"),
+        _c("file_tracking_enabled", "boolean", "fileTrackingEnabled"),
+        _c("notifications_enabled", "boolean", "notificationsEnabled"),
+        _d("cc", "string", _join("cc", key="email"), "Cc addresses, comma-joined."),
+        _d("bcc", "string", _join("bcc", key="email"), "Bcc addresses, comma-joined."),
+        _d("team_ids", "string", _join("teamIds"), "Teams it is shared with, comma-joined."),
+        _d("shared_count", "Int64", _shared_count, "Users and teams it is shared with."),
+    ],
+    known=("stages", "variables", "cc", "bcc", "teamIds", "shared"),
+)
+
+_STAGES = _spec(
+    [
+        _c("sequence_id", "string", _SEQ_ID),
+        _c("sequence_name", "string", _SEQ_NAME),
+        _c("position", "Int64", _POSITION, doc="0-based position in the sequence's stage list."),
+        _c("stage_id", "string", "_id"),
+        _c("ordinal", "Int64", "ordinal", doc="Stage ordinal as Mixmax reports it."),
+        _c("type", "category", "type", cats=STAGE_KINDS, doc="Automated email or a manual task."),
+        _c("subject", "string", "subject"),
+        _c("body", "string", "body", doc="HTML body."),
+        _c("delay_days", "Float64", "delayDays", doc="Days after the previous stage."),
+        _c("condition", "string", "condition", doc="Send condition (JSON if structured)."),
+        _c(
+            "schedule_timezone",
+            "string",
+            "scheduleBetween",
+            "timezone",
+            doc="Send window time zone.",
+        ),
+        _c(
+            "schedule_start",
+            "string",
+            "scheduleBetween",
+            "start",
+            doc="Send window start, as sent.",
+        ),
+        _c("schedule_end", "string", "scheduleBetween", "end", doc="Send window end, as sent."),
+    ],
+    known=("condition",),
+    nested={("scheduleBetween",): ("timezone", "start", "end")},
+    explode=_stage_rows,
+)
+
+_RECIPIENTS = _spec(
+    [
+        _c("id", "string", "_id", doc=_ID),
+        _c("sequence_id", "string", "sequenceId"),
+        _d(
+            "email",
+            "string",
+            _first(("to", "email"), ("email",)),
+            "Recipient address (`to.email`, else `email`).",
+        ),
+        _c("user_id", "string", "userId", doc="Sender who added the recipient."),
+        _c("state", "category", "state", cats=RECIPIENT_STATES),
+        _c(
+            "completed_reason",
+            "category",
+            "completedReason",
+            cats=COMPLETED_REASONS,
+            doc="Why a completed recipient exited.",
+        ),
+        _c("created_at", "datetime", "createdAt", doc="When the recipient was added."),
+        _c("updated_at", "datetime", "updatedAt"),
+        _c("last_stage_sent_ordinal", "Int64", "lastStageSentOrdinal"),
+        _c(
+            "opens",
+            "Int64",
+            "analytics",
+            "events",
+            "opens",
+            doc="Opens across the sequence's messages.",
+        ),
+        _c("clicks", "Int64", "analytics", "events", "clicks"),
+        _c("downloads", "Int64", "analytics", "events", "downloads"),
+        _d("stage_count", "Int64", _count("stages"), "Stages on this recipient's schedule."),
+        _d("stages_sent", "Int64", _stages_sent, "Stages already sent (have `sentAt`)."),
+        _d("stage_opens", "Int64", _stage_sum("opens"), "Sum of the stages' `opens`."),
+        _d("stage_clicks", "Int64", _stage_sum("clicks"), "Sum of the stages' `clicks`."),
+        _d("replied", "boolean", _stage_any("replied"), "Any stage got a reply."),
+        _d("bounced", "boolean", _stage_any("bounced"), "Any stage bounced."),
+        _d("last_sent_at", "datetime", _stage_time("last_sent"), "Latest stage `sentAt`."),
+        _d(
+            "next_scheduled_at",
+            "datetime",
+            _stage_time("next_scheduled"),
+            "Earliest unsent stage `scheduledAt`.",
+        ),
+        _c("variables", "object", "variables", doc="Variable values (dict), as sent."),
+    ],
+    known=("email", "to", "stages", "analytics"),
+    nested={("to",): ("email",)},
+)
+
+_MESSAGES = _spec(
+    [
+        _c("id", "string", "_id", doc=_ID),
+        _c("user_id", "string", "userId"),
+        _d(
+            "state",
+            "category",
+            _message_state,
+            "sent, error, scheduled or draft, from which fields are set.",
+        ),
+        _c("created_at", "datetime", "created"),
+        _c("updated_at", "datetime", "updatedAt"),
+        _c("scheduled_at", "datetime", "scheduled"),
+        _c("sent_at", "datetime", "sent"),
+        _c("from_email", "string", "from", "email"),
+        _c("from_name", "string", "from", "name"),
+        _d("to", "string", _join("to", key="email"), "Recipient addresses, comma-joined."),
+        _d("to_count", "Int64", _count("to"), "Number of `to` recipients."),
+        _d("cc", "string", _join("cc", key="email"), "Cc addresses, comma-joined."),
+        _d("bcc", "string", _join("bcc", key="email"), "Bcc addresses, comma-joined."),
+        _c("subject", "string", "subject"),
+        _c("body", "string", "body", doc="HTML body."),
+        _c("sequence_id", "string", "sequence", "id", doc="Sequence that sent it, if any."),
+        _c("stage_id", "string", "sequence", "stageId"),
+        _c(
+            "recipient_id",
+            "string",
+            "sequence",
+            "recipientId",
+            doc="Sequence recipient it was sent to.",
+        ),
+        _c("tracking_enabled", "boolean", "trackingEnabled"),
+        _c("link_tracking_enabled", "boolean", "linkTrackingEnabled"),
+        _c("file_tracking_enabled", "boolean", "fileTrackingEnabled"),
+        _c("notifications_enabled", "boolean", "notificationsEnabled"),
+        _c("sending_error", "string", "sendingError", doc="Why sending failed."),
+        _d("team_ids", "string", _join("teamIds"), "Comma-joined."),
+        _d("snippet_ids", "string", _join("snippetIds"), "Templates used, comma-joined."),
+        _d("attachment_count", "Int64", _count("attachments"), "Number of attachments."),
+    ],
+    known=(
+        "to",
+        "cc",
+        "bcc",
+        "sendingError",
+        "teamIds",
+        "snippetIds",
+        "attachments",
+        "sent",
+        "scheduled",
+    ),
+)
+# The state categories are fixed like the others.
+_MESSAGES = _Spec(
+    tuple(
+        Column(c.name, "category", c.path, c.derive, MESSAGE_STATES, c.doc)
+        if c.name == "state"
+        else c
+        for c in _MESSAGES.columns
+    ),
+    _MESSAGES.known,
+    _MESSAGES.nested,
+)
+
+_SNIPPETS = _spec(
+    [
+        _c("id", "string", "_id", doc=_ID),
+        _c("name", "string", "name"),
+        _c("title", "string", "title", doc="The email subject the template fills."),
+        _c("source", "string", "source", doc="HTML body."),
+        _c("user_id", "string", "userId", doc="Owner."),
+        _c("created_at", "datetime", "createdAt"),
+        _c("saved_at", "datetime", "savedAt"),
+        _c("saved_by", "string", "savedBy", doc="Who saved it last."),
+        _c("archived_at", "datetime", "archivedAt"),
+        _d("shared_count", "Int64", _shared_count, "Users/teams it is shared with."),
+    ],
+    known=("savedBy", "shared"),
+)
+
+_POLLS = _spec(
+    [
+        _c("id", "string", "_id", doc=_ID),
+        _c("user_id", "string", "userId"),
+        _c("created_at", "datetime", "created"),
+        _c("live_poll", "boolean", "livePoll"),
+        _d("option_count", "Int64", _count("options"), "Number of options."),
+        _d("respondent_count", "Int64", _respondent_count, "Answers across all options."),
+    ],
+    known=("options",),
+)
+
+_POLL_RESULTS = _spec(
+    [
+        _c("poll_id", "string", _POLL_ID),
+        _c("option_index", "Int64", _OPTION_INDEX, doc="0-based option position."),
+        _c("option_text", "string", _OPTION_TEXT, doc="The option's text."),
+        _c("respondent_email", "string", "email", doc="Missing when nobody chose the option."),
+        _c("respondent_name", "string", "name"),
+        _c("responded_at", "datetime", "respondedAt"),
+    ],
+    known=(_OPTION_TEXT,),
+    explode=_poll_rows,
+)
+
+_UNSUBSCRIBES = _spec(
+    [
+        _c("id", "string", "_id", doc=_ID),
+        _c("email", "string", "email"),
+        _c("name", "string", "name"),
+        _c("user_id", "string", "userId"),
+        _c("team_id", "string", "teamId", doc="Set when a team admin unsubscribed the address."),
+        _c("message_id", "string", "messageId", doc="Message whose link was used, if any."),
+        _c("created_at", "datetime", "createdAt"),
+    ]
+)
+
+_TEAMS = _spec(
+    [
+        _c("id", "string", "_id", doc=_ID),
+        _c("name", "string", "name"),
+        _c("created_at", "datetime", "createdAt"),
+        _c("modified_at", "datetime", "modifiedAt"),
+        _d("member_count", "Int64", _count("members"), "Members listed, pending invites included."),
+        _d("pending_count", "Int64", _pending_count, "Members who have not accepted yet."),
+    ],
+    known=("members",),
+)
+
+_RULES = _spec(
+    [
+        _c("id", "string", "_id", doc=_ID),
+        _c("name", "string", "name"),
+        _c("user_id", "string", "userId"),
+        _c("created_at", "datetime", "createdAt"),
+        _c("modified_at", "datetime", "modifiedAt"),
+        _c("is_paused", "boolean", "isPaused"),
+        _c("trigger_type", "string", "trigger", "type"),
+        _c("trigger_event", "string", "trigger", "eventName", doc="e.g. message:sent, opened."),
+        _c("filter", "string", "filter", doc="Sift query (JSON text)."),
+        _d("action_count", "Int64", _count("actions"), "Actions (only with expand=actions)."),
+    ],
+    known=("filter", "actions"),
+)
+
+_USER = _spec(
+    [
+        _c("id", "string", "_id", doc=_ID),
+        _c("email", "string", "email"),
+        _c("name", "string", "name"),
+    ]
+)
+
+_ENROLL = _spec(
+    [
+        _c("email", "string", "email"),
+        _c("status", "category", "status", cats=ENROLL_STATUSES),
+        _d("reason", "string", _errors, "The errors of an `error` outcome, joined with '; '."),
+    ],
+    known=("errors", "error"),
+    explode=_outcome_rows,
+)
+
+_CANCEL = _spec(
+    [_c("email", "string", "email", doc="A recipient who exited.")], explode=_outcome_rows
+)
+
+_ACTIONS = _spec(
+    [
+        _c("key", "string", "key", doc="What `run_action` takes."),
+        _c("name", "string", "name"),
+        _c("description", "string", "description"),
+        _c("type", "string", "type"),
+        _c("id", "string", "id", doc="Membrane's id of the action."),
+        _d(
+            "parameters",
+            "string",
+            _schema_keys("inputSchema", False),
+            "Input properties, comma-joined.",
+        ),
+        _d(
+            "required",
+            "string",
+            _schema_keys("inputSchema", True),
+            "Required inputs, comma-joined.",
+        ),
+        _c("input_schema", "object", "inputSchema", doc="JSON Schema (dict)."),
+        _c("output_schema", "object", "outputSchema", doc="JSON Schema (dict)."),
+    ]
+)
+
+_SPECS: Final[Mapping[str, _Spec]] = MappingProxyType(
+    {
+        "events": _EVENTS,
+        "sequences": _SEQUENCES,
+        "sequence_stages": _STAGES,
+        "recipients": _RECIPIENTS,
+        "messages": _MESSAGES,
+        "message": _MESSAGES,
+        "snippets": _SNIPPETS,
+        "snippet": _SNIPPETS,
+        "polls": _POLLS,
+        "poll": _POLLS,
+        "poll_results": _POLL_RESULTS,
+        "unsubscribes": _UNSUBSCRIBES,
+        "unsubscribe_change": _UNSUBSCRIBES,
+        "teams": _TEAMS,
+        "rules": _RULES,
+        "user": _USER,
+        "enroll_outcomes": _ENROLL,
+        "cancel_outcomes": _CANCEL,
+        "actions": _ACTIONS,
+    }
+)
+
+KINDS: Final = tuple(_SPECS)
+
+SCHEMAS: Final[Mapping[str, Mapping[str, Dtype]]] = MappingProxyType(
+    {
+        kind: MappingProxyType({c.name: c.dtype for c in spec.columns})
+        for kind, spec in _SPECS.items()
+    }
+)
+"""kind -> ordered {column: dtype}; extras, when present, come after these."""
