@@ -32,6 +32,7 @@ from ..errors import (
     CliCrashedError,
     CliNotFoundError,
     CliTimeoutError,
+    InputError,
     NotLoggedInError,
     SetupError,
     redact,
@@ -70,6 +71,17 @@ def find_binary(settings: Settings) -> str:
 # -- argv builders (pure) ---------------------------------------------------------
 
 
+def _positional(value: str, what: str) -> str:
+    """A positional argument: the CLI would read a leading `-` as a flag, so refuse it."""
+    if not isinstance(value, str) or not value or value.startswith("-"):
+        raise InputError(
+            # The value itself is not shown: it may be a secret (the login code).
+            f"The {what} must not be empty or start with '-'.",
+            field=what.replace(" ", "_"),
+        )
+    return value
+
+
 def argv_version() -> list[str]:
     return ["--version"]
 
@@ -82,7 +94,7 @@ def argv_login_start(tenant: bool = True) -> list[str]:
 
 
 def argv_login_complete(code: str) -> list[str]:
-    return ["login", "complete", code, "--json"]
+    return ["login", "complete", _positional(code, "login code"), "--json"]
 
 
 def argv_status() -> list[str]:
@@ -90,11 +102,11 @@ def argv_status() -> list[str]:
 
 
 def argv_connection_ensure(app_url: str) -> list[str]:
-    return ["connection", "ensure", app_url, "--json"]
+    return ["connection", "ensure", _positional(app_url, "app URL"), "--json"]
 
 
 def argv_connection_get(connection_id: str, *, wait: bool, timeout: int) -> list[str]:
-    argv = ["connection", "get", connection_id]
+    argv = ["connection", "get", _positional(connection_id, "connection id")]
     if wait:
         argv += ["--wait", f"--timeout={max(1, min(60, int(timeout)))}"]
     return [*argv, "--json"]
@@ -116,6 +128,8 @@ def argv_action_run(
 ) -> list[str]:
     payload = json.dumps(dict(input or {}), separators=(",", ":"), ensure_ascii=False)
     if style == "act":
+        # `--key=` is a flag value here, but keep both styles equally strict.
+        _positional(key, "action key")
         return [
             "act",
             f"--key={key}",
@@ -123,7 +137,14 @@ def argv_action_run(
             f"--input={payload}",
             "--json",
         ]
-    return ["action", "run", key, f"--connectionId={connection_id}", f"--input={payload}", "--json"]
+    return [
+        "action",
+        "run",
+        _positional(key, "action key"),
+        f"--connectionId={connection_id}",
+        f"--input={payload}",
+        "--json",
+    ]
 
 
 def argv_request(
@@ -137,7 +158,12 @@ def argv_request(
 ) -> list[str]:
     if not path.startswith("/"):
         path = "/" + path
-    argv = ["request", connection_id, path, f"--method={method.upper()}"]
+    argv = [
+        "request",
+        _positional(connection_id, "connection id"),
+        path,
+        f"--method={method.upper()}",
+    ]
     for name, value in (headers or {}).items():
         argv.append(f"--header={name}: {value}")
     for name, value in (query or {}).items():
@@ -183,9 +209,14 @@ def parse_items(value: Any, what: str, raw: str) -> list[dict[str, Any]]:
         items = value.get("items", value.get("records", value.get("output")))
     else:
         items = None
-    if not isinstance(items, list):
-        raise BadOutputError(f"`membrane {what}` did not return a list.", raw=raw)
-    return [item.get("element", item) if "elementType" in item else item for item in items]
+    if not isinstance(items, list) or not all(isinstance(item, Mapping) for item in items):
+        raise BadOutputError(f"`membrane {what}` did not return a list of objects.", raw=raw)
+    return [
+        dict(item["element"])
+        if "elementType" in item and isinstance(item.get("element"), Mapping)
+        else dict(item)
+        for item in items
+    ]
 
 
 def parse_proxy(value: Any) -> ProxyResponse:
