@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from .client import AsyncClient, Client, connect
+from .doctor import doctor
 from .errors import (
     ActionFailedError,
     BadOutputError,
@@ -57,6 +58,7 @@ __all__ = [
     "TransportError",
     "__version__",
     "connect",
+    "doctor",
     "widgets",
 ]
 
