@@ -38,8 +38,11 @@ INSTALL_HINT = "npm install -g @membranehq/cli@latest"
 _SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    # Pagination cursors (`nextPageToken`, `next_token`, ...) are data, not secrets:
+    # redacting them would break paging through a redacted CLI output.
     re.compile(
-        r"(?i)(\"?(?:access_?token|refresh_?token|token|secret|workspace_?secret|api_?token|"
+        r"(?i)(?<!page)(?<!page_)(?<!next)(?<!next_)(?<!continuation)(?<!cursor)"
+        r"(\"?(?:access_?token|refresh_?token|token|secret|workspace_?secret|api_?token|"
         r"password|login_?code|auth_?code|authorization|x-api-token)\"?\s*[:=]\s*\"?)([^\"\s,}&]{4,})"
     ),
     re.compile(r"(?i)(apiToken=)[^&\s\"]+"),
@@ -64,6 +67,23 @@ def redact(text: str, *secrets: str) -> str:
         else:
             text = pattern.sub(_REDACTED, text)
     return text
+
+
+def _redact_value(value: Any) -> Any:
+    """``redact`` every string inside a JSON-like value (keys named like secrets too)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if isinstance(v, str) and redact(f'"{k}": "{v}"') != f'"{k}": "{v}"':
+                out[str(k)] = _REDACTED
+            else:
+                out[str(k)] = _redact_value(v)
+        return out
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    return value
 
 
 def _clip(text: str | None) -> str:
@@ -213,7 +233,8 @@ class ServiceError(MixmaxNbError):
     ) -> None:
         self.type = type
         self.key = key
-        self.data = dict(data) if data else {}
+        # Parsed error data may come from anywhere (the sandbox, a vendor body): redact it.
+        self.data: dict[str, Any] = _redact_value(data) if data else {}
         self.action_run_id = action_run_id
         self.action_key = action_key
         self.status = status

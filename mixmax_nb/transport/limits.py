@@ -82,13 +82,25 @@ class RateLimiter:
 
 
 class NoLimit(RateLimiter):
-    """For the sandbox's instant profile: nothing to pace."""
+    """For the sandbox's instant profile: nothing to pace, but a 429 is still honoured."""
 
-    def __init__(self) -> None:
-        super().__init__(rate=1e12)
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        super().__init__(rate=1e12, clock=clock, sleep=sleep)
 
     async def acquire(self) -> None:
-        self.calls += 1
+        # No spacing; but call_with_retry waits out Retry-After through penalize(),
+        # so a penalty must still hold the next call back.
+        with self._lock:
+            self.calls += 1
+            delay = self._next - self._clock()
+        if delay > 0:
+            self.waited += delay
+            await self._sleep(delay)
 
 
 @dataclass(frozen=True)
