@@ -1,3 +1,33 @@
-"""ipywidgets forms over the client (added by later issues)."""
+"""ipywidgets forms over the client.
 
-__all__: list[str] = []
+Each form is imported on first use (``mx.widgets.ConnectWizard``), so ``import
+mixmax_nb`` -- and even ``import mixmax_nb.widgets`` -- does not load ipywidgets.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .connect import ConnectWizard
+
+# public name -> module that defines it; add new forms here.
+_LAZY = {
+    "ConnectWizard": ".connect",
+}
+
+__all__ = ["ConnectWizard"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later look-ups skip this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
