@@ -9,24 +9,27 @@ itself depends on), applied to that loop on first need and never at import.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_patched: set[int] = set()
+# The loops themselves, weakly: an id() could be reused by a later, unpatched loop.
+_patched: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 _patch_lock = threading.Lock()
 
 
 def _make_reentrant(loop: asyncio.AbstractEventLoop) -> None:
     with _patch_lock:
-        if id(loop) in _patched:
+        if loop in _patched:
             return
         import nest_asyncio2
 
         nest_asyncio2.apply(loop)
-        _patched.add(id(loop))
+        _patched.add(loop)
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -36,4 +39,15 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     except RuntimeError:
         return asyncio.run(coro)
     _make_reentrant(loop)
-    return loop.run_until_complete(coro)
+    task = asyncio.ensure_future(coro, loop=loop)
+    try:
+        return loop.run_until_complete(task)
+    except BaseException:
+        # A kernel interrupt (KeyboardInterrupt) lands here while the task is still
+        # pending on the kernel's loop: cancel it and let it clean up (kill its
+        # subprocess) now, instead of letting it finish in the background.
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                loop.run_until_complete(task)
+        raise
