@@ -83,7 +83,9 @@ def status_line(kind: str, message_html: str) -> str:
     """
     if kind == "wait":
         return spinner(message_html)
-    icon, colour = _ICONS.get(kind, _ICONS["info"])
+    if kind not in _ICONS:
+        kind = "info"
+    icon, colour = _ICONS[kind]
     return (
         f'<span class="mx-status mx-{esc(kind)}"><span style="color:{colour}">{icon}</span> '
         f"{message_html}</span>"

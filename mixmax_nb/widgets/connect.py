@@ -127,7 +127,7 @@ class ConnectWizard:
         self.login_button = button(
             "Log in", "sign-in", "Ask Membrane for a login page", style="primary"
         )
-        self.login_link = w.HTML()
+        self.login_link = w.HTML(layout=w.Layout(margin="0 0 0 0.6em"))
         self.code = w.Password(
             description="Code:",
             placeholder="paste the code from the login page",
@@ -158,7 +158,8 @@ class ConnectWizard:
 
         def step(number: int, name: str, status: Any, *rows: Any) -> Any:
             head = w.HTML(f"<b>{number}. {esc(name)}</b>")
-            return w.VBox([w.HBox([head, status], layout=w.Layout(gap="0.6em")), *rows])
+            status.layout.margin = "0 0 0 0.6em"
+            return w.VBox([w.HBox([head, status]), *rows])
 
         self.steps = [
             step(1, "Membrane CLI", self.cli_status, w.HBox([self.check_button])),
@@ -166,7 +167,7 @@ class ConnectWizard:
                 2,
                 "Membrane login",
                 self.login_status,
-                w.HBox([self.login_button, self.login_link], layout=w.Layout(gap="0.6em")),
+                w.HBox([self.login_button, self.login_link]),
                 w.HBox([self.code, self.complete_button]),
             ),
             step(
@@ -178,10 +179,7 @@ class ConnectWizard:
             ),
             step(4, "Use it", self.use_status, w.HBox([self.use_button])),
         ]
-        self.widget = w.VBox(
-            [self.title, *self.steps, self.runner.cancel_button, self.output],
-            layout=w.Layout(gap="0.5em"),
-        )
+        self.widget = w.VBox([self.title, *self.steps, self.runner.cancel_button, self.output])
         for control in (
             self.check_button,
             self.login_button,
