@@ -1,0 +1,649 @@
+"""Plan and apply enrollments and cancels against Mixmax: the one I/O entry of enrollment.
+
+``plan_enrollment`` / ``plan_cancel`` read what a decision needs (the sequence
+and its templates, its recipients, the unsubscribe list, the local journals)
+and return a plan from ``plan.py``; they write nothing.
+
+``enroll`` / ``cancel_recipients`` apply a plan in batches under the client's
+rate limiter with bounded concurrency, journaling every batch (``journal.py``):
+
+- ``pending`` is written, fsync'd, *after* the limiter grants the batch its slot
+  and *immediately before* the request, so a batch still queued when a run is
+  interrupted is known not to have been sent (it does not need reconciling);
+- ``done`` is written with Mixmax's per-recipient answer;
+- a batch left ``pending`` (exception, cancelled task, kernel crash) has an
+  unknown outcome: the next run reads the sequence's recipients first and only
+  re-sends those it does not list. Drafts are not listed by Mixmax, so an unknown
+  draft batch cannot be checked: the run stops with :class:`UnresolvedBatchError`
+  and says how to settle it.
+
+Writes go through ``call_with_retry(is_write=True)`` with the client's limiter and
+retry policy -- exactly what ``AsyncClient.run`` does -- so a write is repeated
+only after a 429 (refused before anything happened). We call it directly rather
+than ``client.run`` for one reason: to journal ``pending`` at the moment the
+request really leaves, not before the wait for a rate-limit slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pandas as pd
+
+from .. import catalog
+from ..errors import InputError, MixmaxNbError, RateLimitedError
+from ..transport.limits import call_with_retry
+from .journal import Journal, journal_dir, new_batch_id, sequence_history
+from .plan import (
+    DEFAULT_DAILY_SEND_LIMIT,
+    CancelPlan,
+    EnrollmentPlan,
+    Schedule,
+    SequenceInfo,
+    build_cancel_plan,
+    build_plan,
+    resolve_columns,
+)
+from .result import CancelResult, EnrollmentResult, Outcome, cancel_result, enrollment_result
+
+if TYPE_CHECKING:
+    from ..client import AsyncClient
+
+Unresolved = Literal["check", "assume_added", "resend"]
+DEFAULT_CONCURRENCY = 4
+"""Batches in flight at once. The limiter spaces request *starts* 0.5 s apart;
+a `membrane` call takes 1-3 s, so a few must overlap to use the 120/min budget."""
+
+ProgressFn = Callable[[Mapping[str, int]], None]
+
+
+class UnresolvedBatchError(MixmaxNbError):
+    """Some recipients were sent in a batch whose answer was lost and cannot be checked."""
+
+    def __init__(self, message: str, *, emails: Sequence[str], plan_id: str, hint: str) -> None:
+        self.emails = list(emails)
+        self.plan_id = plan_id
+        super().__init__(message, hint=hint)
+
+
+# -- reading what a plan needs ----------------------------------------------------------
+
+
+def _home(home: Any) -> Path:
+    if home is not None:
+        return Path(home)
+    from ..config import Settings
+
+    return Settings.from_env().home
+
+
+async def _journal_dir(client: AsyncClient, home: Any, origin: tuple[str, str] | None) -> Path:
+    if origin is not None and origin[0] == client.backend:
+        account = origin[1]
+    else:
+        account = await client.account_key()
+    return journal_dir(_home(home), client.backend, account)
+
+
+def _check_sequence_id(sequence_id: Any) -> str:
+    if not isinstance(sequence_id, str) or not sequence_id.strip():
+        raise InputError(
+            "A sequence id is required.",
+            field="sequence_id",
+            hint="client.sequences() lists them; use the `id` column.",
+        )
+    return sequence_id.strip()
+
+
+async def load_sequence(client: AsyncClient, sequence_id: str) -> SequenceInfo:
+    """The sequence with its stages' templates, or an InputError if it does not exist."""
+    sequence_id = _check_sequence_id(sequence_id)
+    records = await client.records("list-sequences", {"expand": "stages"})
+    for record in records:
+        if str(record.get("_id") or record.get("id")) == sequence_id:
+            return SequenceInfo.from_record(record)
+    named = [r for r in records if str(r.get("name", "")).strip() == sequence_id]
+    hint = (
+        f"That is the name of sequence {named[0].get('_id')!r}; pass its id."
+        if len(named) == 1
+        else "client.sequences() lists the sequences of this account; use the `id` column."
+    )
+    raise InputError(
+        f"No sequence with id {sequence_id!r} in this account.", field="sequence_id", hint=hint
+    )
+
+
+async def _listed(client: AsyncClient, sequence_id: str) -> tuple[pd.DataFrame, bool]:
+    """The sequence's recipients as Mixmax lists them, and whether the 10,000 cap cut them."""
+    import warnings
+
+    from ..pages import RecipientsCapWarning
+
+    with warnings.catch_warnings():
+        # The plan carries its own note about the cap; one warning is enough.
+        warnings.simplefilter("ignore", RecipientsCapWarning)
+        frame = await client.recipients(sequence_id)
+    return frame, len(frame) >= catalog.RECIPIENTS_CAP
+
+
+async def plan_enrollment(
+    client: AsyncClient,
+    sequence_id: str,
+    recipients: Any,
+    *,
+    email: str | None = None,
+    variables: Mapping[str, str] | None = None,
+    daily_limit: int = DEFAULT_DAILY_SEND_LIMIT,
+    home: Any = None,
+) -> EnrollmentPlan:
+    """Decide who would be added to the sequence, and why not; writes nothing.
+
+    ``recipients``: a DataFrame, a CSV path or file-like, or a list of emails.
+    ``email``: the column with the address (default: guessed, ``email`` first).
+    ``variables``: Mixmax variable -> column, e.g. ``{"First name": "first_name"}``;
+    variables the templates need and you do not map are matched by column name.
+    """
+    from ..recipients_input import read_recipients
+
+    frame = read_recipients(recipients, email=email or "email")
+    sequence = await load_sequence(client, sequence_id)
+    resolve_columns(sequence, frame, email, variables)  # fail fast, before the big reads
+    existing, capped = await _listed(client, sequence.id)
+    unsubscribed = await client.unsubscribes()
+    account = await client.account_key()
+    history = sequence_history(journal_dir(_home(home), client.backend, account), sequence.id)
+    plan = build_plan(
+        sequence,
+        frame,
+        email=email,
+        variables=variables,
+        existing=existing,
+        unsubscribed=unsubscribed,
+        journaled=history,
+        existing_capped=capped,
+        daily_limit=daily_limit,
+    )
+    plan.origin = (client.backend, account)
+    return plan
+
+
+async def plan_cancel(
+    client: AsyncClient, sequence_id: str, emails: Any, *, active_only: bool = True
+) -> CancelPlan:
+    """Which of ``emails`` (a list, a Series, or a frame with an ``email`` column) would
+    leave the sequence; writes nothing."""
+    from ..recipients_input import read_recipients
+
+    frame = read_recipients(emails)
+    column = "email" if "email" in frame.columns else None
+    if column is None:
+        from .variables import guess_email_column
+
+        column = guess_email_column([str(c) for c in frame.columns])
+        if column is None:
+            raise InputError("No email column in the input.", field="emails")
+    sequence = await load_sequence(client, sequence_id)
+    existing, capped = await _listed(client, sequence.id)
+    plan = build_cancel_plan(
+        sequence,
+        frame[column].tolist(),
+        existing=existing,
+        existing_capped=capped,
+        active_only=active_only,
+    )
+    plan.origin = (client.backend, await client.account_key())
+    return plan
+
+
+# -- the batch engine ---------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    kind: Literal["enroll", "cancel"]
+    action: str
+    sequence_id: str
+    plan_id: str
+    items: list[dict[str, Any]]
+    """One per address: ``{"email": ...}`` plus what the request carries for it."""
+    batch_size: int
+    payload: Callable[[list[dict[str, Any]]], dict[str, Any]]
+    parse: Callable[[Any, list[str]], list[dict[str, Any]]]
+    header: dict[str, Any]
+
+
+def _enroll_outcomes(output: Any, emails: list[str]) -> list[dict[str, Any]]:
+    """Mixmax's per-recipient statuses, matched to what we sent (exactly, else by case)."""
+    items = output.get("recipients") if isinstance(output, Mapping) else output
+    by_exact: dict[str, dict[str, Any]] = {}
+    by_key: dict[str, dict[str, Any]] = {}
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, Mapping) and item.get("email"):
+            by_exact.setdefault(str(item["email"]), dict(item))
+            by_key.setdefault(str(item["email"]).casefold(), dict(item))
+    out: list[dict[str, Any]] = []
+    for email in emails:
+        got = by_exact.get(email) or by_key.get(email.casefold())
+        if got is None:
+            continue  # no answer for it: stays unknown, reconciled on the next run
+        status = str(got.get("status") or "error")
+        errors = got.get("errors") or ([got["error"]] if got.get("error") else [])
+        detail = "; ".join(
+            str(e.get("message", e)) if isinstance(e, Mapping) else str(e) for e in errors
+        )
+        if status == "duplicated" and not detail:
+            detail = "Mixmax already had this recipient in the sequence"
+        if status == "unsubscribed" and not detail:
+            detail = "Mixmax refused an unsubscribed address"
+        out.append({"email": email, "status": status, "detail": detail})
+    return out
+
+
+def _cancel_outcomes(output: Any, emails: list[str]) -> list[dict[str, Any]]:
+    items = output.get("recipients") if isinstance(output, Mapping) else output
+    exited: set[str] = set()
+    for item in items if isinstance(items, list) else ():
+        value = item.get("email") if isinstance(item, Mapping) else item
+        if value:
+            exited.add(str(value).casefold())
+    return [
+        {"email": e, "status": "cancelled", "detail": ""}
+        if e.casefold() in exited
+        else {"email": e, "status": "not_cancelled", "detail": "Mixmax did not list it as exited"}
+        for e in emails
+    ]
+
+
+class _Run:
+    """One application of a job: journal, progress, workers."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        job: _Job,
+        journal: Journal,
+        *,
+        concurrency: int,
+        progress: bool,
+        on_progress: ProgressFn | None,
+        stop: Any,
+    ) -> None:
+        self.client = client
+        self.job = job
+        self.journal = journal
+        self.concurrency = max(1, int(concurrency))
+        self.show_progress = progress
+        self.on_progress = on_progress
+        self.stop = stop
+        self.outcomes: dict[str, Outcome] = {}
+        self.bar: Any = None
+
+    def _counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {"total": len(self.job.items), "done": len(self.outcomes)}
+        for outcome in self.outcomes.values():
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        return counts
+
+    def _report(self, advanced: int) -> None:
+        counts = self._counts()
+        if self.bar is not None:
+            self.bar.update(advanced)
+            self.bar.set_postfix(
+                {k: v for k, v in counts.items() if k not in ("total", "done")}, refresh=False
+            )
+        if self.on_progress is not None:
+            self.on_progress(counts)
+
+    def _stopped(self) -> bool:
+        return self.stop is not None and bool(self.stop.is_set())
+
+    async def _send(self, batch: list[dict[str, Any]]) -> None:
+        job = self.job
+        emails = [str(item["email"]) for item in batch]
+        payload = job.payload(batch)
+        catalog.validate_input(job.action, payload)  # an InputError here: nothing was sent
+        batch_id = new_batch_id()
+        transport = self.client.transport
+
+        async def attempt() -> Any:
+            # Runs once the limiter has granted the slot, right before the request.
+            self.journal.write({"t": "pending", "batch": batch_id, "emails": emails})
+            return await transport.run_action(job.action, payload)
+
+        try:
+            result = await call_with_retry(
+                attempt, limiter=self.client.limiter, policy=self.client.retry, is_write=True
+            )
+        except RateLimitedError as exc:
+            # 429 after every retry: Mixmax refused before doing anything.
+            self.journal.write({"t": "not_sent", "batch": batch_id, "error": str(exc)[:500]})
+            raise
+        output = result.get("output") if isinstance(result, Mapping) else result
+        outcomes = job.parse(output, emails)
+        self.journal.write(
+            {
+                "t": "done",
+                "batch": batch_id,
+                "run": result.get("actionRunId") if isinstance(result, Mapping) else None,
+                "outcomes": outcomes,
+            }
+        )
+        for item in outcomes:
+            self.outcomes[item["email"]] = Outcome.from_json({**item, "batch": batch_id})
+        self._report(len(outcomes))
+
+    async def run(self, remaining: list[dict[str, Any]]) -> None:
+        size = self.job.batch_size
+        batches = [remaining[i : i + size] for i in range(0, len(remaining), size)]
+        if not batches:
+            return
+        pending = iter(batches)
+        failures: list[BaseException] = []
+
+        async def worker() -> None:
+            # Stop taking new batches after the first failure or a stop request, but
+            # let batches already sent finish: cancelling them would lose their answer.
+            while not failures and not self._stopped():
+                batch = next(pending, None)
+                if batch is None:
+                    return
+                try:
+                    await self._send(batch)
+                except Exception as exc:
+                    failures.append(exc)
+                    return
+
+        workers = [
+            asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(batches)))
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+        if failures:
+            error = failures[0]
+            counts = self._counts()
+            error.add_note(
+                f"{counts['done']:,} of {counts['total']:,} recipients have an answer. Run the "
+                "same call again to finish: answered batches are not re-sent, and a batch whose "
+                "answer was lost is checked against the sequence first."
+            )
+            raise error
+
+
+async def _settle_unknown(
+    client: AsyncClient,
+    job: _Job,
+    journal: Journal,
+    unknown: Mapping[str, str],
+    *,
+    draft: bool,
+    unresolved: Unresolved,
+) -> None:
+    """Decide what happened to addresses sent in batches whose answer was lost."""
+    emails = list(unknown)
+    success = "success" if job.kind == "enroll" else "cancelled"
+    if unresolved == "assume_added":
+        assumed = [{"email": e, "status": success} for e in emails]
+        journal.write({"t": "reconciled", "present": assumed, "absent": [], "how": "assumed"})
+        return
+    if unresolved == "resend":
+        journal.write({"t": "reconciled", "present": [], "absent": emails, "how": "resend"})
+        return
+    n = len(emails)
+    if job.kind == "enroll" and draft:
+        raise UnresolvedBatchError(
+            f"{n:,} recipient(s) were sent as drafts in a batch whose answer was lost, and "
+            "Mixmax does not list drafts, so they cannot be checked automatically.",
+            emails=emails,
+            plan_id=job.plan_id,
+            hint=(
+                "Look for them among the sequence's drafts in Mixmax (the addresses are in "
+                "this error's .emails), then run the same enroll again with "
+                "unresolved='assume_added' if they are there, or unresolved='resend' if not."
+            ),
+        )
+    listed, capped = await _listed(client, job.sequence_id)
+    states: dict[str, str] = {}
+    for email, state in zip(
+        listed["email"], listed.get("state", [None] * len(listed)), strict=True
+    ):
+        if isinstance(email, str):
+            states[email] = "" if state is None or state is pd.NA else str(state)
+    present: list[dict[str, Any]] = []
+    absent: list[str] = []
+    for email in emails:
+        if job.kind == "enroll":
+            # Exact case: a case variant in the list is someone else to Mixmax.
+            if email in states:
+                present.append({"email": email, "status": "success"})
+            else:
+                absent.append(email)
+        elif email in states and states[email] != "active":
+            present.append({"email": email, "status": "cancelled"})
+        else:
+            absent.append(email)  # still active or not listed: cancelling again is harmless
+    if job.kind == "enroll" and capped and absent:
+        raise UnresolvedBatchError(
+            f"{len(absent):,} recipient(s) were sent in a batch whose answer was lost, and the "
+            "sequence has more than the 10,000 recipients Mixmax lists, so their absence "
+            "proves nothing.",
+            emails=absent,
+            plan_id=job.plan_id,
+            hint=(
+                "Check them in Mixmax (this error's .emails), then run the same enroll again "
+                "with unresolved='assume_added' or unresolved='resend'."
+            ),
+        )
+    journal.write({"t": "reconciled", "present": present, "absent": absent, "how": "listed"})
+
+
+async def _apply(
+    client: AsyncClient,
+    job: _Job,
+    *,
+    home: Any,
+    origin: tuple[str, str] | None,
+    draft: bool,
+    unresolved: Unresolved,
+    concurrency: int,
+    progress: bool,
+    on_progress: ProgressFn | None,
+    stop: Any,
+) -> tuple[dict[str, Outcome], bool]:
+    """Run the job to completion (or until stopped); return outcomes and whether it stopped."""
+    if unresolved not in ("check", "assume_added", "resend"):
+        raise InputError(
+            f"Unknown unresolved={unresolved!r}.",
+            field="unresolved",
+            hint="Use 'check' (default), 'assume_added' or 'resend'.",
+        )
+    directory = await _journal_dir(client, home, origin)
+    with Journal.open(directory, job.plan_id) as journal:
+        state = journal.state()
+        if state.header is None:
+            journal.write(job.header)
+        if state.unknown:
+            await _settle_unknown(
+                client, job, journal, state.unknown, draft=draft, unresolved=unresolved
+            )
+            state = journal.state()
+        run = _Run(
+            client,
+            job,
+            journal,
+            concurrency=concurrency,
+            progress=progress,
+            on_progress=on_progress,
+            stop=stop,
+        )
+        run.outcomes = dict(state.outcomes)
+        remaining = [item for item in job.items if item["email"] not in run.outcomes]
+        if remaining:
+            from tqdm.auto import tqdm
+
+            run.bar = tqdm(
+                total=len(job.items),
+                initial=len(job.items) - len(remaining),
+                desc=f"{job.kind} {job.sequence_id}",
+                unit=" recipients",
+                disable=not progress,
+                leave=True,
+            )
+        try:
+            await run.run(remaining)
+        finally:
+            if run.bar is not None:
+                run.bar.close()
+        outcomes = journal.state().outcomes
+        return outcomes, run._stopped()
+
+
+# -- public coroutines ----------------------------------------------------------------------
+
+
+def _batch_size(value: int, maximum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
+        raise InputError(f"batch_size must be 1..{maximum}.", field="batch_size")
+    return value
+
+
+async def enroll(
+    client: AsyncClient,
+    plan: EnrollmentPlan,
+    schedule: Any = "now",
+    *,
+    batch_size: int = catalog.ENROLL_BATCH_MAX,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: bool = True,
+    on_progress: ProgressFn | None = None,
+    stop: Any = None,
+    unresolved: Unresolved = "check",
+    home: Any = None,
+) -> EnrollmentResult:
+    """Add the plan's ``add`` rows to its sequence; safe to run again (see the module doc).
+
+    ``schedule``: ``"now"``, a datetime (naive = UTC), or ``"draft"``.
+    ``stop``: anything with ``is_set()`` (a threading/asyncio Event): when set, no
+    new batch starts and the result marks the rest ``not_sent``.
+    ``unresolved``: what to do with recipients whose batch's answer was lost and
+    cannot be checked (drafts): ``"check"`` raises :class:`UnresolvedBatchError`.
+    """
+    if not isinstance(plan, EnrollmentPlan):
+        raise InputError("enroll() takes the plan returned by plan_enrollment().", field="plan")
+    sched = Schedule.parse(schedule)
+    size = _batch_size(batch_size, catalog.ENROLL_BATCH_MAX)
+    items = plan.recipients()
+    if not items:
+        return enrollment_result(plan, {}, None)
+    plan_id = plan.fingerprint(sched)
+    scheduled_at = sched.scheduled_at
+
+    def payload(batch: list[dict[str, Any]]) -> dict[str, Any]:
+        body: dict[str, Any] = {"sequenceId": plan.sequence_id, "recipients": batch}
+        if scheduled_at is not None:
+            body["scheduledAt"] = scheduled_at
+        return body
+
+    job = _Job(
+        kind="enroll",
+        action="add-recipient-to-sequence",
+        sequence_id=plan.sequence_id,
+        plan_id=plan_id,
+        items=items,
+        batch_size=size,
+        payload=payload,
+        parse=_enroll_outcomes,
+        header={
+            "t": "plan",
+            "kind": "enroll",
+            "plan": plan_id,
+            "sequence": plan.sequence_id,
+            "schedule": sched.token,
+            "count": len(items),
+        },
+    )
+    outcomes, _ = await _apply(
+        client,
+        job,
+        home=home,
+        origin=getattr(plan, "origin", None),
+        draft=sched.kind == "draft",
+        unresolved=unresolved,
+        concurrency=concurrency,
+        progress=progress,
+        on_progress=on_progress,
+        stop=stop,
+    )
+    return enrollment_result(plan, outcomes, plan_id)
+
+
+async def cancel_recipients(
+    client: AsyncClient,
+    plan: CancelPlan | str,
+    emails: Any = None,
+    *,
+    batch_size: int = catalog.CANCEL_BATCH_MAX,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: bool = True,
+    on_progress: ProgressFn | None = None,
+    stop: Any = None,
+    home: Any = None,
+) -> CancelResult:
+    """Remove recipients from a sequence: a :class:`CancelPlan`, or a sequence id and emails
+    (planned first). Safe to run again: answered batches are not re-sent."""
+    if isinstance(plan, str):
+        if emails is None:
+            raise InputError(
+                "Give the addresses to cancel.",
+                field="emails",
+                hint="cancel_recipients(sequence_id, ['a@acme.com', ...]); it never cancels "
+                "everyone at once.",
+            )
+        plan = await plan_cancel(client, plan, emails)
+    if not isinstance(plan, CancelPlan):
+        raise InputError("cancel_recipients() takes a CancelPlan or a sequence id.", field="plan")
+    size = _batch_size(batch_size, catalog.CANCEL_BATCH_MAX)
+    targets = plan.emails()
+    if not targets:
+        return cancel_result(plan, {}, None)
+    plan_id = plan.fingerprint()
+    sequence_id = plan.sequence_id
+    job = _Job(
+        kind="cancel",
+        action="cancel-sequence-recipient",
+        sequence_id=plan.sequence_id,
+        plan_id=plan_id,
+        items=[{"email": e} for e in targets],
+        batch_size=size,
+        payload=lambda batch: {
+            "sequenceId": sequence_id,
+            "emails": [item["email"] for item in batch],
+        },
+        parse=_cancel_outcomes,
+        header={
+            "t": "plan",
+            "kind": "cancel",
+            "plan": plan_id,
+            "sequence": plan.sequence_id,
+            "count": len(targets),
+        },
+    )
+    outcomes, _ = await _apply(
+        client,
+        job,
+        home=home,
+        origin=getattr(plan, "origin", None),
+        draft=False,
+        unresolved="check",
+        concurrency=concurrency,
+        progress=progress,
+        on_progress=on_progress,
+        stop=stop,
+    )
+    return cancel_result(plan, outcomes, plan_id)
