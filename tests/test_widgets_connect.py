@@ -707,6 +707,15 @@ def test_task_runner_reports_errors_and_cancellation_in_its_output() -> None:
         async def hangs() -> None:
             await asyncio.Event().wait()
 
+        # Cancelled before it ever ran: still reported, and the runner is free again.
+        early = runner.start(hangs(), label="early")
+        assert runner.cancel()
+        await runner.wait()
+        assert early is not None and early.cancelled()
+        assert not runner.busy
+        assert runner.cancel_button.layout.display == "none"
+        assert "Cancelled: early." in out.outputs[-1]["text"]
+
         task = runner.start(hangs(), label="hang")
         await asyncio.sleep(0)
         assert runner.cancel()

@@ -178,8 +178,22 @@ class TaskRunner:
             # No kernel loop: nothing else could run meanwhile, so just finish the work.
             run_sync(guarded)
             return None
-        self.task = asyncio.ensure_future(guarded)
-        return self.task
+        task = asyncio.ensure_future(guarded)
+        self.task = task
+
+        def ended(done: asyncio.Task[None]) -> None:
+            # A task cancelled before its first step never enters _guard: report it
+            # here, and close the inner coroutine, which then never ran.
+            if self._running and self.task is done:
+                _close(coro)
+                self._set_running(False)
+                if on_cancel is not None:
+                    on_cancel()
+                else:
+                    self.output.append_stdout(f"Cancelled: {label}.\n")
+
+        task.add_done_callback(ended)
+        return task
 
     def cancel(self) -> bool:
         """Cancel the running task; True if there was one to cancel."""

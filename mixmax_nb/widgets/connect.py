@@ -250,7 +250,10 @@ class ConnectWizard:
         *,
         secrets: tuple[str, ...] = (),
     ) -> None:
-        self.output.clear_output()
+        # Each action starts with a clean log. Setting the model's outputs (rather than
+        # clear_output(), which goes through IPython's display hooks) works the same in a
+        # kernel, from a task, and headless.
+        self.output.outputs = ()
         self.runner.start(
             coro,
             label=label,
