@@ -761,3 +761,41 @@ def test_the_wizard_is_reachable_lazily_from_the_package() -> None:
         "assert 'ipywidgets' not in sys.modules, 'import mixmax_nb loaded ipywidgets'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- the real CLI transport, over the fake `membrane` executable ----------------------------
+
+
+def test_walk_over_the_cli_transport(fake_membrane: Any) -> None:
+    from mixmax_nb.transport.cli import CliTransport
+
+    building = {**conn("BUILDING"), "id": "conn_mixmax_1"}
+    fake_membrane.on("status", {"json": {"loggedIn": False}}, {"default": True})
+    fake_membrane.on("connection ensure", {"json": building})
+    fake_membrane.on("action run", {"json": {"output": USER, "actionRunId": "run_1"}})
+
+    async def body() -> None:
+        transport = CliTransport()
+        wizard = ConnectWizard(transport=transport)
+        await wizard.wait()
+        assert "1.18.0" in wizard.cli_status.value
+        assert "<code>" in wizard.cli_status.value  # where the binary is
+        assert wizard.phase == "logged-out"
+        wizard.login_button.click()
+        await wizard.wait()
+        assert "console.getmembrane.com/login/authorize" in wizard.login_link.value
+        wizard.code.value = CODE
+        wizard.complete_button.click()
+        await wizard.wait()
+        assert wizard.phase == "ready", output_text(wizard)
+        assert "Ana Lima" in wizard.connection_status.value
+        wizard.use_button.click()
+        assert wizard.client is not None
+        assert transport.connection_id == "conn_mixmax_1"
+        assert CODE not in all_state(wizard)
+
+    run(body)
+    commands = [" ".join(argv[:2]) for argv in fake_membrane.calls()]
+    assert "connection get" in commands  # the BUILDING state was long-polled
+    waits = [argv for argv in fake_membrane.calls() if argv[:2] == ["connection", "get"]]
+    assert "--wait" in waits[0]
