@@ -1,0 +1,1353 @@
+"""Engagement metrics over the events, recipients and sequences frames (pure).
+
+No I/O and no widgets: every function takes DataFrames (or an :class:`Engagement`
+built from them once) and returns small, aggregated DataFrames whose
+``attrs["source"]`` repeats the source of the events frame (``"sandbox"`` or
+``"membrane"``), so charts can mark sandbox data.
+
+Units (read these before any rate)
+----------------------------------
+* A **delivery** is one ``(message_id, recipient_email)`` pair that has a ``sent``
+  event. Every message-level count is a count of distinct deliveries, so an email
+  opened ten times counts once. Events about a message whose ``sent`` event is not
+  in the frame (it was sent before the pulled window) are ignored, which keeps every
+  rate between 0 and 1; ``Engagement.orphan_events`` says how many were dropped.
+* A delivery is **delivered** when it has no ``bounced`` event.
+* A **recipient** is one ``(sequence_id, recipient_email)`` pair: a person enrolled
+  in a sequence (the same address in two sequences is two recipients, as Mixmax
+  counts enrollments). A recipient is **reached** when at least one of their
+  deliveries was delivered.
+* A **reply** is a ``replied`` event. Mixmax already counts poll, Q&A and calendar
+  clicks as replies and excludes out-of-office answers (reference ``mixmax-api.md``
+  section 9), so no further filtering happens here.
+* **Time** of a delivery is its send time (the first ``sent`` event). A date range
+  selects deliveries *sent* in the range and counts everything that happened to them
+  afterwards, even after the range ends: filtering engagement events by their own
+  time would count replies to mail sent before the range and give rates over 100%.
+* **Weeks** start on Monday 00:00 UTC and are labelled by that Monday.
+
+Counts in :func:`kpi_table`
+---------------------------
+``enrolled``
+    Rows of the recipients frame (people added to the sequence) whose ``created_at``
+    falls in the date range; ``<NA>`` when no recipients frame was given or the
+    grouping is by stage (enrollment is per sequence, not per stage).
+``sent``
+    Deliveries (distinct ``(message, recipient)`` pairs with a ``sent`` event).
+``delivered``
+    Deliveries without a ``bounced`` event.
+``bounced``
+    Deliveries with a ``bounced`` event.
+``opened`` / ``clicked`` / ``downloaded``
+    Delivered deliveries with at least one event of that type (unique opens etc.).
+``reached``
+    Recipients with at least one delivered delivery in the group.
+``replied`` / ``unsubscribed``
+    Reached recipients with a ``replied`` / ``unsubscribed`` event on a delivered
+    delivery in the group (unique people, not events).
+
+Rates (each with ``<rate>_lo`` / ``<rate>_hi``: a 95% Wilson score interval)
+--------------------------------------------------------------------------
+``delivery_rate`` = delivered / sent.
+``bounce_rate`` = bounced / sent.
+``open_rate`` = opened deliveries / delivered deliveries.
+``click_rate`` = clicked deliveries / delivered deliveries.
+``click_to_open_rate`` = deliveries both opened and clicked / opened deliveries.
+``reply_rate`` = replied recipients / reached recipients (per person: a sequence
+    stops mailing someone who replied, so a per-message rate would punish the
+    sequences that work).
+``unsubscribe_rate`` = unsubscribed recipients / reached recipients.
+
+A rate whose denominator is 0 is ``NaN`` (and so are its bounds).
+
+Speed
+-----
+:func:`prepare` turns events into one row per delivery with integer codes and flag
+columns, once (about a second for a million events). Every metric and
+:meth:`Engagement.filter` then works on those arrays with numpy/pandas group-bys;
+no library code loops over rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final, Literal, TypeAlias
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DIMENSIONS",
+    "RATES",
+    "Comparison",
+    "Engagement",
+    "cohorts",
+    "compare",
+    "funnel",
+    "heatmap",
+    "kpi_summary",
+    "kpi_table",
+    "newcombe_interval",
+    "prepare",
+    "stage_dropoff",
+    "time_to_first",
+    "time_to_summary",
+    "top_files",
+    "top_links",
+    "weekly_trends",
+    "wilson_interval",
+]
+
+Dimension: TypeAlias = Literal["sequence", "stage", "sender", "team", "week"]
+DIMENSIONS: Final = ("sequence", "stage", "sender", "team", "week")
+Frameish: TypeAlias = "Engagement | pd.DataFrame"
+IntArray: TypeAlias = np.ndarray[Any, np.dtype[np.int64]]
+BoolArray: TypeAlias = np.ndarray[Any, np.dtype[np.bool_]]
+
+Z95: Final = 1.959963984540054  # two-sided 95% normal quantile
+_NAT: Final = np.iinfo(np.int64).min
+_MS_HOUR: Final = 3_600_000
+_MS_DAY: Final = 86_400_000
+_MS_WEEK: Final = 7 * _MS_DAY
+_MONDAY0: Final = 4 * _MS_DAY  # 1970-01-01 was a Thursday; 1970-01-05 the first Monday
+_FLAGS: Final = ("bounced", "opened", "clicked", "downloaded", "replied", "unsubscribed")
+_TYPE_ORDER: Final = ("sent", *_FLAGS)
+_ENGAGEMENT_TYPES: Final = ("opened", "clicked", "downloaded", "replied", "unsubscribed")
+DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+NO_TEAM: Final = "(no team)"
+
+RATES: Final[Mapping[str, tuple[str, str, str]]] = {
+    # rate: (numerator, denominator, plain-words definition)
+    "delivery_rate": ("delivered", "sent", "delivered / sent messages"),
+    "bounce_rate": ("bounced", "sent", "bounced / sent messages"),
+    "open_rate": ("opened", "delivered", "unique opened / delivered messages"),
+    "click_rate": ("clicked", "delivered", "unique clicked / delivered messages"),
+    "click_to_open_rate": ("opened_clicked", "opened", "clicked / opened messages"),
+    "reply_rate": ("replied", "reached", "recipients who replied / recipients reached"),
+    "unsubscribe_rate": ("unsubscribed", "reached", "recipients who unsubscribed / reached"),
+}
+
+
+# -- intervals -----------------------------------------------------------------------
+
+
+def wilson_interval(
+    successes: Any, trials: Any, z: float = Z95
+) -> tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.float64]]]:
+    """Wilson score interval for ``successes / trials`` (arrays or scalars).
+
+    ``centre = (p + z²/2n) / (1 + z²/n)``, ``half = z/(1 + z²/n) · sqrt(p(1-p)/n + z²/4n²)``.
+    Unlike the normal approximation it stays inside [0, 1] and behaves at 0 and n
+    successes. ``trials == 0`` gives NaN bounds.
+    """
+    x = np.asarray(successes, dtype=np.float64)
+    n = np.asarray(trials, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = x / n
+        z2 = z * z
+        denom = 1.0 + z2 / n
+        centre = (p + z2 / (2.0 * n)) / denom
+        half = (z / denom) * np.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n))
+        lo = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
+        hi = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+    return lo, hi
+
+
+def newcombe_interval(
+    x1: int, n1: int, x2: int, n2: int, z: float = Z95
+) -> tuple[float, float, float]:
+    """Difference ``p1 - p2`` with Newcombe's hybrid Wilson score interval (method 10).
+
+    With Wilson bounds ``(l1, u1)`` and ``(l2, u2)`` of each proportion:
+    ``lower = d - sqrt((p1 - l1)² + (u2 - p2)²)``,
+    ``upper = d + sqrt((u1 - p1)² + (p2 - l2)²)`` (Newcombe, Stat. Med. 1998).
+    Returns ``(d, lower, upper)``; NaNs when either group is empty.
+    """
+    if n1 <= 0 or n2 <= 0:
+        return (math.nan, math.nan, math.nan)
+    p1, p2 = x1 / n1, x2 / n2
+    (l1,), (u1,) = wilson_interval([x1], [n1], z)
+    (l2,), (u2,) = wilson_interval([x2], [n2], z)
+    d = p1 - p2
+    lower = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    upper = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return (d, lower, upper)
+
+
+# -- preparation -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Labels:
+    """Code -> text for each dimension (codes index these arrays)."""
+
+    sequence_ids: np.ndarray[Any, Any]
+    sequence_names: np.ndarray[Any, Any]
+    user_ids: np.ndarray[Any, Any]
+    user_names: np.ndarray[Any, Any]
+    teams: np.ndarray[Any, Any]
+    subjects: np.ndarray[Any, Any]
+    sequence_tz: np.ndarray[Any, Any]
+
+
+@dataclass(frozen=True)
+class Engagement:
+    """Events reshaped for fast metrics: one row per delivery, plus slim event rows.
+
+    Build it with :func:`prepare` once per pull; :meth:`filter` returns a filtered
+    view cheaply (boolean masks over arrays), which is what makes a dashboard filter
+    change fast. Every metric function accepts an ``Engagement`` or a raw events
+    frame.
+
+    ``deliveries`` columns: ``seq``, ``stage``, ``user``, ``team``, ``recipient``,
+    ``subject`` (integer codes; -1 = unknown), ``sent_at`` (epoch ms), ``week``
+    (Monday-based week number), the flags of :data:`_FLAGS`, and ``first_open`` /
+    ``first_click`` / ``first_reply`` (epoch ms, NaT's integer when none).
+    ``events`` columns: ``delivery`` (row of ``deliveries``), ``type``, ``ts`` (epoch
+    ms). ``assets``: ``delivery``, ``type``, ``link_url``, ``link_text``,
+    ``file_name`` of the click and download events only.
+    """
+
+    deliveries: pd.DataFrame
+    events: pd.DataFrame
+    assets: pd.DataFrame
+    enrollments: pd.DataFrame
+    labels: _Labels
+    source: str | None = None
+    orphan_events: int = 0
+    types: tuple[str, ...] = _FLAGS
+    account_tz: str = "UTC"
+    event_tz: np.ndarray[Any, Any] | None = None
+    _cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def n_deliveries(self) -> int:
+        return len(self.deliveries)
+
+    def _tag(self, frame: pd.DataFrame, **attrs: Any) -> pd.DataFrame:
+        if self.source is not None:
+            frame.attrs["source"] = self.source
+        frame.attrs.update(attrs)
+        return frame
+
+    def filter(
+        self,
+        *,
+        since: Any = None,
+        until: Any = None,
+        sequences: Iterable[str] | None = None,
+        senders: Iterable[str] | None = None,
+        teams: Iterable[str] | None = None,
+        types: Iterable[str] | None = None,
+    ) -> Engagement:
+        """Deliveries sent in ``[since, until)`` by these senders/teams in these sequences.
+
+        ``sequences`` and ``senders`` take ids; ``teams`` takes team names. ``None``
+        means "all"; an empty list selects nothing. ``types`` chooses which engagement
+        event types count (``opened``, ``clicked``, ``downloaded``, ``replied``,
+        ``unsubscribed``, ``bounced``); ``sent`` always defines the messages looked
+        at, so leaving it out changes nothing. Excluding ``bounced`` treats every sent
+        message as delivered.
+        """
+        d = self.deliveries
+        mask = np.ones(len(d), dtype=bool)
+        emask = np.ones(len(self.enrollments), dtype=bool)
+        lo, hi = _ms(since), _ms(until)
+        if lo is not None:
+            mask &= d["sent_at"].to_numpy() >= lo
+            emask &= self.enrollments["created_at"].to_numpy() >= lo
+        if hi is not None:
+            mask &= d["sent_at"].to_numpy() < hi
+            emask &= self.enrollments["created_at"].to_numpy() < hi
+        for column, chosen, universe in (
+            ("seq", sequences, self.labels.sequence_ids),
+            ("user", senders, self.labels.user_ids),
+            ("team", teams, self.labels.teams),
+        ):
+            if chosen is None:
+                continue
+            wanted = np.isin(universe.astype(object), np.asarray(list(chosen), dtype=object))
+            codes = np.flatnonzero(wanted)
+            mask &= np.isin(d[column].to_numpy(), codes)
+            emask &= np.isin(self.enrollments[column].to_numpy(), codes)
+        deliveries = d.loc[mask] if not mask.all() else d
+        kept = self.types if types is None else tuple(t for t in _FLAGS if t in set(types))
+        dropped = [t for t in _FLAGS if t not in kept]
+        if dropped:
+            deliveries = deliveries.copy()
+            deliveries[dropped] = False
+        events = self.events
+        if not mask.all() or dropped:
+            keep = mask[events["delivery"].to_numpy()]
+            if dropped:
+                keep &= ~events["type"].isin(dropped).to_numpy()
+            events = events.loc[keep]
+        assets = self.assets
+        if not mask.all() or dropped:
+            keep_a = mask[assets["delivery"].to_numpy()]
+            if dropped:
+                keep_a &= ~assets["type"].isin(dropped).to_numpy()
+            assets = assets.loc[keep_a]
+        enrollments = self.enrollments.loc[emask] if not emask.all() else self.enrollments
+        # The filtered view shares the (expensive) local-time cache with its parent.
+        return replace(
+            self,
+            deliveries=deliveries,
+            events=events,
+            assets=assets,
+            enrollments=enrollments,
+            types=kept,
+        )
+
+
+def _ms(value: Any) -> int | None:
+    """A time bound as epoch ms (naive values are UTC); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.value // 1_000_000)
+
+
+def _epoch_ms(series: pd.Series) -> IntArray:
+    """A tz-aware datetime column as int64 epoch ms (NaT -> the int64 minimum)."""
+    values = series.dt.tz_convert("UTC").dt.as_unit("ms") if len(series) else series
+    if len(series) == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.asarray(values.to_numpy(dtype="datetime64[ms]").view(np.int64), dtype=np.int64)
+
+
+def _codes(values: pd.Series, universe: pd.Index) -> IntArray:
+    """Position of each value in ``universe`` (-1 when missing or absent).
+
+    Factorize first, then look up only the distinct values: converting a million
+    arrow strings to Python objects for ``get_indexer`` is what would be slow.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    lookup = np.asarray(universe.get_indexer(np.asarray(uniques, dtype=object)), dtype=np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
+    return np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1) if len(lookup) else codes
+
+
+def _recode(codes: IntArray, lookup: np.ndarray[Any, Any]) -> IntArray:
+    """Map factorize codes through ``lookup`` (-1 stays -1)."""
+    if len(lookup) == 0:
+        return np.full(len(codes), -1, dtype=np.int64)
+    return np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1).astype(np.int64)
+
+
+def _text_array(values: Any) -> np.ndarray[Any, Any]:
+    return np.asarray(
+        [str(v) if v is not None and v is not pd.NA and v == v else "" for v in values],
+        dtype=object,
+    )
+
+
+def _distinct(codes: IntArray, size: int) -> int:
+    """Number of distinct non-negative codes below ``size`` (cheaper than np.unique)."""
+    seen = np.zeros(size, dtype=bool)
+    seen[codes] = True
+    return int(seen.sum())
+
+
+def _first_positions(codes: IntArray) -> IntArray:
+    """Index of the first row of each code, for codes numbered by first appearance."""
+    if len(codes) == 0:
+        return np.empty(0, dtype=np.int64)
+    running = np.maximum.accumulate(codes)
+    new = np.empty(len(codes), dtype=bool)
+    new[0] = True
+    new[1:] = codes[1:] > running[:-1]
+    return np.flatnonzero(new).astype(np.int64)
+
+
+def _group_min(codes: IntArray, values: IntArray, n: int) -> IntArray:
+    """Per-code minimum of ``values`` (NaT's integer where a code has no value)."""
+    out = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(out, codes, values)
+    out[out == np.iinfo(np.int64).max] = _NAT
+    return out
+
+
+def _mapping(values: Any) -> dict[str, str]:
+    if values is None:
+        return {}
+    if isinstance(values, pd.DataFrame):
+        cols = list(values.columns)
+        key = "user_id" if "user_id" in cols else cols[0]
+        val = [c for c in cols if c != key][0]
+        pairs = zip(values[key].astype(object), values[val].astype(object), strict=True)
+        return {str(k): str(v) for k, v in pairs if k is not pd.NA and v is not pd.NA}
+    return {str(k): str(v) for k, v in dict(values).items()}
+
+
+def prepare(
+    events: pd.DataFrame,
+    recipients: pd.DataFrame | None = None,
+    sequences: pd.DataFrame | None = None,
+    *,
+    teams: pd.DataFrame | None = None,
+    user_teams: Mapping[str, str] | pd.DataFrame | None = None,
+    user_names: Mapping[str, str] | pd.DataFrame | None = None,
+    account_tz: str = "UTC",
+) -> Engagement:
+    """Reshape the frames once for every metric (see the module docstring for units).
+
+    ``sequences`` supplies names and each sequence's send-window ``timezone``;
+    ``teams`` (the teams frame) names the team ids found in ``sequences.team_ids``.
+    A sender's **team** is ``user_teams[user_id]`` when that mapping is given (a team
+    name per user id; the teams frame does not list members), else the first team
+    the delivery's sequence is shared with, else ``(no team)``. ``user_names`` maps
+    user ids to display names (the events frame only carries ids).
+    ``account_tz`` is the fallback time zone for :func:`heatmap`.
+    """
+    ev = events
+    source = ev.attrs.get("source")
+    n = len(ev)
+    # Factorize the event columns once; universes are built from their few uniques.
+    ev_seq, ev_seq_uni = pd.factorize(ev["sequence_id"], use_na_sentinel=True)
+    ev_user, ev_user_uni = pd.factorize(ev["user_id"], use_na_sentinel=True)
+    ev_seq = np.asarray(ev_seq, dtype=np.int64)
+    ev_user = np.asarray(ev_user, dtype=np.int64)
+    # Sequence universe: the sequences frame first, then ids seen only in events/recipients.
+    seq_ids: list[Any] = []
+    if sequences is not None and len(sequences):
+        seq_ids.extend(sequences["id"].dropna().astype(object))
+    seq_ids.extend(np.asarray(ev_seq_uni, dtype=object))
+    if recipients is not None and len(recipients):
+        seq_ids.extend(pd.unique(recipients["sequence_id"].dropna().astype(object)))
+    seq_index = pd.Index(pd.unique(np.asarray(seq_ids, dtype=object)))
+
+    user_ids: list[Any] = list(np.asarray(ev_user_uni, dtype=object))
+    if recipients is not None and len(recipients):
+        user_ids.extend(pd.unique(recipients["user_id"].dropna().astype(object)))
+    user_index = pd.Index(pd.unique(np.asarray(user_ids, dtype=object)))
+
+    # Names: the sequences frame wins, else the name the sequence's first event carried.
+    seq_names = np.asarray(seq_index.astype(str), dtype=object)
+    seq_tz = np.full(len(seq_index), "", dtype=object)
+    if len(ev_seq_uni):
+        first_row = np.full(len(ev_seq_uni), n, dtype=np.int64)
+        has_seq = ev_seq >= 0
+        np.minimum.at(first_row, ev_seq[has_seq], np.flatnonzero(has_seq))
+        pos = np.asarray(seq_index.get_indexer(np.asarray(ev_seq_uni, dtype=object)))
+        seq_names[pos] = _text_array(ev["sequence_name"].iloc[first_row])
+    seq_team = np.full(len(seq_index), NO_TEAM, dtype=object)
+    if sequences is not None and len(sequences):
+        pos = _codes(sequences["id"], seq_index)
+        ok = pos >= 0
+        names = _text_array(sequences["name"])
+        seq_names[pos[ok]] = np.where(names[ok] != "", names[ok], seq_names[pos[ok]])
+        if "timezone" in sequences:
+            seq_tz[pos[ok]] = _text_array(sequences["timezone"])[ok]
+        if "team_ids" in sequences:
+            team_names = {}
+            if teams is not None and len(teams):
+                team_names = dict(
+                    zip(teams["id"].astype(object), _text_array(teams["name"]), strict=True)
+                )
+            firsts = _text_array(sequences["team_ids"])
+            for p, first in zip(pos[ok], firsts[ok], strict=True):  # one per sequence
+                tid = first.split(",")[0].strip()
+                if tid:
+                    seq_team[p] = team_names.get(tid, tid)
+
+    names_map = _mapping(user_names)
+    user_names_arr = np.asarray([names_map.get(u, u) for u in user_index], dtype=object)
+    team_map = _mapping(user_teams)
+
+    # -- deliveries: factorize (message, recipient) ---------------------------------
+    msg_codes, _ = pd.factorize(ev["message_id"], use_na_sentinel=False)
+    em_codes, em_uniques = pd.factorize(ev["recipient_email"], use_na_sentinel=False)
+    msg_codes = np.asarray(msg_codes, dtype=np.int64)
+    em_codes = np.asarray(em_codes, dtype=np.int64)
+    # Type as a small integer (index into _TYPE_ORDER); unknown types become -1.
+    cat = ev["type"].astype("category")
+    remap = np.asarray(
+        [_TYPE_ORDER.index(c) if c in _TYPE_ORDER else -1 for c in cat.cat.categories]
+    )
+    raw = np.asarray(cat.cat.codes.to_numpy(), dtype=np.int64)
+    types = np.where(raw >= 0, remap[np.maximum(raw, 0)] if len(remap) else -1, -1)
+    ts = _epoch_ms(ev["timestamp"])
+    is_sent = (types == 0) & (ts != _NAT)
+    pair = msg_codes * (len(em_uniques) + 1) + em_codes
+    pair_codes, _ = pd.factorize(pair)
+    pair_codes = np.asarray(pair_codes, dtype=np.int64)
+    n_pairs = int(pair_codes.max()) + 1 if n else 0
+    sent_at = _group_min(pair_codes[is_sent], ts[is_sent], n_pairs)
+    has_sent = sent_at != _NAT
+    # Renumber: only pairs with a `sent` event become deliveries.
+    delivery_of_pair = np.full(n_pairs, -1, dtype=np.int64)
+    delivery_of_pair[has_sent] = np.arange(int(has_sent.sum()), dtype=np.int64)
+    ev_delivery = delivery_of_pair[pair_codes] if n else np.empty(0, dtype=np.int64)
+    keep = ev_delivery >= 0
+    orphans = int((~keep).sum())
+    nd = int(has_sent.sum())
+
+    # Attributes from the first sent event of each delivery.
+    sent_rows = np.flatnonzero(is_sent)
+    _, first_at = np.unique(ev_delivery[sent_rows], return_index=True)
+    first_sent = sent_rows[first_at]  # row of each delivery's first sent event, by code
+
+    seq_map = np.asarray(seq_index.get_indexer(np.asarray(ev_seq_uni, dtype=object)))
+    user_map = np.asarray(user_index.get_indexer(np.asarray(ev_user_uni, dtype=object)))
+    seq_code = _recode(ev_seq[first_sent], seq_map)
+    user_code = _recode(ev_user[first_sent], user_map)
+    stage = ev["stage_index"].iloc[first_sent].astype("Float64").fillna(-1).to_numpy()
+    subj_codes, subj_uniques = pd.factorize(ev["subject"].iloc[first_sent], use_na_sentinel=True)
+    rec_pair = (
+        np.where(seq_code >= 0, seq_code, len(seq_index)) * (len(em_uniques) + 1)
+        + (em_codes[first_sent])
+    )
+    rec_codes, rec_uniques = pd.factorize(rec_pair)
+
+    # Team universe: mapped user teams, then sequence teams.
+    if team_map:
+        team_of_user = np.asarray([team_map.get(u, NO_TEAM) for u in user_index], dtype=object)
+        team_text = np.where(user_code >= 0, team_of_user[np.maximum(user_code, 0)], NO_TEAM)
+    else:
+        team_text = np.where(seq_code >= 0, seq_team[np.maximum(seq_code, 0)], NO_TEAM)
+    team_codes, team_uniques = pd.factorize(np.asarray(team_text, dtype=object))
+
+    deliveries = pd.DataFrame(
+        {
+            "seq": seq_code,
+            "stage": stage.astype(np.int64),
+            "user": user_code,
+            "team": np.asarray(team_codes, dtype=np.int64),
+            "recipient": np.asarray(rec_codes, dtype=np.int64),
+            "subject": np.asarray(subj_codes, dtype=np.int64),
+            "sent_at": sent_at[has_sent],
+        }
+    )
+    deliveries["week"] = (deliveries["sent_at"] - _MONDAY0) // _MS_WEEK
+    kd = ev_delivery[keep]
+    kt = types[keep]
+    kts = ts[keep]
+    for i, flag in enumerate(_FLAGS, start=1):
+        present = np.zeros(nd, dtype=bool)
+        present[kd[kt == i]] = True
+        deliveries[flag] = present
+    for column, kind in (("first_open", "opened"), ("first_click", "clicked")):
+        rows = (kt == _TYPE_ORDER.index(kind)) & (kts != _NAT)
+        deliveries[column] = _group_min(kd[rows], kts[rows], nd)
+    rows = (kt == _TYPE_ORDER.index("replied")) & (kts != _NAT)
+    deliveries["first_reply"] = _group_min(kd[rows], kts[rows], nd)
+
+    slim = pd.DataFrame(
+        {
+            "delivery": kd,
+            "type": pd.Categorical.from_codes(kt, categories=list(_TYPE_ORDER)),
+            "ts": kts,
+        }
+    )
+    # Link and file details only for the (few) click and download rows: copying three
+    # text columns of a million rows would dominate the preparation time.
+    is_asset = np.isin(kt, [_TYPE_ORDER.index("clicked"), _TYPE_ORDER.index("downloaded")])
+    assets = ev.iloc[np.flatnonzero(keep)[is_asset]][["link_url", "link_text", "file_name"]]
+    assets = assets.reset_index(drop=True)
+    assets.insert(0, "type", slim["type"].to_numpy()[is_asset])
+    assets.insert(0, "delivery", kd[is_asset])
+    event_tz = None
+    for column in ("recipient_timezone", "timezone"):
+        if column in ev.columns:
+            event_tz = _text_array(ev.loc[keep, column])
+            break
+
+    # Enrollments: the recipients frame, coded like deliveries.
+    if recipients is not None and len(recipients):
+        r_seq = _codes(recipients["sequence_id"], seq_index)
+        r_user = _codes(recipients["user_id"], user_index)
+        if team_map:
+            r_team_text = np.where(
+                r_user >= 0, team_of_user[np.maximum(r_user, 0)] if len(user_index) else "", NO_TEAM
+            )
+        else:
+            r_team_text = np.where(r_seq >= 0, seq_team[np.maximum(r_seq, 0)], NO_TEAM)
+        team_index = pd.Index(np.asarray(team_uniques, dtype=object))
+        r_team = team_index.get_indexer(np.asarray(r_team_text, dtype=object))
+        missing_team = r_team < 0
+        if missing_team.any():
+            extra_teams = pd.unique(np.asarray(r_team_text, dtype=object)[missing_team])
+            team_uniques = np.concatenate(
+                [np.asarray(team_uniques, dtype=object), np.asarray(extra_teams, dtype=object)]
+            )
+            r_team = pd.Index(team_uniques).get_indexer(np.asarray(r_team_text, dtype=object))
+        created = _epoch_ms(recipients["created_at"])
+        em_index = pd.Index(np.asarray(em_uniques, dtype=object))
+        r_em = np.asarray(em_index.get_indexer(recipients["email"].astype(object)), dtype=np.int64)
+        r_pair = np.where(r_seq >= 0, r_seq, len(seq_index)) * (len(em_uniques) + 1) + r_em
+        r_rec = pd.Index(np.asarray(rec_uniques)).get_indexer(r_pair)
+        r_rec = np.where(r_em >= 0, r_rec, -1)
+        enrollments = pd.DataFrame(
+            {
+                "seq": r_seq,
+                "user": r_user,
+                "team": np.asarray(r_team, dtype=np.int64),
+                "recipient": np.asarray(r_rec, dtype=np.int64),
+                "created_at": created,
+                "week": (created - _MONDAY0) // _MS_WEEK,
+            }
+        )
+        enrollments = enrollments.loc[created != _NAT].reset_index(drop=True)
+    else:
+        enrollments = pd.DataFrame(
+            {c: np.empty(0, dtype=np.int64) for c in ("seq", "user", "team", "recipient")}
+            | {"created_at": np.empty(0, dtype=np.int64), "week": np.empty(0, dtype=np.int64)}
+        )
+    labels = _Labels(
+        sequence_ids=np.asarray(seq_index, dtype=object),
+        sequence_names=seq_names,
+        user_ids=np.asarray(user_index, dtype=object),
+        user_names=user_names_arr,
+        teams=np.asarray(team_uniques, dtype=object),
+        subjects=_text_array(subj_uniques),
+        sequence_tz=seq_tz,
+    )
+    eng = Engagement(
+        deliveries=deliveries,
+        events=slim,
+        assets=assets,
+        enrollments=enrollments,
+        labels=labels,
+        source=str(source) if source is not None else None,
+        orphan_events=orphans,
+        account_tz=account_tz,
+        event_tz=event_tz,
+    )
+    eng._cache["has_recipients"] = recipients is not None
+    # Unfiltered rows: filtered views index into caches computed over these.
+    eng._cache["base_deliveries"] = deliveries
+    eng._cache["base_events"] = slim
+    return eng
+
+
+def _engagement(data: Frameish, recipients: pd.DataFrame | None = None) -> Engagement:
+    if isinstance(data, Engagement):
+        return data
+    return prepare(data, recipients)
+
+
+# -- KPI table ---------------------------------------------------------------------
+
+
+def _group_codes(eng: Engagement, frame: pd.DataFrame, by: Dimension | None) -> IntArray:
+    """Group code per row of ``deliveries``/``enrollments`` for a dimension."""
+    if by is None:
+        return np.zeros(len(frame), dtype=np.int64)
+    if by == "sequence":
+        return np.asarray(frame["seq"].to_numpy(), dtype=np.int64)
+    if by == "sender":
+        return np.asarray(frame["user"].to_numpy(), dtype=np.int64)
+    if by == "team":
+        return np.asarray(frame["team"].to_numpy(), dtype=np.int64)
+    if by == "week":
+        return np.asarray(frame["week"].to_numpy(), dtype=np.int64)
+    if by == "stage":
+        # Sequence and stage together: stage 2 of one sequence is not stage 2 of another.
+        if "stage" not in frame:
+            return np.full(len(frame), -(2**62), dtype=np.int64)
+        seq = np.asarray(frame["seq"].to_numpy(), dtype=np.int64)
+        return (seq + 1) * 1024 + np.asarray(frame["stage"].to_numpy(), dtype=np.int64) + 1
+    raise ValueError(f"Unknown dimension {by!r}: use one of {', '.join(DIMENSIONS)}.")
+
+
+def _group_label(
+    eng: Engagement, by: Dimension | None, keys: IntArray
+) -> tuple[list[Any], list[str]]:
+    lab = eng.labels
+    if by is None:
+        return (["all"] * len(keys), ["All"] * len(keys))
+    if by == "sequence":
+        ids = [lab.sequence_ids[k] if k >= 0 else "" for k in keys]
+        names = [lab.sequence_names[k] if k >= 0 else "(no sequence)" for k in keys]
+        return (ids, _unique_labels(names, ids))
+    if by == "sender":
+        ids = [lab.user_ids[k] if k >= 0 else "" for k in keys]
+        return (ids, [lab.user_names[k] if k >= 0 else "(unknown sender)" for k in keys])
+    if by == "team":
+        names = [lab.teams[k] if 0 <= k < len(lab.teams) else NO_TEAM for k in keys]
+        return (names, names)
+    if by == "week":
+        days = pd.to_datetime(keys * _MS_WEEK + _MONDAY0, unit="ms", utc=True)
+        return (list(days), [f"Week of {d:%Y-%m-%d}" for d in days])
+    # stage
+    ids, texts = [], []
+    for k in keys:
+        seq, stg = int(k) // 1024 - 1, int(k) % 1024 - 1
+        name = lab.sequence_names[seq] if seq >= 0 else "(no sequence)"
+        ids.append(f"{lab.sequence_ids[seq] if seq >= 0 else ''}:{stg}")
+        texts.append(f"{name} · stage {stg + 1}" if stg >= 0 else f"{name} · (no stage)")
+    return (ids, texts)
+
+
+def _unique_labels(names: list[str], ids: list[str]) -> list[str]:
+    """Names, made unique by a short id suffix where two groups share one."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return [f"{n} ({i[-6:]})" if counts[n] > 1 else n for n, i in zip(names, ids, strict=True)]
+
+
+def _counts(eng: Engagement, by: Dimension | None) -> pd.DataFrame:
+    d = eng.deliveries
+    g = _group_codes(eng, d, by)
+    delivered = ~d["bounced"].to_numpy()
+    frame = pd.DataFrame(
+        {
+            "g": g,
+            "sent": 1,
+            "delivered": delivered,
+            "bounced": d["bounced"].to_numpy(),
+            "opened": delivered & d["opened"].to_numpy(),
+            "clicked": delivered & d["clicked"].to_numpy(),
+            "downloaded": delivered & d["downloaded"].to_numpy(),
+            "opened_clicked": delivered & d["opened"].to_numpy() & d["clicked"].to_numpy(),
+        }
+    )
+    msg = frame.groupby("g", sort=True).sum()
+    # People: one row per (group, recipient) first, then count per group.
+    people = pd.DataFrame(
+        {
+            "g": g,
+            "r": d["recipient"].to_numpy(),
+            "reached": delivered,
+            "replied": delivered & d["replied"].to_numpy(),
+            "unsubscribed": delivered & d["unsubscribed"].to_numpy(),
+        }
+    )
+    per_person = people.groupby(["g", "r"], sort=False).max()
+    ppl = per_person.groupby(level="g", sort=True).sum()
+    out = msg.join(ppl, how="outer").fillna(0).astype(np.int64)
+    # Enrolled: from the recipients frame, grouped the same way (not by stage).
+    has_recipients = bool(eng._cache.get("has_recipients"))
+    if has_recipients and by != "stage":
+        e = eng.enrollments
+        eg = pd.Series(1, index=_group_codes(eng, e, by)).groupby(level=0).sum()
+        out = out.join(eg.rename("enrolled"), how="outer")
+        out = out.fillna({c: 0 for c in out.columns if c != "enrolled"})
+        out["enrolled"] = out["enrolled"].fillna(0)
+        out = out.astype(np.int64)
+        out["enrolled"] = out["enrolled"].astype("Int64")
+    else:
+        out["enrolled"] = pd.array([pd.NA] * len(out), dtype="Int64")
+    return out
+
+
+def kpi_table(
+    data: Frameish,
+    by: Dimension | None = "sequence",
+    recipients: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Counts and rates per group; every count and rate is defined in the module docstring.
+
+    ``by`` is one of :data:`DIMENSIONS` (``None``: one row for everything). Columns:
+    ``key`` (id, week start or team name), ``label`` (readable), ``enrolled``, ``sent``,
+    ``delivered``, ``bounced``, ``opened``, ``clicked``, ``downloaded``, ``reached``,
+    ``replied``, ``unsubscribed``, then each rate of :data:`RATES` with ``_lo`` and
+    ``_hi`` (95% Wilson). Rows are sorted by ``sent``, largest first (by time for
+    ``week``, by position for ``stage``).
+    """
+    eng = _engagement(data, recipients)
+    counts = _counts(eng, by)
+    keys = np.asarray(counts.index.to_numpy(), dtype=np.int64)
+    ids, labels = _group_label(eng, by, keys)
+    table = pd.DataFrame({"key": ids, "label": labels})
+    for column in (
+        "enrolled",
+        "sent",
+        "delivered",
+        "bounced",
+        "opened",
+        "clicked",
+        "downloaded",
+        "reached",
+        "replied",
+        "unsubscribed",
+    ):
+        table[column] = counts[column].to_numpy()
+    helper = counts["opened_clicked"].to_numpy()
+    for rate, (num, den, _doc) in RATES.items():
+        x = helper if num == "opened_clicked" else table[num].to_numpy(dtype=np.float64)
+        nn = table[den].to_numpy(dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            table[rate] = np.where(nn > 0, x / nn, np.nan)
+        lo, hi = wilson_interval(x, nn)
+        table[f"{rate}_lo"] = lo
+        table[f"{rate}_hi"] = hi
+    if by in ("week", "stage"):
+        table = table.iloc[np.argsort(keys, kind="stable")]
+    else:
+        table = table.sort_values(["sent", "label"], ascending=[False, True], kind="stable")
+    return eng._tag(table.reset_index(drop=True), dimension=by or "all")
+
+
+def kpi_summary(data: Frameish, recipients: pd.DataFrame | None = None) -> pd.Series:
+    """The one-row :func:`kpi_table` (everything together) as a Series, for KPI cards."""
+    row = kpi_table(data, None, recipients).iloc[0].drop(["key", "label"])
+    eng = _engagement(data, recipients)
+    if eng.source is not None:
+        row.attrs["source"] = eng.source
+    return row
+
+
+def weekly_trends(data: Frameish, recipients: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`kpi_table` by send week (Monday, UTC), oldest first; ``week`` is a Timestamp."""
+    table = kpi_table(data, "week", recipients)
+    table.insert(0, "week", pd.to_datetime(table["key"], utc=True))
+    return table
+
+
+# -- funnel, stages -----------------------------------------------------------------
+
+
+def funnel(data: Frameish) -> pd.DataFrame:
+    """Unique recipients at each step: sent -> opened -> clicked -> replied.
+
+    ``sent``: recipients with a sent message; ``opened`` / ``clicked`` / ``replied``:
+    recipients with at least one event of that type on a delivered message. Steps are
+    counted independently, not forced to nest (a reply from a client that blocks
+    tracking images has no open). ``of_sent`` = count / sent recipients;
+    ``of_previous`` = count / previous step's count (each with Wilson bounds only for
+    ``of_sent``, a true proportion).
+    """
+    eng = _engagement(data)
+    d = eng.deliveries
+    r = d["recipient"].to_numpy()
+    delivered = ~d["bounced"].to_numpy()
+    steps = {
+        "sent": np.ones(len(d), dtype=bool),
+        "opened": delivered & d["opened"].to_numpy(),
+        "clicked": delivered & d["clicked"].to_numpy(),
+        "replied": delivered & d["replied"].to_numpy(),
+    }
+    n_rec = int(r.max()) + 1 if len(r) else 0
+    counts = [_distinct(r[mask], n_rec) for mask in steps.values()]
+    base = counts[0]
+    frame = pd.DataFrame({"step": list(steps), "recipients": counts})
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["of_sent"] = np.where(base > 0, frame["recipients"] / max(base, 1), np.nan)
+        prev = np.r_[base, counts[:-1]].astype(np.float64)
+        frame["of_previous"] = np.where(prev > 0, frame["recipients"] / np.maximum(prev, 1), np.nan)
+    lo, hi = wilson_interval(frame["recipients"], np.full(len(frame), base))
+    frame["of_sent_lo"], frame["of_sent_hi"] = lo, hi
+    return eng._tag(frame)
+
+
+def stage_dropoff(data: Frameish, sequence_id: str | None = None) -> pd.DataFrame:
+    """Per stage of one sequence: who got it, engaged, left, and went on.
+
+    ``sent``: recipients sent that stage; ``opened`` / ``replied`` / ``bounced`` /
+    ``unsubscribed``: of them, recipients with that event on that stage's message
+    (opened/replied counted on delivered messages); ``continued``: recipients sent
+    this stage who were also sent a later one; ``dropoff_rate`` = 1 - continued / sent
+    (NaN for the last stage, where nobody can continue); ``reply_rate`` = replied /
+    sent at that stage. ``sequence_id`` None takes the sequence with most deliveries.
+    """
+    eng = _engagement(data)
+    d = eng.deliveries
+    if sequence_id is None:
+        seqs = d["seq"].to_numpy()
+        seq = int(np.bincount(seqs[seqs >= 0]).argmax()) if (seqs >= 0).any() else -1
+    else:
+        found = np.flatnonzero(eng.labels.sequence_ids == sequence_id)
+        seq = int(found[0]) if len(found) else -2
+    part = d.loc[d["seq"].to_numpy() == seq]
+    delivered = ~part["bounced"].to_numpy()
+    frame = pd.DataFrame(
+        {
+            "stage": part["stage"].to_numpy(),
+            "r": part["recipient"].to_numpy(),
+            "opened": delivered & part["opened"].to_numpy(),
+            "replied": delivered & part["replied"].to_numpy(),
+            "bounced": part["bounced"].to_numpy(),
+            "unsubscribed": part["unsubscribed"].to_numpy(),
+        }
+    )
+    per = frame.groupby(["stage", "r"], sort=True).max().reset_index()
+    # Highest stage each recipient was sent: they "continued" past every lower stage.
+    last = per.groupby("r")["stage"].transform("max").to_numpy()
+    per["continued"] = last > per["stage"].to_numpy()
+    out = per.groupby("stage", sort=True).agg(
+        sent=("r", "size"),
+        opened=("opened", "sum"),
+        replied=("replied", "sum"),
+        bounced=("bounced", "sum"),
+        unsubscribed=("unsubscribed", "sum"),
+        continued=("continued", "sum"),
+    )
+    out = out.reset_index()
+    out["stage_number"] = out["stage"] + 1
+    sent = out["sent"].to_numpy(dtype=np.float64)
+    out["reply_rate"] = out["replied"] / sent
+    lo, hi = wilson_interval(out["replied"], sent)
+    out["reply_rate_lo"], out["reply_rate_hi"] = lo, hi
+    out["dropoff_rate"] = 1.0 - out["continued"] / sent
+    if len(out):
+        out.loc[out.index[-1], "dropoff_rate"] = np.nan
+    name = eng.labels.sequence_names[seq] if seq >= 0 else ""
+    sid = eng.labels.sequence_ids[seq] if seq >= 0 else (sequence_id or "")
+    return eng._tag(out, sequence_id=str(sid), sequence_name=str(name))
+
+
+# -- time to open / reply -------------------------------------------------------------
+
+TIME_BINS_H: Final = (0.0, 1.0, 2.0, 4.0, 8.0, 24.0, 48.0, 72.0, 168.0, 336.0, math.inf)
+"""Bin edges in hours for :func:`time_to_first` (readable: 1h, 2h, 4h, 8h, 1d, ... 2w+)."""
+
+
+def _bin_label(lo: float, hi: float) -> str:
+    def fmt(h: float) -> str:
+        if h < 24:
+            return f"{h:g}h"
+        return f"{h / 24:g}d"
+
+    return f"> {fmt(lo)}" if math.isinf(hi) else f"{fmt(lo)}–{fmt(hi)}"
+
+
+def _delays(eng: Engagement) -> dict[str, np.ndarray[Any, np.dtype[np.float64]]]:
+    d = eng.deliveries
+    sent = d["sent_at"].to_numpy()
+    delivered = ~d["bounced"].to_numpy()
+    out = {}
+    for kind, column in (("open", "first_open"), ("reply", "first_reply")):
+        first = d[column].to_numpy()
+        flag = "opened" if kind == "open" else "replied"
+        ok = delivered & d[flag].to_numpy() & (first != _NAT)
+        # Clock skew can put an event a hair before its send; count it as immediate.
+        out[kind] = np.maximum(first[ok] - sent[ok], 0).astype(np.float64) / _MS_HOUR
+    return out
+
+
+def time_to_first(data: Frameish, bins: Sequence[float] = TIME_BINS_H) -> pd.DataFrame:
+    """Distribution of the delay from send to the first open / first reply (per delivery).
+
+    One row per (``kind`` in ``open``/``reply``, bin): ``bin`` label, ``lo_h``/``hi_h``
+    edges in hours, ``deliveries`` (delivered messages whose first such event falls
+    in the bin), ``share`` of that kind's total. Only delivered messages that were
+    opened / replied to appear; the delay is first event time minus send time.
+    """
+    eng = _engagement(data)
+    delays = _delays(eng)
+    edges = np.asarray(bins, dtype=np.float64)
+    rows = []
+    for kind, values in delays.items():
+        counts, _ = np.histogram(values, bins=edges)
+        # np.histogram's last bin is closed; an infinite edge keeps that harmless.
+        total = counts.sum()
+        for i, c in enumerate(counts):
+            rows.append(
+                {
+                    "kind": kind,
+                    "bin": _bin_label(edges[i], edges[i + 1]),
+                    "lo_h": edges[i],
+                    "hi_h": edges[i + 1],
+                    "deliveries": int(c),
+                    "share": c / total if total else np.nan,
+                }
+            )
+    return eng._tag(pd.DataFrame(rows))
+
+
+def time_to_summary(data: Frameish) -> pd.DataFrame:
+    """Per kind (``open``, ``reply``): ``n``, ``median_h``, ``p25_h``, ``p75_h``, ``p90_h``.
+
+    Hours from send to the first open / first reply of each delivered message that
+    got one (the same population as :func:`time_to_first`).
+    """
+    eng = _engagement(data)
+    rows = []
+    for kind, values in _delays(eng).items():
+        if len(values):
+            q = np.quantile(values, [0.25, 0.5, 0.75, 0.9])
+        else:
+            q = np.full(4, np.nan)
+        rows.append(
+            {
+                "kind": kind,
+                "n": len(values),
+                "median_h": q[1],
+                "p25_h": q[0],
+                "p75_h": q[2],
+                "p90_h": q[3],
+            }
+        )
+    return eng._tag(pd.DataFrame(rows))
+
+
+# -- when: day-of-week x hour -----------------------------------------------------------
+
+
+def _local_parts(
+    eng: Engagement, ts: IntArray, zones: np.ndarray[Any, Any]
+) -> tuple[IntArray, IntArray]:
+    """Day of week (0 = Monday) and hour of epoch-ms ``ts``, each in its own zone."""
+    dow = np.zeros(len(ts), dtype=np.int64)
+    hour = np.zeros(len(ts), dtype=np.int64)
+    for zone in pd.unique(zones):
+        rows = np.flatnonzero(zones == zone)
+        stamps = pd.DatetimeIndex(ts[rows].astype("datetime64[ms]")).tz_localize("UTC")
+        try:
+            local = stamps.tz_convert(zone or eng.account_tz)
+        except (ValueError, KeyError, LookupError):
+            # An unknown zone name: fall back to the account's rather than fail the chart.
+            local = stamps.tz_convert(eng.account_tz)
+        dow[rows] = local.dayofweek
+        hour[rows] = local.hour
+    return dow, hour
+
+
+def _delivery_zones(eng: Engagement, tz: str | None) -> tuple[np.ndarray[Any, Any], str]:
+    """Zone of every delivery of the unfiltered data, and where it came from."""
+    base: pd.DataFrame = eng._cache["base_deliveries"]
+    if tz:
+        return np.full(len(base), tz, dtype=object), tz
+    seq = base["seq"].to_numpy()
+    zones = np.full(len(base), eng.account_tz, dtype=object)
+    known = seq >= 0
+    if known.any():
+        seq_tz = eng.labels.sequence_tz[seq[known]]
+        zones[known] = np.where(seq_tz != "", seq_tz, eng.account_tz)
+    any_seq_tz = bool((eng.labels.sequence_tz != "").any())
+    described = (
+        f"each sequence's send-window zone (else {eng.account_tz})"
+        if any_seq_tz
+        else f"the account's zone ({eng.account_tz})"
+    )
+    return zones, described
+
+
+def _parts_cached(
+    eng: Engagement, key: tuple[Any, ...], compute: Any
+) -> tuple[IntArray, IntArray, str]:
+    """Local (day, hour) arrays over the *unfiltered* rows, once per prepared data.
+
+    Time-zone conversion is the slow step of a heatmap; filtered views share this
+    cache and only index into it, so a filter change does not convert again.
+    """
+    cache = eng._cache.setdefault("parts", {})
+    if key not in cache:
+        cache[key] = compute()
+    result: tuple[IntArray, IntArray, str] = cache[key]
+    return result
+
+
+def heatmap(
+    data: Frameish,
+    kind: str = "opened",
+    tz: str | None = None,
+    *,
+    when: Literal["event", "sent"] = "event",
+) -> pd.DataFrame:
+    """Counts by local day of week (rows, Mon..Sun) x hour (columns 0..23).
+
+    ``when="event"`` counts events of type ``kind`` (default ``opened``) at the time
+    they happened: when people engage. ``when="sent"`` instead gives, per send
+    day x hour, the share of delivered messages that got ``kind`` (a rate, NaN where
+    nothing was sent): what time to send. ``attrs["counts"]`` holds the underlying
+    counts (events, or delivered messages for ``sent``).
+
+    Time zone: ``tz`` when given. Otherwise each recipient's own zone when the events
+    frame carries one (a ``recipient_timezone`` or ``timezone`` column); Mixmax does
+    not send one, so the usual default is the zone of the sequence's send window
+    (the ``timezone`` of the sequences frame, chosen by the sender for that audience),
+    and the account's zone (``account_tz`` of :func:`prepare`, UTC by default) for
+    sequences without one. ``attrs["tz"]`` says which was used.
+    """
+    eng = _engagement(data)
+    base_d: pd.DataFrame = eng._cache["base_deliveries"]
+    if when == "sent":
+
+        def sent_parts() -> tuple[IntArray, IntArray, str]:
+            zones, described = _delivery_zones(eng, tz)
+            dow, hour = _local_parts(eng, base_d["sent_at"].to_numpy(), zones)
+            return dow, hour, described
+
+        dow_all, hour_all, described = _parts_cached(eng, ("sent", tz), sent_parts)
+        d = eng.deliveries
+        rows = d.index.to_numpy()
+        cell = dow_all[rows] * 24 + hour_all[rows]
+        delivered = ~d["bounced"].to_numpy()
+        hit = d[kind].to_numpy() if kind in d else np.zeros(len(d), dtype=bool)
+        den = np.bincount(cell[delivered], minlength=168).astype(np.float64)
+        num = np.bincount(cell[delivered], weights=hit[delivered].astype(np.float64), minlength=168)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = np.where(den > 0, num / den, np.nan)
+        counts = den
+    else:
+        base_e: pd.DataFrame = eng._cache["base_events"]
+
+        def event_parts() -> tuple[IntArray, IntArray, str]:
+            sel = np.flatnonzero((base_e["type"] == kind).to_numpy())
+            if tz is None and eng.event_tz is not None:
+                zones = np.where(eng.event_tz[sel] != "", eng.event_tz[sel], eng.account_tz)
+                described = "each recipient's own zone"
+            else:
+                dz, described = _delivery_zones(eng, tz)
+                zones = dz[base_e["delivery"].to_numpy()[sel]]
+            dow = np.full(len(base_e), -1, dtype=np.int64)
+            hour = np.full(len(base_e), -1, dtype=np.int64)
+            dow[sel], hour[sel] = _local_parts(eng, base_e["ts"].to_numpy()[sel], zones)
+            return dow, hour, described
+
+        dow_all, hour_all, described = _parts_cached(eng, ("event", kind, tz), event_parts)
+        ev = eng.events
+        rows = ev.index.to_numpy()[(ev["type"] == kind).to_numpy()]
+        values = np.bincount(dow_all[rows] * 24 + hour_all[rows], minlength=168).astype(np.float64)
+        counts = values
+    grid = pd.DataFrame(values.reshape(7, 24), index=list(DAYS), columns=list(range(24)))
+    grid.index.name = "day"
+    grid.columns.name = "hour"
+    return eng._tag(
+        grid,
+        tz=described,
+        kind=kind,
+        when=when,
+        counts=counts.reshape(7, 24).astype(np.int64).tolist(),
+    )
+
+
+# -- cohorts --------------------------------------------------------------------------
+
+
+def cohorts(data: Frameish, weeks: int = 8) -> pd.DataFrame:
+    """Cumulative reply rate by enrollment week and weeks since enrollment.
+
+    A recipient's enrollment is the ``created_at`` of its row in the recipients frame
+    when :func:`prepare` got one and the row matches, else its first send. Rows: one
+    per (``cohort`` week start, ``weeks_since`` 0..``weeks``-1): ``recipients`` in the
+    cohort (reached), ``replied`` = of them, recipients whose first reply came within
+    ``weeks_since + 1`` weeks of enrollment, ``reply_rate`` = replied / recipients.
+    Cells a cohort has not lived through yet (beyond the latest send in the data) are
+    NaN, so young cohorts are not read as failing.
+    """
+    eng = _engagement(data)
+    d = eng.deliveries
+    delivered = ~d["bounced"].to_numpy()
+    reply = np.where(delivered & d["replied"].to_numpy(), d["first_reply"].to_numpy(), _NAT)
+    per = (
+        pd.DataFrame(
+            {
+                "r": d["recipient"].to_numpy(),
+                "start": d["sent_at"].to_numpy(),
+                "reached": delivered,
+                "reply": np.where(reply == _NAT, np.iinfo(np.int64).max, reply),
+            }
+        )
+        .groupby("r", sort=False)
+        .agg(start=("start", "min"), reached=("reached", "max"), reply=("reply", "min"))
+    )
+    e = eng.enrollments
+    if len(e):
+        matched = e.loc[e["recipient"].to_numpy() >= 0].groupby("recipient")["created_at"].min()
+        common = per.index.intersection(matched.index)
+        per.loc[common, "start"] = np.minimum(
+            matched.loc[common].to_numpy(), per.loc[common, "start"].to_numpy()
+        )
+    per = per.loc[per["reached"]]
+    now = int(d["sent_at"].max()) if len(d) else 0
+    cohort = (per["start"].to_numpy() - _MONDAY0) // _MS_WEEK
+    has_reply = per["reply"].to_numpy() != np.iinfo(np.int64).max
+    lag = np.where(
+        has_reply, (per["reply"].to_numpy() - per["start"].to_numpy()) // _MS_WEEK, weeks
+    )
+    lag = np.clip(lag, 0, weeks)
+    rows = []
+    for c in np.unique(cohort):  # one per week: a handful, not one per row
+        in_c = cohort == c
+        size = int(in_c.sum())
+        hist = np.bincount(lag[in_c & has_reply], minlength=weeks + 1)[:weeks]
+        cum = np.cumsum(hist)
+        start_ms = int(c) * _MS_WEEK + _MONDAY0
+        for k in range(weeks):
+            lived = start_ms + k * _MS_WEEK <= now
+            rows.append(
+                {
+                    "cohort": pd.Timestamp(start_ms, unit="ms", tz="UTC"),
+                    "weeks_since": k,
+                    "recipients": size,
+                    "replied": int(cum[k]),
+                    "reply_rate": cum[k] / size if lived and size else np.nan,
+                }
+            )
+    frame = pd.DataFrame(
+        rows, columns=["cohort", "weeks_since", "recipients", "replied", "reply_rate"]
+    )
+    return eng._tag(frame)
+
+
+# -- top links and files ---------------------------------------------------------------
+
+
+def _top(eng: Engagement, kind: str, column: str, text: str | None, n: int) -> pd.DataFrame:
+    ev = eng.assets
+    sel = ev.loc[(ev["type"] == kind).to_numpy()]
+    recips = eng.deliveries["recipient"].reindex(sel["delivery"].to_numpy()).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "item": sel[column].astype(object).fillna("(unknown)").to_numpy(),
+            "r": recips,
+            "d": sel["delivery"].to_numpy(),
+        }
+    )
+    if text:
+        frame["text"] = sel[text].astype(object).fillna("").to_numpy()
+    grouped = frame.groupby("item", sort=False)
+    out = pd.DataFrame(
+        {
+            "events": grouped.size(),
+            "recipients": grouped["r"].nunique(),
+            "messages": grouped["d"].nunique(),
+        }
+    )
+    if text:
+        out["text"] = grouped["text"].agg(lambda s: s.mode().iat[0] if len(s) else "")
+    out = out.sort_values(["recipients", "events"], ascending=False).head(n)
+    return out.rename_axis(column).reset_index()
+
+
+def top_links(data: Frameish, n: int = 10) -> pd.DataFrame:
+    """Most clicked links: ``link_url``, ``events`` (clicks), ``recipients`` (unique
+    people who clicked it), ``messages`` (unique deliveries), ``text`` (its most
+    common link text). Sorted by recipients, then clicks."""
+    eng = _engagement(data)
+    return eng._tag(_top(eng, "clicked", "link_url", "link_text", n))
+
+
+def top_files(data: Frameish, n: int = 10) -> pd.DataFrame:
+    """Most downloaded files: ``file_name``, ``events`` (downloads), ``recipients``
+    (unique people), ``messages`` (unique deliveries). Sorted by recipients."""
+    eng = _engagement(data)
+    return eng._tag(_top(eng, "downloaded", "file_name", None, n))
+
+
+# -- comparing two sequences or templates ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Reply rates of two groups, their difference and a plain-words verdict.
+
+    ``difference`` = ``rate_a - rate_b`` (reply rate per reached recipient), with
+    ``lower``/``upper`` its 95% Newcombe hybrid Wilson score interval.
+    """
+
+    label_a: str
+    label_b: str
+    replied_a: int
+    reached_a: int
+    replied_b: int
+    reached_b: int
+    rate_a: float
+    rate_b: float
+    difference: float
+    lower: float
+    upper: float
+    verdict: str
+    source: str | None = None
+
+    def to_frame(self) -> pd.DataFrame:
+        lo_a, hi_a = wilson_interval([self.replied_a], [self.reached_a])
+        lo_b, hi_b = wilson_interval([self.replied_b], [self.reached_b])
+        frame = pd.DataFrame(
+            {
+                "group": [self.label_a, self.label_b],
+                "reached": [self.reached_a, self.reached_b],
+                "replied": [self.replied_a, self.replied_b],
+                "reply_rate": [self.rate_a, self.rate_b],
+                "reply_rate_lo": [lo_a[0], lo_b[0]],
+                "reply_rate_hi": [hi_a[0], hi_b[0]],
+            }
+        )
+        if self.source is not None:
+            frame.attrs["source"] = self.source
+        frame.attrs["verdict"] = self.verdict
+        return frame
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _verdict(c: dict[str, Any]) -> str:
+    a, b = c["label_a"], c["label_b"]
+    if c["reached_a"] == 0 or c["reached_b"] == 0:
+        empty = a if c["reached_a"] == 0 else b
+        return f"Cannot compare: {empty} reached nobody in this selection."
+    d, lo, hi = c["difference"], c["lower"], c["upper"]
+    pts = f"{100 * d:+.1f} points (95% interval {100 * lo:+.1f} to {100 * hi:+.1f})"
+    rates = f"{a}: {_pct(c['rate_a'])} of {c['reached_a']}; {b}: {_pct(c['rate_b'])} of {c['reached_b']}"
+    if lo > 0:
+        return f"{a} gets more replies than {b}: {pts}. {rates}."
+    if hi < 0:
+        return f"{b} gets more replies than {a}: {-100 * d:+.1f} points in its favour. {rates}."
+    return (
+        f"No clear winner yet: the difference is {pts}, which includes zero. "
+        f"More recipients are needed to tell them apart. {rates}."
+    )
+
+
+def compare(
+    data: Frameish,
+    a: str,
+    b: str,
+    by: Literal["sequence", "subject", "sender", "stage"] = "sequence",
+) -> Comparison:
+    """Compare the reply rate of two sequences (or templates, by subject line).
+
+    ``a`` and ``b`` are ids or names (sequence id/name; for ``subject`` the subject
+    text, the nearest thing to a template the events carry; sender id/name; stage as
+    ``"<sequence id>:<0-based stage>"``). Reply rate = replied recipients / reached
+    recipients, as in :func:`kpi_table`; the difference ``a - b`` has a 95% Newcombe
+    hybrid Wilson score interval and the verdict says in words whether one wins.
+    """
+    eng = _engagement(data)
+    d = eng.deliveries
+    lab = eng.labels
+
+    def mask_for(value: str) -> tuple[BoolArray, str]:
+        if by == "sequence":
+            hit = np.flatnonzero((lab.sequence_ids == value) | (lab.sequence_names == value))
+            return np.isin(d["seq"].to_numpy(), hit), _name(lab.sequence_names, hit, value)
+        if by == "sender":
+            hit = np.flatnonzero((lab.user_ids == value) | (lab.user_names == value))
+            return np.isin(d["user"].to_numpy(), hit), _name(lab.user_names, hit, value)
+        if by == "subject":
+            hit = np.flatnonzero(lab.subjects == value)
+            return np.isin(d["subject"].to_numpy(), hit), value
+        seq_id, _, stage = value.rpartition(":")
+        hit = np.flatnonzero(lab.sequence_ids == seq_id)
+        stage_no = int(stage) if stage.lstrip("-").isdigit() else -99
+        ok = np.isin(d["seq"].to_numpy(), hit) & (d["stage"].to_numpy() == stage_no)
+        return ok, f"{_name(lab.sequence_names, hit, seq_id)} · stage {stage_no + 1}"
+
+    counts: dict[str, Any] = {}
+    for side, value in (("a", a), ("b", b)):
+        mask, label = mask_for(value)
+        part = d.loc[mask]
+        delivered = ~part["bounced"].to_numpy()
+        r = part["recipient"].to_numpy()
+        counts[f"reached_{side}"] = int(np.unique(r[delivered]).size)
+        counts[f"replied_{side}"] = int(np.unique(r[delivered & part["replied"].to_numpy()]).size)
+        counts[f"label_{side}"] = label
+    if counts["label_a"] == counts["label_b"]:
+        counts["label_a"], counts["label_b"] = f"A: {counts['label_a']}", f"B: {counts['label_b']}"
+    diff, lower, upper = newcombe_interval(
+        counts["replied_a"], counts["reached_a"], counts["replied_b"], counts["reached_b"]
+    )
+    counts["rate_a"] = (
+        counts["replied_a"] / counts["reached_a"] if counts["reached_a"] else math.nan
+    )
+    counts["rate_b"] = (
+        counts["replied_b"] / counts["reached_b"] if counts["reached_b"] else math.nan
+    )
+    counts.update(difference=diff, lower=lower, upper=upper)
+    return Comparison(verdict=_verdict(counts), source=eng.source, **counts)
+
+
+def _name(names: np.ndarray[Any, Any], hit: IntArray, fallback: str) -> str:
+    return str(names[hit[0]]) if len(hit) else fallback
