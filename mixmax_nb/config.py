@@ -45,6 +45,11 @@ class Settings:
     sandbox_seed: int = 7
     sandbox_profile: str = "instant"
     sandbox_scale: float = 1.0
+    sandbox_start: str = "ready"
+    """How a new sandbox database starts: ``ready`` (logged in, READY connection),
+    ``needs-connect`` (logged in, no connection yet) or ``logged-out``."""
+    sandbox_reference_date: str | None = None
+    """ISO date the seeded account ends on (default: today, UTC)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +70,8 @@ class Settings:
             sandbox_seed=int(env.get("MIXMAX_NB_SANDBOX_SEED", "7")),
             sandbox_profile=env.get("MIXMAX_NB_SANDBOX_PROFILE", "instant"),
             sandbox_scale=float(env.get("MIXMAX_NB_SANDBOX_SCALE", "1")),
+            sandbox_start=env.get("MIXMAX_NB_SANDBOX_START", "ready"),
+            sandbox_reference_date=env.get("MIXMAX_NB_SANDBOX_REFERENCE_DATE") or None,
         )
 
     def with_(self, **changes: object) -> Settings:

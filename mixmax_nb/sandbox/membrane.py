@@ -1,0 +1,689 @@
+"""Membrane semantics over the sandbox: login, connections, actions, proxy, errors.
+
+:class:`Emulator` is the synchronous core shared by both ways in: it answers like
+the Membrane API (JSON-ready dicts) or raises :class:`~.faults.MembraneFault` with
+Membrane's ``{type, key, message, data}``. :class:`SandboxTransport` wraps it as a
+:class:`~mixmax_nb.transport.base.Transport` (in process); ``cli`` wraps it as a
+`membrane`-compatible command. Errors become exceptions in exactly one place for
+both paths: :func:`~mixmax_nb.transport.base.error_from_payload`.
+
+State (login, connections) lives in the store, so the command and the in-process
+transport see the same account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+from .. import catalog
+from ..config import CLIENT_NAME, Settings
+from ..errors import BadOutputError, CliTimeoutError, InputError
+from ..transport.base import (
+    ActionRunResult,
+    Connection,
+    HttpMethod,
+    LoginStart,
+    ProxyResponse,
+    error_from_payload,
+)
+from . import account
+from .faults import Conditions, Gate, MembraneFault, vendor_error
+from .ids import iso, object_id, run_id
+from .mixmax import Mixmax
+from .store import Store
+
+T = TypeVar("T")
+
+VERSION = "mixmax-nb-sandbox 0.1.0 (emulates @membranehq/cli; not the real service)"
+CONNECTION_NAME = "Mixmax (sandbox)"
+FAKE_BASE = "https://sandbox.invalid"
+STARTS = ("ready", "needs-connect", "logged-out")
+STATES = (
+    "BUILDING",
+    "CLIENT_ACTION_REQUIRED",
+    "CONFIGURATION_ERROR",
+    "SETUP_FAILED",
+    "READY",
+    "DISCONNECTING",
+)
+# How many plain (not --wait) `connection get` calls still see BUILDING (assumed).
+BUILDING_POLLS = 1
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "for",
+        "my",
+        "me",
+        "in",
+        "on",
+        "by",
+        "with",
+        "and",
+        "all",
+        "from",
+        "is",
+        "are",
+        "i",
+    ]
+)
+
+
+def _bad(key: str | None, message: str, **data: Any) -> MembraneFault:
+    payload: dict[str, Any] = {"type": "bad_request", "message": message, "data": data}
+    if key:
+        payload["key"] = key
+    return MembraneFault(payload)
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ments", "ment", "ing", "ies", "es", "ed", "s"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def _words(text: str) -> set[str]:
+    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def rank_actions(intent: str) -> list[catalog.ActionSpec]:
+    """Actions ranked by how well their key/name, keywords and description match."""
+    wanted = _words(intent)
+    scored: list[tuple[float, int, catalog.ActionSpec]] = []
+    for order, spec in enumerate(catalog.ACTIONS):
+        fields = (
+            (3.0, _words(spec.key.replace("-", " ") + " " + spec.name)),
+            (2.0, _words(" ".join(spec.keywords))),
+            (1.0, _words(spec.description)),
+        )
+        score = sum(max((w for w, words in fields if t in words), default=0.0) for t in wanted)
+        if score > 0:
+            scored.append((-score, order, spec))
+    return [spec for _, _, spec in sorted(scored, key=lambda x: (x[0], x[1]))]
+
+
+class Emulator:
+    """Membrane + Mixmax over one store. Every method is synchronous."""
+
+    def __init__(self, store: Store, settings: Settings, *, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.conditions = Conditions(store, clock=clock)
+        self.mixmax = Mixmax(store, lambda: int(self.clock() * 1000))
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        seed: int | None = None,
+        size: str | None = None,
+        db: str | None = None,
+        reference_date: str | None = None,
+        start: str | None = None,
+        profile: str | None = None,
+        scale: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> Emulator:
+        """Open (seeding if new) the account; ``start`` applies to a new database, or
+        to an existing one when given explicitly."""
+        store, created = account.open_store(
+            settings,
+            seed=settings.sandbox_seed if seed is None else seed,
+            size=size or settings.sandbox_size,
+            db=db,
+            reference=reference_date or settings.sandbox_reference_date,
+        )
+        emu = cls(store, settings, clock=clock)
+        if created or start is not None:
+            emu.set_start(start or settings.sandbox_start)
+        if created or profile is not None or scale is not None:
+            emu.conditions.configure(
+                profile or (settings.sandbox_profile if created else None),
+                scale if scale is not None else (settings.sandbox_scale if created else None),
+            )
+        return emu
+
+    # -- controls (what a person or a test does outside Membrane) -----------------------
+
+    def set_start(self, start: str) -> None:
+        """Put login and connection in a known state: ready, needs-connect, logged-out."""
+        if start not in STARTS:
+            raise ValueError(f"start must be one of {STARTS}, not {start!r}")
+        with self.store.tx() as conn:
+            conn.execute("DELETE FROM connections")
+            self.store.set_meta("logged_in", start != "logged-out", conn)
+            self.store.set_meta("pending_login", None, conn)
+        if start == "ready":
+            conn_doc = self._new_connection("READY")
+            self.complete_connect(conn_doc["id"])
+
+    def reset(self) -> None:
+        start = "ready" if self.store.get_meta("logged_in") else "logged-out"
+        profile, scale = self.conditions.profile, self.conditions.scale
+        account.reset(self.store, self.settings)
+        self.set_start(start)
+        self.conditions.configure(profile, scale)
+
+    def login_code(self) -> str:
+        """The code the (fake) authorization page would show after `login`."""
+        pending = self.store.get_meta("pending_login")
+        if not pending:
+            raise _bad("not_found", "No login is in progress: run `login` first.")
+        return str(pending["code"])
+
+    def complete_connect(self, connection_id: str | None = None) -> Connection:
+        """The person pasted a Mixmax API token on the (fake) connect page."""
+        doc = self._connection(connection_id)
+        doc.update(state="READY", connected=True, disconnected=False, isDefunct=False, errors=[])
+        doc.pop("clientAction", None)
+        # The token exists only inside the database: never printed, never returned.
+        self.store.set_meta("api_token", str(uuid.uuid4()))
+        return self._save_connection(doc)
+
+    def set_connection_state(self, state: str, connection_id: str | None = None) -> Connection:
+        """Force a state (error states for tests)."""
+        if state not in STATES:
+            raise ValueError(f"state must be one of {STATES}")
+        doc = self._connection(connection_id)
+        doc.update(state=state, connected=state == "READY", disconnected=state != "READY")
+        doc.pop("clientAction", None)
+        doc["errors"] = []
+        if state == "CLIENT_ACTION_REQUIRED":
+            doc["clientAction"] = self._client_action(doc["id"], reconnect=True)
+        elif state in ("CONFIGURATION_ERROR", "SETUP_FAILED"):
+            doc["errors"] = [
+                {
+                    "type": "configuration",
+                    "key": state.lower(),
+                    "message": f"Sandbox: the connection was put in {state} on purpose.",
+                }
+            ]
+        return self._save_connection(doc)
+
+    # -- login ---------------------------------------------------------------------------
+
+    def version(self) -> str:
+        return VERSION
+
+    def login_start(self) -> dict[str, Any]:
+        state = secrets.token_hex(8)
+        code = "SBX-" + secrets.token_hex(4).upper()
+        self.store.set_meta("pending_login", {"state": state, "code": code})
+        url = f"{FAKE_BASE}/login?client={CLIENT_NAME}&state={state}&sandbox=1"
+        return {
+            "url": url,
+            "message": "Sandbox: this page does not exist. Get the code with "
+            "`mixmax-nb-sandbox sandbox login-code` (or transport.sandbox_login_code()).",
+        }
+
+    def login_complete(self, code: str) -> dict[str, Any]:
+        pending = self.store.get_meta("pending_login")
+        if not pending or not hmac.compare_digest(str(pending["code"]), code.strip()):
+            raise _bad("not_authenticated", "The login code is invalid or expired.")
+        with self.store.tx() as conn:
+            self.store.set_meta("logged_in", True, conn)
+            self.store.set_meta("pending_login", None, conn)
+        return {"ok": True, "loggedIn": True, **self._identity()}
+
+    def logout(self) -> dict[str, Any]:
+        self.store.set_meta("logged_in", False)
+        return {"ok": True, "loggedIn": False}
+
+    def _identity(self) -> dict[str, Any]:
+        row = self.store.one("SELECT name, email FROM users WHERE is_current = 1")
+        name, email = (row["name"], row["email"]) if row else ("Sandbox", "")
+        return {
+            "user": {"name": name, "email": email},
+            "name": name,
+            "email": email,
+            "tenantKey": "sandbox-tenant",
+            "workspaceKey": "sandbox-workspace",
+            "apiUri": f"{FAKE_BASE}/api",
+            "sandbox": True,
+        }
+
+    def logged_in(self) -> bool:
+        return bool(self.store.get_meta("logged_in", False))
+
+    def _need_login(self) -> None:
+        if not self.logged_in():
+            raise _bad(
+                "not_authenticated", "Not logged in: run `membrane login --tenant`.", status=401
+            )
+
+    def status(self) -> dict[str, Any]:
+        self._need_login()
+        return {"loggedIn": True, **self._identity()}
+
+    # -- connections ---------------------------------------------------------------------
+
+    def _client_action(self, cid: str, *, reconnect: bool = False) -> dict[str, Any]:
+        verb = "Reconnect" if reconnect else "Connect"
+        return {
+            "type": "connect",
+            "description": f"{verb} Mixmax: paste a Mixmax API token (Settings > Integrations "
+            "> API). Sandbox: no real page exists; any token works, and "
+            "`mixmax-nb-sandbox sandbox connect` (or transport.sandbox_complete_connect()) "
+            "completes it.",
+            "uiUrl": f"{FAKE_BASE}/connect/{cid}",
+            "agentInstructions": "Ask the user to open uiUrl and paste their Mixmax API token.",
+        }
+
+    def _new_connection(self, state: str) -> dict[str, Any]:
+        now = int(self.clock() * 1000)
+        cid = object_id(now)
+        doc: dict[str, Any] = {
+            "id": cid,
+            "name": CONNECTION_NAME,
+            "key": "mixmax",
+            "userId": "sandbox-user",
+            "tenantId": "sandbox-tenant",
+            "state": state,
+            "connected": state == "READY",
+            "disconnected": state != "READY",
+            "isDefunct": False,
+            "errors": [],
+            "integrationId": "sandbox-mixmax-integration",
+            "connectorId": "sandbox-mixmax-connector",
+            "externalAppId": "mixmax",
+            "createdAt": iso(now),
+            "updatedAt": iso(now),
+            "sandbox": True,
+            "_polls": BUILDING_POLLS,
+        }
+        with self.store.tx() as conn:
+            conn.execute("INSERT INTO connections VALUES (?, ?, ?)", (cid, now, json.dumps(doc)))
+        return doc
+
+    def _connection(self, selector: str | None) -> dict[str, Any]:
+        rows = self.store.read("SELECT doc FROM connections ORDER BY created")
+        docs = [json.loads(r["doc"]) for r in rows]
+        for doc in docs:
+            if selector is None or selector in (doc["id"], doc.get("key")):
+                found: dict[str, Any] = doc
+                return found
+        raise _bad(
+            "not_found",
+            f"Connection {selector!r} not found." if selector else "No Mixmax connection yet.",
+            status=404,
+        )
+
+    def _save_connection(self, doc: dict[str, Any]) -> Connection:
+        doc["updatedAt"] = iso(int(self.clock() * 1000))
+        with self.store.tx() as conn:
+            conn.execute(
+                "UPDATE connections SET doc = ? WHERE id = ?", (json.dumps(doc), doc["id"])
+            )
+        return _public(doc)
+
+    def ensure_connection(self, app_url: str) -> Connection:
+        self._need_login()
+        if "mixmax" not in app_url.lower():
+            raise _bad(
+                "not_found",
+                f"No connector found for {app_url!r}: the sandbox emulates Mixmax only.",
+                status=404,
+            )
+        try:
+            return _public(self._connection("mixmax"))
+        except MembraneFault:
+            return _public(self._new_connection("BUILDING"))
+
+    def get_connection(self, selector: str, *, wait: bool = False) -> Connection:
+        self._need_login()
+        doc = self._connection(selector)
+        if doc["state"] == "BUILDING":
+            if wait or doc.get("_polls", 0) <= 0:
+                # Mixmax authenticates with an API key: a person must paste it.
+                doc["state"] = "CLIENT_ACTION_REQUIRED"
+                doc["clientAction"] = self._client_action(doc["id"])
+            else:
+                doc["_polls"] = int(doc.get("_polls", 0)) - 1
+            return self._save_connection(doc)
+        return _public(doc)
+
+    def list_connections(self) -> list[Connection]:
+        self._need_login()
+        rows = self.store.read("SELECT doc FROM connections ORDER BY created")
+        return [_public(json.loads(r["doc"])) for r in rows]
+
+    def _usable(self, selector: str | None) -> dict[str, Any]:
+        self._need_login()
+        doc = self._connection(selector)
+        if doc["state"] != "READY":
+            raise MembraneFault(
+                {
+                    "type": "connection",
+                    "key": "connection_is_defunct" if doc.get("isDefunct") else "not_ready",
+                    "message": f"The connection is {doc['state']}, not READY.",
+                    "data": {
+                        "state": doc["state"],
+                        "connectionId": doc["id"],
+                        "clientAction": doc.get("clientAction"),
+                        "errors": doc.get("errors", []),
+                    },
+                }
+            )
+        return doc
+
+    def _make_defunct(self, cid: str) -> None:
+        doc = self._connection(cid)
+        doc.update(state="CLIENT_ACTION_REQUIRED", connected=False, isDefunct=True)
+        doc["clientAction"] = self._client_action(cid, reconnect=True)
+        self._save_connection(doc)
+
+    # -- actions -------------------------------------------------------------------------
+
+    def list_actions(
+        self, connection_id: str | None, *, intent: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        self._need_login()
+        conn = self._connection(connection_id)
+        specs = rank_actions(intent) if intent and intent.strip() else list(catalog.ACTIONS)
+        return [_action_record(s, conn["id"]) for s in specs[: max(1, limit)]]
+
+    def begin(self, connection_id: str | None) -> tuple[str, Gate]:
+        """Admit one Mixmax-bound call: login, READY connection, then faults/profile."""
+        cid = self._usable(connection_id)["id"]
+        defunct: list[bool] = []
+
+        def on_defunct() -> None:
+            self._make_defunct(cid)
+            defunct.append(True)
+
+        gate = self.conditions.admit(connection_id=cid, on_defunct=on_defunct)
+        if defunct:
+            self._usable(cid)  # raises connection_is_defunct
+        return cid, gate
+
+    def run_action(
+        self, key: str, input: Mapping[str, Any] | None, cid: str, *, truncate: bool = False
+    ) -> ActionRunResult:
+        spec = _find_action(key)
+        rid = run_id()
+        data = dict(input or {})
+        try:
+            catalog.validate_input(spec.key, data)
+        except InputError as exc:
+            raise _bad(
+                None, f"Invalid input: {exc.message}", field=exc.field, actionRunId=rid
+            ) from None
+        if "cursor" in data and "next" not in data:
+            data["next"] = data.pop("cursor")
+        path = spec.path
+        for name in re.findall(r"\{(\w+)\}", path):
+            path = path.replace("{" + name + "}", str(data.pop(name)))
+        if spec.method == "GET":
+            response = self.mixmax.handle("GET", path, data, None, truncate=truncate)
+        else:
+            response = self.mixmax.handle(spec.method, path, None, data, truncate=truncate)
+        if response.status >= 400:
+            raise MembraneFault(
+                vendor_error(
+                    response.status,
+                    str((response.body or {}).get("message", "")),
+                    headers=response.headers,
+                    connection_id=cid,
+                    action_run_id=rid,
+                )
+            )
+        return {"output": response.body, "actionRunId": rid}
+
+    def request(
+        self,
+        cid: str,
+        path: str,
+        *,
+        method: str = "GET",
+        query: Mapping[str, Any] | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        truncate: bool = False,
+    ) -> ProxyResponse:
+        response = self.mixmax.handle(method, path, query, data, headers, truncate=truncate)
+        if response.status >= 400:
+            # Assumed: the CLI fails on a vendor error instead of printing it (README).
+            raise MembraneFault(
+                vendor_error(
+                    response.status,
+                    str((response.body or {}).get("message", "")),
+                    headers=response.headers,
+                    connection_id=cid,
+                )
+            )
+        return {"status": response.status, "headers": response.headers, "body": response.body}
+
+
+def _find_action(key: str) -> catalog.ActionSpec:
+    for spec in catalog.ACTIONS:
+        if key in (spec.key, _action_id(spec.key)):
+            return spec
+    raise _bad("not_found", f"Action {key!r} was not found for this connection.", status=404)
+
+
+def _action_id(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _action_record(spec: catalog.ActionSpec, connection_id: str) -> dict[str, Any]:
+    return {
+        "id": _action_id(spec.key),
+        "key": spec.key,
+        "name": spec.name,
+        "description": spec.description,
+        "type": "connector-operation",
+        "config": {},
+        "inputSchema": spec.input_schema,
+        "outputSchema": spec.output_schema,
+        "integrationId": "sandbox-mixmax-integration",
+        "connectionId": connection_id,
+        "state": "READY",
+        "sandbox": True,
+    }
+
+
+def _public(doc: Mapping[str, Any]) -> Connection:
+    out = {k: v for k, v in doc.items() if not k.startswith("_")}
+    return out  # type: ignore[return-value]
+
+
+class SandboxTransport:
+    """The sandbox as an in-process :class:`~mixmax_nb.transport.base.Transport`.
+
+    Also offers the controls a test or a demo needs (``sandbox_*`` methods and
+    ``faults``): completing the fake connect page, reading the fake login code,
+    forcing connection states, injecting faults, switching profile, resetting.
+    """
+
+    backend = "sandbox"
+
+    def __init__(
+        self, emulator: Emulator, *, connection_id: str | None = None, timeout: float = 90.0
+    ) -> None:
+        self.emulator = emulator
+        self.connection_id = connection_id
+        self.timeout = timeout
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, **options: Any) -> SandboxTransport:
+        """Options: seed, size, profile, db, scale, reference_date, start."""
+        settings = settings or Settings.from_env()
+        known = {"seed", "size", "profile", "db", "scale", "reference_date", "start", "clock"}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise InputError(
+                f"Unknown sandbox option(s): {', '.join(unknown)}.",
+                field=unknown[0],
+                hint=f"Use {', '.join(sorted(known - {'clock'}))}.",
+            )
+        if options.get("db") is not None:
+            options["db"] = str(options["db"])
+        emulator = Emulator.open(settings, **options)
+        ready = [c for c in _safe(emulator.list_connections) if c.get("state") == "READY"]
+        return cls(
+            emulator,
+            connection_id=ready[0]["id"] if ready else None,
+            timeout=settings.timeout,
+        )
+
+    def __repr__(self) -> str:
+        return f"SandboxTransport(db={self.emulator.store.path!r}, profile={self.profile!r})"
+
+    @property
+    def profile(self) -> str:
+        return self.emulator.conditions.profile
+
+    @property
+    def rate_limited(self) -> bool:
+        """Clients pace themselves only against the realistic profile."""
+        return self.profile == "realistic"
+
+    @property
+    def faults(self) -> Conditions:
+        return self.emulator.conditions
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    async def _call(self, fn: Callable[[], T], *, action_key: str | None = None) -> T:
+        try:
+            return fn()
+        except MembraneFault as fault:
+            raise error_from_payload(fault.payload, action_key=action_key) from None
+
+    async def _gated(self, body: Callable[[str, Gate], T], *, action_key: str | None = None) -> T:
+        async def run() -> T:
+            cid, gate = await self._call(
+                lambda: self.emulator.begin(self.connection_id), action_key=action_key
+            )
+            if gate.delay:
+                await asyncio.sleep(gate.delay)
+            if gate.hang is not None:
+                await asyncio.sleep(gate.hang)
+            if gate.non_json:
+                raise BadOutputError(
+                    f"`membrane {action_key}` printed something that is not JSON.",
+                    raw="<html>sandbox: injected non-JSON output</html>",
+                )
+            return await self._call(lambda: body(cid, gate), action_key=action_key)
+
+        return await self._deadline(run(), action_key or "call")
+
+    async def _deadline(self, work: Awaitable[T], what: str) -> T:
+        try:
+            return await asyncio.wait_for(work, self.timeout)
+        except TimeoutError as exc:
+            raise CliTimeoutError(
+                f"`membrane {what}` did not answer within {self.timeout:g} s (sandbox).",
+                timeout=self.timeout,
+            ) from exc
+
+    # -- Transport ---------------------------------------------------------------------
+
+    async def version(self) -> str:
+        return self.emulator.version()
+
+    async def login_start(self) -> LoginStart:
+        result = await self._call(self.emulator.login_start)
+        return {"url": result["url"]}
+
+    async def login_complete(self, code: str) -> dict[str, Any]:
+        return await self._call(lambda: self.emulator.login_complete(code))
+
+    async def whoami(self) -> dict[str, Any]:
+        result = await self._call(self.emulator.status)
+        return {
+            k: result[k] for k in ("user", "email", "name", "tenantKey", "workspaceKey", "apiUri")
+        }
+
+    async def ensure_connection(self, app_url: str) -> Connection:
+        return await self._call(lambda: self.emulator.ensure_connection(app_url))
+
+    async def get_connection(
+        self, connection_id: str, *, wait: bool = False, timeout: int = 30
+    ) -> Connection:
+        return await self._call(lambda: self.emulator.get_connection(connection_id, wait=wait))
+
+    async def list_connections(self) -> list[Connection]:
+        return await self._call(self.emulator.list_connections)
+
+    async def list_actions(
+        self, *, intent: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        return await self._call(
+            lambda: self.emulator.list_actions(self.connection_id, intent=intent, limit=limit)
+        )
+
+    async def run_action(self, key: str, input: Mapping[str, Any] | None) -> ActionRunResult:
+        return await self._gated(
+            lambda cid, gate: self.emulator.run_action(key, input, cid, truncate=gate.truncate),
+            action_key=key,
+        )
+
+    async def request(
+        self,
+        path: str,
+        *,
+        method: HttpMethod = "GET",
+        query: Mapping[str, Any] | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ProxyResponse:
+        return await self._gated(
+            lambda cid, gate: self.emulator.request(
+                cid,
+                path,
+                method=method,
+                query=query,
+                data=data,
+                headers=headers,
+                truncate=gate.truncate,
+            ),
+            action_key=f"{method} {path}",
+        )
+
+    async def aclose(self) -> None:
+        self.emulator.store.close()
+
+    # -- sandbox controls ----------------------------------------------------------------
+
+    def sandbox_login_code(self) -> str:
+        return self.emulator.login_code()
+
+    def sandbox_complete_connect(self, connection_id: str | None = None) -> Connection:
+        conn = self.emulator.complete_connect(connection_id or self.connection_id)
+        self.connection_id = conn["id"]
+        return conn
+
+    def sandbox_set_connection_state(self, state: str) -> Connection:
+        return self.emulator.set_connection_state(state, self.connection_id)
+
+    def sandbox_set_profile(self, profile: str | None = None, scale: float | None = None) -> None:
+        self.emulator.conditions.configure(profile, scale)
+
+    def sandbox_reset(self) -> None:
+        self.emulator.reset()
+        ready = [c for c in self.emulator.list_connections() if c.get("state") == "READY"]
+        self.connection_id = ready[0]["id"] if ready else None
+
+
+def _safe(fn: Callable[[], list[Connection]]) -> list[Connection]:
+    try:
+        return fn()
+    except MembraneFault:
+        return []

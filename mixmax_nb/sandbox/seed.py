@@ -1,0 +1,1060 @@
+"""Deterministic, realistic Mixmax account generator.
+
+``build(store, seed=..., size=..., reference_date=...)`` fills an empty store. The
+same seed, size, reference date and :data:`GENERATOR_VERSION` always give the same
+account (ids included). The account ends at midnight UTC of the reference date and
+covers ``days`` before it.
+
+How outreach is simulated (vectorized with numpy over all enrollments, one loop
+step per sequence stage, so a million events take seconds):
+
+* each enrollment walks its sequence's stages; a stage is due ``delayDays`` after
+  the previous one, moved into the sequence's send window on a weekday in the
+  sequence's time zone; stages due after the reference instant stay scheduled;
+* an email stage becomes a sent message with outcomes drawn per sequence
+  (bounce, open with repeat opens, click, download, reply, unsubscribe); a reply,
+  bounce or unsubscribe exits the enrollment, as Mixmax does;
+* recipients' activity happens soon after sending with a long (log-normal) tail,
+  mostly on weekdays in working hours of the recipient's own time zone;
+* some enrollments are cancelled by hand, a few fail, some stay drafts.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+from . import names as N
+from .ids import METEOR_ALPHABET, iso, object_id
+from .store import EVENT_INDEXES, Store
+from .templating import render, variables_in
+
+GENERATOR_VERSION = 1
+MINUTE = 60_000
+HOUR = 3_600_000
+DAY = 86_400_000
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Size:
+    teams: int
+    users: int
+    sequences: int
+    contacts: int
+    enrollments: int
+    days: int
+    snippets: int
+    polls: int
+    rules: int
+    manual_unsubscribes: int
+    one_off_messages: int
+
+
+SIZES: dict[str, Size] = {
+    "small": Size(2, 5, 6, 300, 600, 30, 8, 4, 3, 5, 40),
+    "default": Size(4, 16, 30, 6_000, 15_000, 120, 40, 12, 8, 40, 400),
+    "large": Size(8, 60, 120, 80_000, 250_000, 180, 80, 30, 10, 300, 4_000),
+}
+
+STAGE_TYPES = ("email", "manual_email", "call", "linkedin")
+EMAIL_KINDS = (0, 1)  # email and manual_email stages produce messages
+EVENT_TYPES = ("sent", "opened", "clicked", "downloaded", "replied", "bounced", "unsubscribed")
+# Stage states kept on a recipient (assumed names; Mixmax does not document them).
+STAGE_STATES = ("", "scheduled", "sent", "completed", "skipped", "cancelled", "failed")
+
+
+def reference_ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
+class _Zones:
+    """UTC offsets per zone and day, so local times are computed on whole arrays."""
+
+    def __init__(self, first_ms: int, days: int) -> None:
+        self.first = first_ms
+        self.days = days
+        table = np.zeros((len(N.ZONES), days), dtype=np.int64)
+        for z, (name, _city) in enumerate(N.ZONES):
+            zone = ZoneInfo(name)
+            for d in range(days):
+                moment = datetime.fromtimestamp((first_ms + d * DAY + 12 * HOUR) / 1000, tz=UTC)
+                offset = moment.astimezone(zone).utcoffset() or timedelta(0)
+                table[z, d] = int(offset.total_seconds() * 1000)
+        self.table = table
+
+    def offset(self, zone: IntArray, t: IntArray) -> IntArray:
+        day = np.clip((t - self.first) // DAY, 0, self.days - 1)
+        result: IntArray = self.table[zone, day]
+        return result
+
+    def into_window(
+        self,
+        t: IntArray,
+        zone: IntArray,
+        start_h: IntArray | int,
+        end_h: IntArray | int,
+        jitter: IntArray,
+        mask: BoolArray | None = None,
+    ) -> IntArray:
+        """Move times outside ``[start_h, end_h)`` local, or on weekends, to the next
+        weekday window opening plus ``jitter`` ms (only where ``mask``)."""
+        off = self.offset(zone, t)
+        local = t + off
+        day = local // DAY
+        tod = local - day * DAY
+        start = np.asarray(start_h, dtype=np.int64) * HOUR
+        end = np.asarray(end_h, dtype=np.int64) * HOUR
+        before = tod < start
+        after = tod >= end
+        weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+        weekend = weekday >= 5
+        move = before | after | weekend
+        if mask is not None:
+            move &= mask
+        day = np.where(move & after, day + 1, day)
+        weekday = (day + 3) % 7
+        day = np.where(
+            move & (weekday == 5), day + 2, np.where(move & (weekday == 6), day + 1, day)
+        )
+        tod = np.where(move, start + np.minimum(jitter, np.maximum(end - start - MINUTE, 0)), tod)
+        out: IntArray = day * DAY + tod - off
+        return out
+
+
+def _meteor_ids(rng: np.random.Generator, n: int) -> list[str]:
+    alphabet = np.array(list(METEOR_ALPHABET))
+    picks = alphabet[rng.integers(0, len(METEOR_ALPHABET), size=(n, 17))]
+    return [str(s) for s in np.ascontiguousarray(picks).view("<U17").ravel()]
+
+
+def _object_ids(rng: np.random.Generator, ms: IntArray) -> list[str]:
+    tails = rng.integers(0, 2**62, size=len(ms), dtype=np.int64).tolist()
+    secs = (ms // 1000).tolist()
+    return [f"{s:08x}{t:016x}" for s, t in zip(secs, tails, strict=True)]
+
+
+def _lognormal_ms(rng: np.random.Generator, median_ms: float, sigma: float, n: int) -> IntArray:
+    out: IntArray = (rng.lognormal(np.log(median_ms), sigma, n)).astype(np.int64)
+    return out
+
+
+@dataclass
+class _Outcomes:
+    """Per-message outcomes of one batch of sent messages (arrays aligned with it)."""
+
+    bounced: BoolArray
+    bounce_t: IntArray
+    opened: BoolArray
+    open_times: list[IntArray]  # per open number: times (or -1)
+    clicked: BoolArray
+    click_t: IntArray
+    link: IntArray
+    downloaded: BoolArray
+    download_t: IntArray
+    replied: BoolArray
+    reply_t: IntArray
+    unsubscribed: BoolArray
+    unsub_t: IntArray
+    n_opens: IntArray
+
+
+class _Builder:
+    def __init__(self, store: Store, seed: int, size_name: str, ref: date) -> None:
+        if size_name not in SIZES:
+            raise ValueError(f"size must be one of {sorted(SIZES)}, not {size_name!r}")
+        self.store = store
+        self.size = SIZES[size_name]
+        self.size_name = size_name
+        self.seed = seed
+        self.ref = ref
+        self.ref_ms = reference_ms(ref)
+        self.start_ms = self.ref_ms - self.size.days * DAY
+        self.rng = np.random.default_rng([seed, ref.toordinal(), list(SIZES).index(size_name)])
+        self.py = random.Random(f"{seed}:{ref.isoformat()}:{size_name}")
+        zone_first = self.start_ms - 400 * DAY
+        self.zones = _Zones(zone_first, 400 + self.size.days + 120)
+        self.counts: dict[str, int] = {}
+
+    # -- people ------------------------------------------------------------------
+
+    def users(self) -> None:
+        py = self.py
+        self.user_ids: list[str] = []
+        self.user_rows: list[tuple[Any, ...]] = []
+        self.user_zone: list[int] = []
+        for i in range(self.size.users):
+            uid = "".join(py.choice(METEOR_ALPHABET) for _ in range(17))
+            if i == 0:
+                name, email, zone = N.CURRENT_USER_NAME, N.CURRENT_USER_EMAIL, 0
+            else:
+                first, fslug = N.FIRST_NAMES[(i * 7) % len(N.FIRST_NAMES)]
+                last, lslug = N.LAST_NAMES[(i * 3) % len(N.LAST_NAMES)]
+                name = f"{first} {last}"
+                email = f"{fslug}.{lslug}{i}@{N.USER_DOMAIN}"
+                zone = py.choice(range(8))  # senders sit in the Americas and Europe
+            created = self.start_ms - py.randint(200, 700) * DAY
+            self.user_ids.append(uid)
+            self.user_zone.append(zone)
+            self.user_rows.append((uid, email, name, N.ZONES[zone][0], int(i == 0), created))
+        self.counts["users"] = len(self.user_rows)
+
+    def teams(self) -> list[tuple[Any, ...]]:
+        py = self.py
+        rows = []
+        self.user_team: list[str] = [""] * self.size.users
+        members_of: list[list[int]] = [[0] for _ in range(self.size.teams)]
+        for u in range(1, self.size.users):
+            members_of[u % self.size.teams].append(u)
+        self.team_ids = []
+        for t in range(self.size.teams):
+            tid = "".join(py.choice(METEOR_ALPHABET) for _ in range(17))
+            self.team_ids.append(tid)
+            created = self.start_ms - py.randint(300, 600) * DAY
+            members: list[dict[str, Any]] = []
+            for u in members_of[t]:
+                self.user_team[u] = tid
+                accepted = created + py.randint(0, 30) * DAY
+                uid, email, name = self.user_rows[u][:3]
+                members.append(
+                    {
+                        "accepted": True,
+                        "acceptedAt": iso(accepted),
+                        "invitedAt": iso(created),
+                        "role": "admin" if u == 0 or u == members_of[t][-1] else "member",
+                        "memberId": object_id(accepted, py),
+                        "userId": {"_id": uid, "email": email, "name": name},
+                    }
+                )
+            members.append({"email": f"invitee{t}@{N.USER_DOMAIN}", "invitedAt": iso(created)})
+            doc = {
+                "_id": tid,
+                "createdAt": iso(created),
+                "modifiedAt": iso(created + 5 * DAY),
+                "name": N.TEAM_NAMES[t % len(N.TEAM_NAMES)],
+                "members": members,
+            }
+            rows.append(("teams", tid, created, str(doc["name"]).lower(), json.dumps(doc)))
+        self.counts["teams"] = len(rows)
+        return rows
+
+    def contacts(self) -> None:
+        rng, n = self.rng, self.size.contacts
+        fi = rng.integers(0, len(N.FIRST_NAMES), n)
+        la = rng.integers(0, len(N.LAST_NAMES), n)
+        co = rng.integers(0, len(N.COMPANIES), n)
+        ti = rng.integers(0, len(N.TITLES), n)
+        w = np.array(N.ZONE_WEIGHTS, dtype=float)
+        self.contact_zone: IntArray = rng.choice(len(N.ZONES), n, p=w / w.sum()).astype(np.int64)
+        rows = []
+        self.contact_email: list[str] = []
+        self.contact_name: list[str] = []
+        self.contact_vars: list[dict[str, str]] = []
+        for i in range(n):
+            first, fslug = N.FIRST_NAMES[fi[i]]
+            last, lslug = N.LAST_NAMES[la[i]]
+            company, domain = N.COMPANIES[co[i]]
+            email = f"{fslug}.{lslug}.{i}@{domain}"
+            title = N.TITLES[ti[i]]
+            self.contact_email.append(email)
+            self.contact_name.append(f"{first} {last}")
+            self.contact_vars.append(
+                {"firstName": first, "lastName": last, "company": company, "title": title}
+            )
+            zone = N.ZONES[int(self.contact_zone[i])][0]
+            rows.append((email, first, last, company, title, zone))
+        self.contact_rows = rows
+        self.counts["contacts"] = n
+
+    # -- templates and sequences ---------------------------------------------------
+
+    def templates(self) -> list[tuple[Any, ...]]:
+        """Snippets: the email templates sequences are built from, plus a few extras."""
+        py = self.py
+        rows = []
+        self.template_pool: list[tuple[str, str, int]] = []  # (subject, body, link index)
+        for i in range(self.size.snippets):
+            subject = N.EMAIL_SUBJECTS[i % len(N.EMAIL_SUBJECTS)]
+            link = i % len(N.LINKS)
+            url, text = N.LINKS[link]
+            body = N.EMAIL_BODIES[i % len(N.EMAIL_BODIES)].format(link=url, text=text)
+            self.template_pool.append((subject, body, link))
+            owner = py.randrange(self.size.users)
+            created = self.start_ms - py.randint(1, 300) * DAY + py.randint(0, DAY)
+            saved = created + py.randint(0, 20) * DAY
+            sid = object_id(created, py)
+            shared_team = self.team_ids[owner % len(self.team_ids)]
+            doc = {
+                "_id": sid,
+                "userId": self.user_ids[owner],
+                "createdAt": created,
+                "savedAt": saved,
+                "savedBy": self.user_ids[owner],
+                "archivedAt": saved + DAY if i % 13 == 12 else None,
+                "name": f"Template {i + 1}: {subject[:40]}",
+                "title": subject,
+                "source": body,
+                "shared": {"users": [], "teams": [{"_id": shared_team, "role": "read-only"}]},
+                "variables": variables_in(subject, body),
+            }
+            rows.append(("snippets", sid, created, str(doc["name"]).lower(), json.dumps(doc)))
+        self.counts["snippets"] = len(rows)
+        return rows
+
+    def sequences(self) -> list[tuple[Any, ...]]:
+        py, rng, S = self.py, self.rng, self.size.sequences
+        rows: list[tuple[Any, ...]] = []
+        self.seq_ids: list[str] = []
+        self.seq_docs: list[dict[str, Any]] = []
+        self.seq_owner = np.zeros(S, dtype=np.int64)
+        self.seq_zone = np.zeros(S, dtype=np.int64)
+        self.win_start = np.zeros(S, dtype=np.int64)
+        self.win_end = np.zeros(S, dtype=np.int64)
+        self.n_stages = np.zeros(S, dtype=np.int64)
+        self.stage_type = np.full((S, 6), -1, dtype=np.int64)
+        self.stage_delay = np.zeros((S, 6), dtype=np.int64)
+        self.stage_cond = np.zeros((S, 6), dtype=np.int64)  # 0 none, 1 no reply, 2 not opened
+        self.stage_link = np.zeros((S, 6), dtype=np.int64)
+        # Per sequence engagement quality: what makes some sequences better than others.
+        self.p_open = rng.uniform(0.36, 0.58, S)
+        self.p_click = rng.uniform(0.06, 0.13, S)
+        self.p_reply = rng.uniform(0.035, 0.085, S)
+        self.p_bounce = rng.uniform(0.012, 0.038, S)
+        self.stage_ids: list[list[str]] = []
+        self.stage_subject: list[list[str]] = []
+        self.stage_body: list[list[str]] = []
+        windows = (("08:00", "17:00"), ("09:00", "16:00"), ("07:00", "15:00"), ("10:00", "18:00"))
+        for s in range(S):
+            owner = 0 if s % 3 == 0 else py.randrange(self.size.users)
+            zone = self.user_zone[owner]
+            created = self.start_ms - py.randint(5, 200) * DAY + py.randint(0, DAY)
+            sid = object_id(created, py)
+            win = windows[s % len(windows)]
+            tz = N.ZONES[zone][0]
+            nst = py.randint(2, 6)
+            stages = []
+            ids, subjects, bodies = [], [], []
+            for k in range(nst):
+                kind = 0 if k == 0 else py.choices(range(4), weights=(55, 15, 15, 15))[0]
+                tpl_subject, tpl_body, link = self.template_pool[
+                    py.randrange(len(self.template_pool))
+                ]
+                if kind == 2:
+                    subject, body = (
+                        N.CALL_SUBJECT,
+                        "<p>Call script: ask {{firstName}} about {{company}}.</p>",
+                    )
+                elif kind == 3:
+                    subject, body = N.LINKEDIN_SUBJECT, "<p>Hi {{firstName}}, let's connect.</p>"
+                else:
+                    subject, body = tpl_subject, tpl_body
+                delay = 0 if k == 0 else py.choice((1, 2, 3, 3, 4, 5, 7))
+                cond = (
+                    None if k == 0 else ("if_not_opened" if py.random() < 0.15 else "if_no_reply")
+                )
+                stage_id = object_id(created + k, py)
+                stages.append(
+                    {
+                        "_id": stage_id,
+                        "type": STAGE_TYPES[kind],
+                        "ordinal": k,
+                        "subject": subject,
+                        "body": body,
+                        "delayDays": delay,
+                        "condition": cond,
+                        "scheduleBetween": {"timezone": tz, "start": win[0], "end": win[1]},
+                    }
+                )
+                self.stage_type[s, k] = kind
+                self.stage_delay[s, k] = delay
+                self.stage_cond[s, k] = {None: 0, "if_no_reply": 1, "if_not_opened": 2}[cond]
+                self.stage_link[s, k] = link
+                ids.append(stage_id)
+                subjects.append(subject)
+                bodies.append(body)
+            self.seq_owner[s] = owner
+            self.seq_zone[s] = zone
+            self.win_start[s] = int(win[0][:2])
+            self.win_end[s] = int(win[1][:2])
+            self.n_stages[s] = nst
+            self.stage_ids.append(ids)
+            self.stage_subject.append(subjects)
+            self.stage_body.append(bodies)
+            team = self.team_ids[owner % len(self.team_ids)]
+            # The current user may only read some colleagues' sequences (403 on write).
+            role = "read-only" if owner != 0 and s % 5 == 4 else "read-write"
+            doc = {
+                "_id": sid,
+                "userId": self.user_ids[owner],
+                "createdAt": iso(created),
+                "updatedAt": iso(created),
+                "name": N.SEQUENCE_NAMES[s % len(N.SEQUENCE_NAMES)]
+                + (f" #{s // len(N.SEQUENCE_NAMES) + 1}" if s >= len(N.SEQUENCE_NAMES) else ""),
+                "sendStagesAsReplies": s % 2 == 0,
+                "stages": stages,
+                "cc": [],
+                "bcc": [],
+                "linkTrackingEnabled": True,
+                "fileTrackingEnabled": True,
+                "notificationsEnabled": s % 4 != 0,
+                "teamIds": [team],
+                "variables": variables_in(*subjects, *bodies),
+                "timezone": tz,
+                "shared": {"users": [], "teams": [{"_id": team, "role": role}]},
+                "paused": s % 10 == 7,
+                "archived": s % 10 == 9,
+            }
+            self.seq_ids.append(sid)
+            self.seq_docs.append(doc)
+        self.counts["sequences"] = S
+        return rows
+
+    # -- outreach simulation -----------------------------------------------------------
+
+    def _outcomes(
+        self,
+        t: IntArray,
+        p_open: FloatArray,
+        p_click: FloatArray,
+        p_reply: FloatArray,
+        p_bounce: FloatArray,
+        zone: IntArray,
+        links: IntArray,
+    ) -> _Outcomes:
+        rng, n = self.rng, len(t)
+        none = np.full(n, -1, dtype=np.int64)
+        bounced = rng.random(n) < p_bounce
+        bounce_t = t + rng.integers(MINUTE, 6 * MINUTE, n)
+        replied = ~bounced & (rng.random(n) < p_reply)
+        # A reply usually comes with a tracked open; images blocked explain the rest.
+        opened = ~bounced & ((rng.random(n) < p_open) | (replied & (rng.random(n) < 0.85)))
+        first = t + _lognormal_ms(rng, 35 * MINUTE, 1.7, n)
+        first = self.zones.into_window(
+            first,
+            zone,
+            8,
+            19,
+            rng.exponential(90 * MINUTE, n).astype(np.int64),
+            mask=rng.random(n) < 0.8,
+        )
+        n_opens = np.where(opened, rng.geometric(0.5, n), 0).astype(np.int64)
+        n_opens = np.minimum(n_opens, 8)
+        open_times = [np.where(opened, first, none)]
+        last = first
+        for j in range(1, 8):
+            later = last + _lognormal_ms(rng, 5 * HOUR, 1.5, n)
+            open_times.append(np.where(n_opens > j, later, none))
+            last = later
+        clicked = opened & (rng.random(n) < p_click)
+        click_t = np.where(clicked, first + rng.exponential(4 * MINUTE, n).astype(np.int64), none)
+        downloaded = opened & (rng.random(n) < 0.02)
+        download_t = np.where(
+            downloaded, first + rng.exponential(6 * MINUTE, n).astype(np.int64), none
+        )
+        reply_t = t + _lognormal_ms(rng, 3 * HOUR, 1.4, n)
+        reply_t = self.zones.into_window(
+            reply_t,
+            zone,
+            8,
+            19,
+            rng.exponential(60 * MINUTE, n).astype(np.int64),
+            mask=rng.random(n) < 0.85,
+        )
+        reply_t = np.where(opened, np.maximum(reply_t, first + 2 * MINUTE), reply_t)
+        unsub = opened & ~replied & (rng.random(n) < 0.006)
+        unsub_t = first + rng.exponential(3 * MINUTE, n).astype(np.int64)
+        ref = self.ref_ms
+        # Whatever would happen after the reference instant has not happened yet.
+        return _Outcomes(
+            bounced=bounced & (bounce_t < ref),
+            bounce_t=bounce_t,
+            opened=opened & (first < ref),
+            open_times=[np.where(o < ref, o, -1) for o in open_times],
+            clicked=clicked & (click_t < ref),
+            click_t=click_t,
+            link=links,
+            downloaded=downloaded & (download_t < ref),
+            download_t=download_t,
+            replied=replied & (reply_t < ref),
+            reply_t=reply_t,
+            unsubscribed=unsub & (unsub_t < ref),
+            unsub_t=unsub_t,
+            n_opens=n_opens,
+        )
+
+    def outreach(self) -> None:
+        rng, size = self.rng, self.size
+        S, C = size.sequences, size.contacts
+        w = rng.pareto(1.3, S) + 0.4
+        w[[s for s in range(S) if self.seq_docs[s]["archived"]]] *= 0.3
+        draws = int(size.enrollments * 1.4) + 10
+        seq = rng.choice(S, draws, p=w / w.sum()).astype(np.int64)
+        con = rng.integers(0, C, draws).astype(np.int64)
+        _, first_idx = np.unique(seq * C + con, return_index=True)
+        keep = np.sort(first_idx)[: size.enrollments]
+        seq, con = seq[keep], con[keep]
+        n = len(seq)
+        days = np.arange(size.days)
+        weekday = (((self.start_ms // DAY) + days) + 3) % 7
+        dw = np.where(weekday >= 5, 0.25, 1.0) * (0.7 + 0.6 * days / max(size.days - 1, 1))
+        day = rng.choice(size.days, n, p=dw / dw.sum()).astype(np.int64)
+        szone = self.seq_zone[seq]
+        created = self.start_ms + day * DAY + rng.integers(0, DAY, n)
+        created = self.zones.into_window(
+            created, szone, 9, 18, rng.integers(0, 8 * HOUR, n).astype(np.int64)
+        )
+        created = np.minimum(created, self.ref_ms - MINUTE)
+        draft = rng.random(n) < 0.03
+        rzone = self.contact_zone[con]
+
+        exited = np.zeros(n, dtype=bool)
+        pending = np.zeros(n, dtype=bool)
+        reason = np.zeros(
+            n, dtype=np.int64
+        )  # 0 none 1 replied 2 bounced 3 unsub 4 cancelled 5 failed
+        opened_any = np.zeros(n, dtype=bool)
+        prev_t = created.copy()
+        next_sched = np.full(n, -1, dtype=np.int64)
+        last_ord = np.full(n, -1, dtype=np.int64)
+        last_msg = np.full(n, -1, dtype=np.int64)
+        agg = {k: np.zeros(n, dtype=np.int64) for k in ("opens", "clicks", "downloads", "replied")}
+        st_state = np.zeros((n, 6), dtype=np.int64)
+        st_due = np.full((n, 6), -1, dtype=np.int64)
+        st_sent = np.full((n, 6), -1, dtype=np.int64)
+        st_msg = np.full((n, 6), -1, dtype=np.int64)
+        st_stats = np.zeros((n, 6, 4), dtype=np.int64)  # opens clicks replied bounced
+
+        msg_parts: list[dict[str, IntArray]] = []
+        n_msgs = 0
+        for k in range(6):
+            has = (k < self.n_stages[seq]) & ~exited & ~draft & ~pending
+            if not has.any():
+                continue
+            kind = self.stage_type[seq, k]
+            if k == 0:
+                due = prev_t + rng.exponential(20 * MINUTE, n).astype(np.int64)
+            else:
+                due = prev_t + self.stage_delay[seq, k] * DAY
+            jitter = rng.integers(0, 3 * HOUR, n).astype(np.int64)
+            due = self.zones.into_window(due, szone, self.win_start[seq], self.win_end[seq], jitter)
+            st_due[:, k] = np.where(has, due, -1)
+            future = has & (due >= self.ref_ms)
+            pending |= future
+            next_sched[future] = due[future]
+            st_state[future, k] = 1
+            act = has & ~future
+            cancel = act & (rng.random(n) < 0.012)
+            exited |= cancel
+            reason[cancel] = 4
+            st_state[cancel, k] = 5
+            act &= ~cancel
+            skip = act & (self.stage_cond[seq, k] == 2) & opened_any
+            st_state[skip, k] = 4
+            act &= ~skip
+            fail = act & (rng.random(n) < 0.002)
+            exited |= fail
+            reason[fail] = 5
+            st_state[fail, k] = 6
+            act &= ~fail
+            task = act & ~np.isin(kind, EMAIL_KINDS)
+            st_state[task, k] = 3
+            st_sent[task, k] = due[task]
+            last_ord[task] = k
+            mail = act & np.isin(kind, EMAIL_KINDS)
+            idx = np.flatnonzero(mail)
+            st_state[idx, k] = 2
+            st_sent[idx, k] = due[idx]
+            last_ord[idx] = k
+            last_msg[idx] = due[idx]
+            prev_t = np.where(has & ~future, due, prev_t)
+            if len(idx) == 0:
+                continue
+            s_i = seq[idx]
+            out = self._outcomes(
+                due[idx],
+                self.p_open[s_i],
+                self.p_click[s_i],
+                self.p_reply[s_i] * (1.3 if k == 0 else 0.85),
+                self.p_bounce[s_i] if k == 0 else np.full(len(idx), 0.002),
+                rzone[idx],
+                self.stage_link[s_i, k],
+            )
+            msg_index = np.arange(n_msgs, n_msgs + len(idx))
+            n_msgs += len(idx)
+            st_msg[idx, k] = msg_index
+            opens = sum((o >= 0).astype(np.int64) for o in out.open_times)
+            st_stats[idx, k, 0] = opens
+            st_stats[idx, k, 1] = out.clicked
+            st_stats[idx, k, 2] = out.replied
+            st_stats[idx, k, 3] = out.bounced
+            agg["opens"][idx] += opens
+            agg["clicks"][idx] += out.clicked
+            agg["downloads"][idx] += out.downloaded
+            agg["replied"][idx] |= out.replied
+            opened_any[idx] |= out.opened
+            for flag, code in ((out.unsubscribed, 3), (out.replied, 1), (out.bounced, 2)):
+                hit = idx[flag]
+                reason[hit] = code  # later assignments win: bounce > reply > unsubscribe
+                exited[hit] = True
+            msg_parts.append(self._message_events(idx, k, due[idx], out))
+        self.enroll = {
+            "seq": seq,
+            "con": con,
+            "created": created,
+            "draft": draft,
+            "exited": exited,
+            "pending": pending,
+            "reason": reason,
+            "next": next_sched,
+            "last_ord": last_ord,
+            "last_msg": last_msg,
+            "st_state": st_state,
+            "st_due": st_due,
+            "st_sent": st_sent,
+            "st_msg": st_msg,
+            "st_stats": st_stats,
+            **agg,
+        }
+        self.msg_parts = msg_parts
+        self.n_seq_msgs = n_msgs
+
+    def _message_events(
+        self, idx: IntArray, k: int, sent: IntArray, out: _Outcomes
+    ) -> dict[str, Any]:
+        """Collect one stage's messages and their events as arrays (rows built later)."""
+        evt_t: list[IntArray] = [sent]
+        evt_m: list[IntArray] = [np.arange(len(idx))]
+        evt_type: list[IntArray] = [np.zeros(len(idx), dtype=np.int64)]
+        pairs: list[tuple[BoolArray, IntArray, int]] = [
+            (out.bounced, out.bounce_t, 5),
+            (out.clicked, out.click_t, 2),
+            (out.downloaded, out.download_t, 3),
+            (out.replied, out.reply_t, 4),
+            (out.unsubscribed, out.unsub_t, 6),
+        ]
+        for o in out.open_times:
+            pairs.append((o >= 0, o, 1))
+        for mask, times, code in pairs:
+            where = np.flatnonzero(mask)
+            evt_t.append(times[where])
+            evt_m.append(where)
+            evt_type.append(np.full(len(where), code, dtype=np.int64))
+        return {
+            "enroll": idx,
+            "stage": k,
+            "sent": sent,
+            "link": out.link,
+            "evt_t": np.concatenate(evt_t),
+            "evt_m": np.concatenate(evt_m),
+            "evt_type": np.concatenate(evt_type),
+        }
+
+    # -- rows ---------------------------------------------------------------------
+
+    def write(self, conn: Any, doc_rows: list[tuple[Any, ...]]) -> None:
+        rng, py, E = self.rng, self.py, self.enroll
+        n = len(E["seq"])
+        recipient_ids = _object_ids(rng, E["created"])
+        state_names = STAGE_STATES
+        reasons = (None, "replied", "bounced", "unsubscribed", "cancelled", None)
+        rec_rows = []
+        seq_last_added = np.full(len(self.seq_ids), -1, dtype=np.int64)
+        np.maximum.at(seq_last_added, E["seq"], E["created"])
+        msg_ids = _meteor_ids(rng, self.n_seq_msgs + self.size.one_off_messages)
+        for i in range(n):
+            s = int(E["seq"][i])
+            c = int(E["con"][i])
+            stages = []
+            for k in range(int(self.n_stages[s])):
+                code = int(E["st_state"][i, k])
+                due = int(E["st_due"][i, k])
+                if code == 0 and due < 0:
+                    continue
+                mi = int(E["st_msg"][i, k])
+                stats = E["st_stats"][i, k]
+                stages.append(
+                    {
+                        "stageId": self.stage_ids[s][k],
+                        "ordinal": k,
+                        "type": STAGE_TYPES[int(self.stage_type[s, k])],
+                        "state": state_names[code] or "scheduled",
+                        "scheduledAt": due if due >= 0 else None,
+                        "sentAt": int(E["st_sent"][i, k]) if E["st_sent"][i, k] >= 0 else None,
+                        "scheduleBetween": self.seq_docs[s]["stages"][k]["scheduleBetween"],
+                        "messageId": msg_ids[mi] if mi >= 0 else None,
+                        "opens": int(stats[0]),
+                        "clicks": int(stats[1]),
+                        "replied": bool(stats[2]),
+                        "bounced": bool(stats[3]),
+                        "failedError": "Gmail API error: invalid recipient (sandbox)"
+                        if code == 6
+                        else None,
+                    }
+                )
+            why: str | None
+            if E["draft"][i]:
+                state, why = "draft", None
+            elif E["reason"][i] == 5:
+                state, why = "failed", None
+            elif E["exited"][i]:
+                state, why = "completed", reasons[int(E["reason"][i])]
+            elif E["pending"][i]:
+                state, why = "active", None
+            else:
+                state, why = "completed", "finished"
+            created = int(E["created"][i])
+            updated = max(created, int(E["last_msg"][i]))
+            rec_rows.append(
+                (
+                    recipient_ids[i],
+                    self.seq_ids[s],
+                    self.contact_email[c],
+                    self.contact_name[c],
+                    self.user_ids[int(self.seq_owner[s])],
+                    state,
+                    int(E["draft"][i]),
+                    why,
+                    created,
+                    updated,
+                    int(E["last_ord"][i]) if E["last_ord"][i] >= 0 else None,
+                    int(E["last_msg"][i]) if E["last_msg"][i] >= 0 else None,
+                    int(E["next"][i]) if E["next"][i] >= 0 else None,
+                    int(E["opens"][i]),
+                    int(E["clicks"][i]),
+                    int(E["downloads"][i]),
+                    int(E["replied"][i]),
+                    json.dumps({"email": self.contact_email[c], **self.contact_vars[c]}),
+                    json.dumps(stages),
+                )
+            )
+        conn.executemany(f"INSERT INTO recipients VALUES ({','.join('?' * 19)})", rec_rows)  # noqa: S608 - placeholders only
+        self.counts["recipients"] = n
+        self.counts["drafts"] = int(E["draft"].sum())
+        for s, doc in enumerate(self.seq_docs):
+            if seq_last_added[s] >= 0:
+                doc["updatedAt"] = iso(int(seq_last_added[s]))
+            created = int(self.seq_ids[s][:8], 16) * 1000
+            doc_rows.append(
+                ("sequences", self.seq_ids[s], created, doc["name"].lower(), json.dumps(doc))
+            )
+
+        # messages of sequences
+        msg_rows: list[tuple[Any, ...]] = []
+        ev_t, ev_m, ev_type, ev_link = [], [], [], []
+        base = 0
+        for part in self.msg_parts:
+            idx, stage_k = part["enroll"], part["stage"]
+            for j, i in enumerate(idx.tolist()):
+                s = int(E["seq"][i])
+                c = int(E["con"][i])
+                sent = int(part["sent"][j])
+                values = self.contact_vars[c]
+                msg_rows.append(
+                    (
+                        msg_ids[base + j],
+                        sent - py.randint(1, 90) * MINUTE,
+                        sent,
+                        self.user_ids[int(self.seq_owner[s])],
+                        sent,
+                        None,
+                        json.dumps(
+                            [{"email": self.contact_email[c], "name": self.contact_name[c]}]
+                        ),
+                        None,
+                        None,
+                        render(self.stage_subject[s][stage_k], values),
+                        None,
+                        self.seq_ids[s],
+                        self.stage_ids[s][stage_k],
+                        stage_k,
+                        recipient_ids[i],
+                        1,
+                        1,
+                    )
+                )
+            ev_t.append(part["evt_t"])
+            ev_m.append(part["evt_m"] + base)
+            ev_type.append(part["evt_type"])
+            ev_link.append(part["link"][part["evt_m"]])
+            base += len(idx)
+        msg_seq: list[str | None] = [r[11] for r in msg_rows]
+        msg_user = [r[3] for r in msg_rows]
+        msg_zone = [
+            int(self.contact_zone[int(E["con"][i])])
+            for p in self.msg_parts
+            for i in p["enroll"].tolist()
+        ]
+
+        # one-off messages (no sequence), a few still drafts
+        m = self.size.one_off_messages
+        sent_t = self.start_ms + rng.integers(0, self.size.days * DAY, m)
+        senders = np.where(rng.random(m) < 0.5, 0, rng.integers(0, self.size.users, m))
+        sent_t = self.zones.into_window(
+            sent_t,
+            np.array([self.user_zone[u] for u in senders], dtype=np.int64),
+            9,
+            18,
+            rng.integers(0, 8 * HOUR, m).astype(np.int64),
+        )
+        cons = rng.integers(0, self.size.contacts, m)
+        is_draft = rng.random(m) < 0.06
+        for j in range(m):
+            c, u = int(cons[j]), int(senders[j])
+            t = int(sent_t[j])
+            subject = render(N.ONE_OFF_SUBJECTS[j % len(N.ONE_OFF_SUBJECTS)], self.contact_vars[c])
+            body = f"<p>Hi {self.contact_vars[c]['firstName']},</p><p>Sandbox one-off note.</p>"
+            msg_rows.append(
+                (
+                    msg_ids[base + j],
+                    t - 5 * MINUTE,
+                    t,
+                    self.user_ids[u],
+                    None if is_draft[j] else t,
+                    None,
+                    json.dumps([{"email": self.contact_email[c], "name": self.contact_name[c]}]),
+                    None,
+                    None,
+                    subject,
+                    body,
+                    None,
+                    None,
+                    None,
+                    None,
+                    1,
+                    1,
+                )
+            )
+            msg_seq.append(None)
+            msg_user.append(self.user_ids[u])
+            msg_zone.append(int(self.contact_zone[c]))
+        sent_idx = np.flatnonzero(~is_draft)
+        zone_arr = np.array(msg_zone, dtype=np.int64)
+        out = self._outcomes(
+            sent_t[sent_idx],
+            np.full(len(sent_idx), 0.5),
+            np.full(len(sent_idx), 0.08),
+            np.full(len(sent_idx), 0.07),
+            np.full(len(sent_idx), 0.015),
+            zone_arr[base + sent_idx],
+            np.zeros(len(sent_idx), dtype=np.int64),
+        )
+        part = self._message_events(sent_idx, 0, sent_t[sent_idx], out)
+        ev_t.append(part["evt_t"])
+        ev_m.append(sent_idx[part["evt_m"]] + base)
+        ev_type.append(part["evt_type"])
+        ev_link.append(part["link"][part["evt_m"]])
+        conn.executemany(f"INSERT INTO messages VALUES ({','.join('?' * 17)})", msg_rows)  # noqa: S608 - placeholders only
+        self.counts["messages"] = len(msg_rows)
+        self.msg_rows = msg_rows
+
+        # events
+        t_all = np.concatenate(ev_t)
+        m_all = np.concatenate(ev_m)
+        ty_all = np.concatenate(ev_type)
+        ln_all = np.concatenate(ev_link)
+        order = np.lexsort((m_all, t_all))
+        t_all, m_all, ty_all, ln_all = t_all[order], m_all[order], ty_all[order], ln_all[order]
+        ne = len(t_all)
+        eids = _object_ids(rng, t_all)
+        dw = np.array([d[3] for d in N.DEVICES], dtype=float)
+        dev = rng.choice(len(N.DEVICES), ne, p=dw / dw.sum())
+        engaged = np.isin(ty_all, (1, 2, 3, 4))
+        mzone = zone_arr[m_all]
+        cities = [z[1] for z in N.ZONES]
+        rows = []
+        tl, ml, tyl, ll, dl, el, zl = (
+            t_all.tolist(),
+            m_all.tolist(),
+            ty_all.tolist(),
+            ln_all.tolist(),
+            dev.tolist(),
+            engaged.tolist(),
+            mzone.tolist(),
+        )
+        files = N.FILES
+        for j in range(ne):
+            mi = ml[j]
+            ty = tyl[j]
+            d = N.DEVICES[dl[j]]
+            eng = el[j]
+            link = N.LINKS[ll[j]] if ty == 2 else None
+            rows.append(
+                (
+                    eids[j],
+                    EVENT_TYPES[ty],
+                    tl[j],
+                    msg_ids[mi],
+                    msg_user[mi],
+                    msg_seq[mi],
+                    cities[zl[j]] if eng else None,
+                    d[0] if eng else None,
+                    d[1] if eng else None,
+                    d[2] if eng else None,
+                    link[0] if link else None,
+                    link[1] if link else None,
+                    files[mi % len(files)] if ty == 3 else None,
+                )
+            )
+        conn.executemany(f"INSERT INTO events VALUES ({','.join('?' * 13)})", rows)  # noqa: S608 - placeholders only
+        self.counts["events"] = ne
+        for code, name in enumerate(EVENT_TYPES):
+            self.counts[f"events_{name}"] = int((ty_all == code).sum())
+
+        # unsubscribes: from unsubscribe events, plus some added by hand
+        unsub_rows: dict[str, tuple[Any, ...]] = {}
+        for j in np.flatnonzero(ty_all == 6).tolist():
+            mi = ml[j]
+            email = json.loads(msg_rows[mi][6])[0]["email"]
+            name = json.loads(msg_rows[mi][6])[0]["name"]
+            t = tl[j]
+            uid = object_id(t, py)
+            doc = {
+                "_id": uid,
+                "email": email,
+                "name": name,
+                "userId": msg_user[mi],
+                "messageId": msg_ids[mi],
+                "createdAt": t,
+            }
+            unsub_rows[email.lower()] = ("unsubscribes", uid, t, email.lower(), json.dumps(doc))
+        for _ in range(self.size.manual_unsubscribes):
+            c = py.randrange(self.size.contacts)
+            email = self.contact_email[c]
+            t = self.start_ms - py.randint(0, 200) * DAY + py.randint(0, DAY)
+            uid = object_id(t, py)
+            doc = {
+                "_id": uid,
+                "email": email,
+                "name": self.contact_name[c],
+                "userId": self.user_ids[0],
+                "teamId": self.team_ids[0],
+                "createdAt": t,
+            }
+            unsub_rows.setdefault(
+                email.lower(), ("unsubscribes", uid, t, email.lower(), json.dumps(doc))
+            )
+        doc_rows.extend(unsub_rows.values())
+        self.counts["unsubscribes"] = len(unsub_rows)
+
+    def polls(self) -> list[tuple[Any, ...]]:
+        py = self.py
+        rows = []
+        for p in range(self.size.polls):
+            question, options = N.POLL_QUESTIONS[p % len(N.POLL_QUESTIONS)]
+            created = self.start_ms + py.randint(0, self.size.days - 1) * DAY + py.randint(0, DAY)
+            pid = object_id(created, py)
+            opts = []
+            for text in options:
+                respondents = []
+                for _ in range(py.randint(0, 6)):
+                    c = py.randrange(self.size.contacts)
+                    at = min(created + py.randint(1, 72) * HOUR, self.ref_ms - MINUTE)
+                    respondents.append(
+                        {
+                            "email": self.contact_email[c],
+                            "name": self.contact_name[c],
+                            "respondedAt": at,
+                        }
+                    )
+                opts.append({"text": text, "respondents": respondents})
+            doc = {
+                "_id": pid,
+                "userId": self.user_ids[p % self.size.users],
+                "created": created,
+                "question": question,
+                "livePoll": p % 3 == 0,
+                "options": opts,
+            }
+            rows.append(("polls", pid, created, question.lower(), json.dumps(doc)))
+        self.counts["polls"] = len(rows)
+        return rows
+
+    def rules(self) -> list[tuple[Any, ...]]:
+        py = self.py
+        rows = []
+        for r in range(self.size.rules):
+            name, event = N.RULE_NAMES[r % len(N.RULE_NAMES)]
+            created = self.start_ms - py.randint(0, 300) * DAY + py.randint(0, DAY)
+            rid = object_id(created, py)
+            actions = [
+                {
+                    "_id": object_id(created + 1, py),
+                    "ruleId": rid,
+                    "type": "webhook",
+                    "createdAt": iso(created),
+                    "modifiedAt": iso(created + DAY),
+                    "isPaused": False,
+                    "webhookUrl": f"https://hooks.sandbox.example/rule/{r}",
+                }
+            ]
+            doc = {
+                "_id": rid,
+                "userId": self.user_ids[0 if r % 2 == 0 else py.randrange(self.size.users)],
+                "createdAt": iso(created),
+                "modifiedAt": iso(created + DAY),
+                "name": name,
+                "isPaused": r % 4 == 3,
+                "trigger": {"type": "event", "eventName": event},
+                "filter": json.dumps({"to.email": f"sales@{N.USER_DOMAIN}"}) if r % 2 else "{}",
+                "actions": actions,
+            }
+            rows.append(("rules", rid, created, name.lower(), json.dumps(doc)))
+        self.counts["rules"] = len(rows)
+        return rows
+
+    def run(self) -> dict[str, int]:
+        self.users()
+        team_rows = self.teams()
+        self.contacts()
+        doc_rows = team_rows + self.templates()
+        self.sequences()
+        self.outreach()
+        doc_rows += self.polls() + self.rules()
+        with self.store.tx() as conn:
+            conn.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)", self.user_rows)
+            conn.executemany("INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?)", self.contact_rows)
+            self.write(conn, doc_rows)
+            conn.executemany("INSERT INTO docs VALUES (?, ?, ?, ?, ?)", doc_rows)
+            meta = {
+                "seed": self.seed,
+                "size": self.size_name,
+                "reference_date": self.ref.isoformat(),
+                "generator_version": GENERATOR_VERSION,
+                "workspace": N.WORKSPACE_NAME,
+                "current_user_id": self.user_ids[0],
+                "counts": self.counts,
+            }
+            for key, value in meta.items():
+                self.store.set_meta(key, value, conn)
+        with self.store.lock:
+            self.store.conn.executescript(EVENT_INDEXES)
+        return self.counts
+
+
+def build(store: Store, *, seed: int, size: str, reference_date: date) -> dict[str, int]:
+    """Fill an empty ``store`` with a seeded account; return row counts."""
+    return _Builder(store, seed, size, reference_date).run()
+
+
+def parse_date(value: str | date | None) -> date:
+    """The reference date: an ISO date, a date, or None for today (UTC)."""
+    if isinstance(value, date):
+        return value
+    if value:
+        return date.fromisoformat(value)
+    return datetime.now(UTC).date()
+
+
+def known_sizes() -> Sequence[str]:
+    return tuple(SIZES)

@@ -1,0 +1,183 @@
+"""SQLite state of the emulated account: schema, opening, copying, reset.
+
+One database file (or ``:memory:``) holds everything the sandbox knows: the
+Mixmax account (users, teams, sequences, recipients, messages, live-feed events,
+snippets, polls, unsubscribes, rules), the Membrane side (login, connections) and
+the test controls (profile, injected faults, the request log of the rate limit).
+Because it is a file in WAL mode, a write made by one process (the in-process
+transport, or one `mixmax-nb-sandbox` subprocess) is seen by the next.
+
+This module knows tables, not semantics: ``mixmax``, ``membrane`` and ``faults``
+give the rows their meaning.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    _id TEXT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL, timezone TEXT NOT NULL,
+    is_current INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);
+-- Small resources kept as JSON documents: teams, sequences, snippets, polls, rules,
+-- unsubscribes. `name` is what search filters on (lower-cased email for unsubscribes).
+CREATE TABLE IF NOT EXISTS docs (
+    kind TEXT NOT NULL, _id TEXT NOT NULL, sort_key INTEGER NOT NULL, name TEXT,
+    doc TEXT NOT NULL, PRIMARY KEY (kind, _id));
+CREATE INDEX IF NOT EXISTS docs_order ON docs (kind, sort_key, _id);
+CREATE INDEX IF NOT EXISTS docs_name ON docs (kind, name);
+CREATE TABLE IF NOT EXISTS contacts (
+    email TEXT PRIMARY KEY, first_name TEXT, last_name TEXT, company TEXT, title TEXT,
+    timezone TEXT);
+CREATE TABLE IF NOT EXISTS recipients (
+    _id TEXT PRIMARY KEY, sequence_id TEXT NOT NULL, email TEXT NOT NULL, name TEXT,
+    user_id TEXT NOT NULL, state TEXT NOT NULL, draft INTEGER NOT NULL,
+    completed_reason TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL,
+    last_ordinal INTEGER, last_message_created INTEGER, next_scheduled INTEGER,
+    opens INTEGER NOT NULL DEFAULT 0, clicks INTEGER NOT NULL DEFAULT 0,
+    downloads INTEGER NOT NULL DEFAULT 0, replied INTEGER NOT NULL DEFAULT 0,
+    variables TEXT NOT NULL, stages TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS recipients_seq ON recipients (sequence_id, created, _id);
+CREATE INDEX IF NOT EXISTS recipients_email ON recipients (sequence_id, email);
+CREATE INDEX IF NOT EXISTS recipients_sched ON recipients (user_id, next_scheduled);
+CREATE TABLE IF NOT EXISTS messages (
+    _id TEXT PRIMARY KEY, created INTEGER NOT NULL, updated INTEGER NOT NULL,
+    user_id TEXT NOT NULL, sent INTEGER, scheduled INTEGER, to_json TEXT NOT NULL,
+    cc_json TEXT, bcc_json TEXT, subject TEXT, body TEXT, sequence_id TEXT,
+    stage_id TEXT, stage_index INTEGER, recipient_id TEXT,
+    tracking INTEGER NOT NULL DEFAULT 1, link_tracking INTEGER NOT NULL DEFAULT 1);
+CREATE INDEX IF NOT EXISTS messages_order ON messages (created, _id);
+CREATE INDEX IF NOT EXISTS messages_seq ON messages (sequence_id, created, _id);
+-- A million rows at the large size: columns, no JSON, no index on _id alone.
+CREATE TABLE IF NOT EXISTS events (
+    _id TEXT NOT NULL, type TEXT NOT NULL, ts INTEGER NOT NULL, message_id TEXT NOT NULL,
+    user_id TEXT NOT NULL, sequence_id TEXT, city TEXT, os TEXT, program TEXT,
+    is_mobile INTEGER, link_url TEXT, link_text TEXT, file_name TEXT);
+CREATE TABLE IF NOT EXISTS connections (
+    id TEXT PRIMARY KEY, created INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS faults (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, skip INTEGER NOT NULL,
+    remaining INTEGER NOT NULL, params TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS request_log (t REAL NOT NULL);
+"""
+
+# Built after the bulk insert of the seed: building an index once is much faster
+# than maintaining it over a million inserts.
+EVENT_INDEXES = """
+CREATE INDEX IF NOT EXISTS events_order ON events (ts, _id);
+CREATE INDEX IF NOT EXISTS events_message ON events (message_id, ts, _id);
+CREATE INDEX IF NOT EXISTS events_seq ON events (sequence_id, ts, _id);
+"""
+
+MEMORY = ":memory:"
+
+
+class Store:
+    """A SQLite connection with the sandbox schema, safe to share between threads.
+
+    ``sqlite3`` connections may not be used by two threads at once; sync calls of
+    the toolkit run coroutines in worker threads, so every use goes through
+    :meth:`tx` (one lock, one transaction).
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self.conn = conn
+        self.path = path
+        self.lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Open (creating if needed) the database at ``path``, or ``:memory:``."""
+        text = str(path)
+        if text != MEMORY:
+            Path(text).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(text, check_same_thread=False, timeout=30, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        if text != MEMORY:
+            # WAL: readers never block the writer, so concurrent subprocesses cooperate.
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.executescript(SCHEMA)
+        return cls(conn, text)
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction under the lock; committed on success, rolled back on error."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+
+    def read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
+        with self.lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Row | None:
+        with self.lock:
+            row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
+            return row
+
+    # -- meta --------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
+        return json.loads(row["value"]) if row is not None else default
+
+    def set_meta(self, key: str, value: Any, conn: sqlite3.Connection | None = None) -> None:
+        sql = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+        params = (key, json.dumps(value))
+        if conn is not None:
+            conn.execute(sql, params)
+        else:
+            with self.tx() as c:
+                c.execute(sql, params)
+
+    @property
+    def seeded(self) -> bool:
+        return self.get_meta("seed") is not None
+
+    # -- whole-database operations ---------------------------------------------------
+
+    def copy_from(self, source: str | Path) -> None:
+        """Replace this database's content with ``source``'s (SQLite online backup)."""
+        src = sqlite3.connect(str(source))
+        try:
+            with self.lock:
+                src.backup(self.conn)
+        finally:
+            src.close()
+        if self.path != MEMORY:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+
+    def wipe(self) -> None:
+        """Drop every table (used by reset before seeding again)."""
+        with self.lock:
+            names = [
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%'"
+                )
+            ]
+            self.conn.execute("BEGIN IMMEDIATE")
+            for name in names:
+                self.conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+            self.conn.execute("COMMIT")
+            self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
