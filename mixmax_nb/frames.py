@@ -288,6 +288,9 @@ def _arrow_text(values: list[Any]) -> Any:
         return pa.array([_safe_text(v) for v in values], type=pa.large_string())
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _safe_text(value: Any) -> str | None:
     text = _text(value)
     if text is None:
@@ -296,7 +299,7 @@ def _safe_text(value: Any) -> str | None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         # Lone surrogates cannot be stored as UTF-8; replace them, keep the rest.
-        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        text = _SURROGATE.sub("\ufffd", text)
     return text
 
 
@@ -410,7 +413,7 @@ def _parse_iso(
     values: list[Any], where: np.ndarray[Any, Any], out: np.ndarray[Any, np.dtype[np.int64]]
 ) -> np.ndarray[Any, np.dtype[np.int64]]:
     """Fill ``out[where]`` from the strings ``values[where]`` (ISO 8601, or digits = ms)."""
-    texts = [values[i].strip() for i in where]
+    texts = [v.strip() if isinstance(v := values[i], str) else None for i in where]
     digits = [t is not None and _DIGITS.fullmatch(t) is not None for t in texts]
     iso = [None if d else t for t, d in zip(texts, digits, strict=True)]
     parsed = pd.to_datetime(
@@ -418,7 +421,7 @@ def _parse_iso(
     )
     ms = parsed.dt.as_unit("ms").to_numpy(dtype="datetime64[ms]").view(np.int64)
     for j, (text, digit) in enumerate(zip(texts, digits, strict=True)):
-        if digit:
+        if digit and text is not None:
             number = int(text)
             ms[j] = number if -(2**63) < number < 2**63 else _NAT
     out[where] = ms
