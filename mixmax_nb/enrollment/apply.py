@@ -482,6 +482,11 @@ async def _apply(
             on_progress=on_progress,
             stop=stop,
         )
+        if state.unknown:  # settling must leave nothing unknown; never send blind
+            raise MixmaxNbError(
+                f"{len(state.unknown):,} recipient(s) still have an unknown outcome.",
+                hint=f"Inspect the journal {journal.path} before running again.",
+            )
         run.outcomes = dict(state.outcomes)
         remaining = [item for item in job.items if item["email"] not in run.outcomes]
         if remaining:

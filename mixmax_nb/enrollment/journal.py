@@ -156,6 +156,13 @@ class Journal:
                 hint="Wait for it to finish, then run again to see its results.",
             ) from None
         self._fh = os.fdopen(fd, "r+", encoding="utf-8")
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            # A crash tore the last line: start on a fresh one, or our next record
+            # would be glued to the torn one and lost with it.
+            self._fh.write("\n")
+            self._fh.flush()
+            os.fsync(fd)
         with contextlib.suppress(OSError):
             dir_fd = os.open(directory, os.O_RDONLY)
             try:
