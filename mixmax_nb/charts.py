@@ -1,0 +1,467 @@
+"""Metrics -> plotly figures (pure: a DataFrame in, a ``go.Figure`` out, never shown).
+
+Every function takes the result of the matching :mod:`mixmax_nb.analytics`
+function and returns a figure with a title, labelled axes with units, readable
+hover text and the one house template (:data:`TEMPLATE`). Rules:
+
+* **Sandbox data is marked**: when the frame's ``attrs["source"]`` is ``"sandbox"``
+  the title ends with "SANDBOX DATA" and a visible annotation says so, so a
+  screenshot cannot be mistaken for a real account.
+* **Aggregates only**: figures carry the already-aggregated rows (a handful to a
+  few hundred points), never events, so a saved notebook stays small.
+* **Text from data is escaped** (sequence names, subjects, links): plotly renders a
+  small HTML subset in labels, and a name like ``<b>Q3</b>`` must show as written.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from . import analytics
+
+__all__ = [
+    "SANDBOX_MARK",
+    "TEMPLATE",
+    "comparison_chart",
+    "cohort_chart",
+    "funnel_chart",
+    "heatmap_chart",
+    "is_sandbox",
+    "kpi_chart",
+    "stage_chart",
+    "time_to_chart",
+    "top_items_chart",
+    "trends_chart",
+]
+
+SANDBOX_MARK: Final = "SANDBOX DATA"
+_COLORS: Final = ("#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#5d4037")
+
+TEMPLATE: Final = go.layout.Template(
+    layout={
+        "font": {"family": "Inter, Segoe UI, Helvetica, Arial, sans-serif", "size": 13},
+        "colorway": list(_COLORS),
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "title": {"x": 0.01, "xanchor": "left", "font": {"size": 16}},
+        "xaxis": {"gridcolor": "#eceff1", "zerolinecolor": "#cfd8dc", "automargin": True},
+        "yaxis": {"gridcolor": "#eceff1", "zerolinecolor": "#cfd8dc", "automargin": True},
+        "hoverlabel": {"bgcolor": "white", "font": {"size": 12}},
+        "margin": {"l": 60, "r": 30, "t": 70, "b": 60},
+        "legend": {"orientation": "h", "y": -0.2},
+    }
+)
+"""The one look every figure shares (a light version of ``plotly_white``)."""
+
+
+def is_sandbox(frame: Any) -> bool:
+    attrs = getattr(frame, "attrs", None) or {}
+    return attrs.get("source") == "sandbox"
+
+
+def _esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=False)
+
+
+def _labels(values: Any) -> list[str]:
+    return [_esc(v) for v in values]
+
+
+def _finish(fig: go.Figure, title: str, source_frame: Any, *, height: int = 420) -> go.Figure:
+    """Apply the template, the title and (for sandbox data) the visible marker."""
+    sandbox = is_sandbox(source_frame)
+    text = f"{title} — {SANDBOX_MARK}" if sandbox else title
+    fig.update_layout(template=TEMPLATE, title={"text": text}, height=height)
+    if sandbox:
+        fig.add_annotation(
+            text=f"<b>{SANDBOX_MARK}</b> · emulated account, not real results",
+            xref="paper",
+            yref="paper",
+            x=1.0,
+            y=1.08,
+            xanchor="right",
+            yanchor="bottom",
+            showarrow=False,
+            font={"color": "#b26a00", "size": 12},
+            bgcolor="#fff8e1",
+            bordercolor="#b26a00",
+            borderwidth=1,
+        )
+    fig.layout.meta = {"source": "sandbox" if sandbox else (_source(source_frame) or "")}
+    return fig
+
+
+def _source(frame: Any) -> str | None:
+    attrs = getattr(frame, "attrs", None) or {}
+    value = attrs.get("source")
+    return str(value) if value is not None else None
+
+
+def _empty(fig: go.Figure, message: str = "No data for this selection") -> go.Figure:
+    fig.add_annotation(
+        text=message,
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+        showarrow=False,
+        font={"size": 14, "color": "#78909c"},
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def _rate_name(rate: str) -> str:
+    return rate.replace("_", " ").replace("rate", "").strip().capitalize() + " rate"
+
+
+def _nan_to_none(values: Any) -> list[Any]:
+    return [None if (v is None or (isinstance(v, float) and math.isnan(v))) else v for v in values]
+
+
+# -- KPI ---------------------------------------------------------------------------------
+
+
+def kpi_chart(table: pd.DataFrame, rate: str = "reply_rate", top: int = 15) -> go.Figure:
+    """One rate per group (a :func:`analytics.kpi_table`) as bars with 95% intervals."""
+    num, den, definition = analytics.RATES[rate]
+    fig = go.Figure()
+    dim = table.attrs.get("dimension", "group")
+    data = table.loc[table[den] > 0].head(top) if len(table) else table
+    if len(data) == 0:
+        return _finish(_empty(fig), f"{_rate_name(rate)} by {dim}", table)
+    data = data.iloc[::-1]  # largest at the top of a horizontal bar chart
+    values = data[rate].to_numpy(dtype=float) * 100
+    lo = data[f"{rate}_lo"].to_numpy(dtype=float) * 100
+    hi = data[f"{rate}_hi"].to_numpy(dtype=float) * 100
+    numerators = (
+        data[num].to_numpy()
+        if num in data
+        else np.rint(data[rate].to_numpy(dtype=float) * data[den].to_numpy())
+    )
+    fig.add_trace(
+        go.Bar(
+            x=values,
+            y=_labels(data["label"]),
+            orientation="h",
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": _nan_to_none(hi - values),
+                "arrayminus": _nan_to_none(values - lo),
+                "color": "#546e7a",
+            },
+            customdata=np.column_stack([numerators, data[den].to_numpy(), lo, hi]),
+            hovertemplate=(
+                "<b>%{y}</b><br>"
+                + _esc(_rate_name(rate))
+                + ": %{x:.1f}%<br>%{customdata[0]:,} of %{customdata[1]:,}<br>"
+                "95% interval: %{customdata[2]:.1f}% – %{customdata[3]:.1f}%<extra></extra>"
+            ),
+            marker_color=_COLORS[0],
+            name=_rate_name(rate),
+        )
+    )
+    fig.update_xaxes(title_text=f"{_rate_name(rate)} (%) — {definition}", rangemode="tozero")
+    fig.update_yaxes(title_text=str(dim).capitalize())
+    return _finish(
+        fig, f"{_rate_name(rate)} by {dim}", table, height=max(320, 28 * len(data) + 160)
+    )
+
+
+def funnel_chart(frame: pd.DataFrame) -> go.Figure:
+    """The recipient funnel (a :func:`analytics.funnel`)."""
+    fig = go.Figure()
+    if len(frame) == 0 or int(frame["recipients"].iloc[0]) == 0:
+        return _finish(_empty(fig), "Recipient funnel", frame)
+    fig.add_trace(
+        go.Funnel(
+            y=[s.capitalize() for s in frame["step"]],
+            x=frame["recipients"].to_numpy(),
+            textinfo="value+percent initial",
+            customdata=np.column_stack(
+                [frame["of_sent"].to_numpy() * 100, frame["of_previous"].to_numpy() * 100]
+            ),
+            hovertemplate=(
+                "<b>%{y}</b>: %{x:,} recipients<br>%{customdata[0]:.1f}% of those sent to<br>"
+                "%{customdata[1]:.1f}% of the previous step<extra></extra>"
+            ),
+            marker={"color": list(_COLORS[: len(frame)])},
+        )
+    )
+    fig.update_yaxes(title_text="Step (unique recipients)")
+    return _finish(fig, "Recipient funnel: sent → opened → clicked → replied", frame)
+
+
+def stage_chart(frame: pd.DataFrame) -> go.Figure:
+    """Stage drop-off within one sequence (a :func:`analytics.stage_dropoff`)."""
+    name = frame.attrs.get("sequence_name", "")
+    title = f"Stage drop-off: {_esc(name)}" if name else "Stage drop-off"
+    fig = go.Figure()
+    if len(frame) == 0:
+        return _finish(_empty(fig), title, frame)
+    stages = [f"Stage {int(s)}" for s in frame["stage_number"]]
+    fig.add_trace(
+        go.Bar(
+            x=stages,
+            y=frame["sent"].to_numpy(),
+            name="Recipients sent",
+            marker_color=_COLORS[0],
+            customdata=np.column_stack(
+                [frame["replied"].to_numpy(), frame["continued"].to_numpy()]
+            ),
+            hovertemplate=(
+                "<b>%{x}</b><br>%{y:,} recipients sent<br>%{customdata[0]:,} replied<br>"
+                "%{customdata[1]:,} went on to a later stage<extra></extra>"
+            ),
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=stages,
+            y=_nan_to_none(frame["dropoff_rate"].to_numpy(dtype=float) * 100),
+            name="Drop-off (%)",
+            yaxis="y2",
+            mode="lines+markers",
+            marker_color=_COLORS[4],
+            hovertemplate="<b>%{x}</b><br>Drop-off: %{y:.1f}%<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=stages,
+            y=frame["reply_rate"].to_numpy(dtype=float) * 100,
+            name="Reply rate (%)",
+            yaxis="y2",
+            mode="lines+markers",
+            marker_color=_COLORS[2],
+            hovertemplate="<b>%{x}</b><br>Reply rate: %{y:.1f}%<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        yaxis={"title": {"text": "Recipients sent (count)"}},
+        yaxis2={
+            "title": {"text": "Rate (%)"},
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+            "showgrid": False,
+        },
+        xaxis={"title": {"text": "Stage"}},
+    )
+    return _finish(fig, title, frame)
+
+
+def time_to_chart(hist: pd.DataFrame, summary: pd.DataFrame | None = None) -> go.Figure:
+    """Delay from send to first open / reply (a :func:`analytics.time_to_first`)."""
+    fig = go.Figure()
+    if len(hist) == 0 or hist["deliveries"].sum() == 0:
+        return _finish(_empty(fig), "Time to first open and reply", hist)
+    medians: dict[str, float] = {}
+    if summary is not None and len(summary):
+        medians = dict(zip(summary["kind"], summary["median_h"], strict=True))
+    for i, (kind, part) in enumerate(hist.groupby("kind", sort=False)):
+        median = medians.get(str(kind), math.nan)
+        label = f"First {kind}" + (f" (median {median:.1f} h)" if not math.isnan(median) else "")
+        fig.add_trace(
+            go.Bar(
+                x=list(part["bin"]),
+                y=(part["share"].to_numpy(dtype=float) * 100),
+                name=label,
+                marker_color=_COLORS[i],
+                customdata=part["deliveries"].to_numpy(),
+                hovertemplate=(
+                    f"<b>First {kind}</b> after %{{x}}<br>%{{y:.1f}}% of {kind}s "
+                    "(%{customdata:,} messages)<extra></extra>"
+                ),
+            )
+        )
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title_text="Time after sending (h = hours, d = days)")
+    fig.update_yaxes(title_text="Share of messages (%)")
+    return _finish(fig, "Time to first open and first reply", hist)
+
+
+def heatmap_chart(grid: pd.DataFrame) -> go.Figure:
+    """Day-of-week x hour (a :func:`analytics.heatmap`)."""
+    kind = grid.attrs.get("kind", "opened")
+    when = grid.attrs.get("when", "event")
+    tz = grid.attrs.get("tz", "")
+    fig = go.Figure()
+    values = grid.to_numpy(dtype=float)
+    if np.all(np.isnan(values)) or np.nansum(values) == 0:
+        return _finish(_empty(fig), f"When: {kind}", grid)
+    counts = np.asarray(grid.attrs.get("counts", values), dtype=float)
+    if when == "sent":
+        z = values * 100
+        title = f"What time to send: {kind} rate by send time"
+        hover = (
+            "%{y} %{x}:00<br>" + _esc(kind.capitalize()) + " rate: %{z:.1f}%<br>"
+            "%{customdata:,} delivered messages<extra></extra>"
+        )
+        bar_title = f"{kind.capitalize()} rate (%)"
+    else:
+        z = values
+        title = f"When recipients engage: {kind} events by local time"
+        hover = "%{y} %{x}:00<br>%{z:,.0f} " + _esc(kind) + " events<extra></extra>"
+        bar_title = "Events (count)"
+    fig.add_trace(
+        go.Heatmap(
+            z=[_nan_to_none(row) for row in z],
+            x=[f"{h:02d}" for h in grid.columns],
+            y=list(grid.index),
+            customdata=counts,
+            colorscale="Blues",
+            colorbar={"title": {"text": bar_title}},
+            hovertemplate=hover,
+            hoverongaps=False,
+        )
+    )
+    fig.update_xaxes(title_text=f"Hour of day ({_esc(tz)})", type="category")
+    fig.update_yaxes(title_text="Day of week", autorange="reversed", type="category")
+    return _finish(fig, title, grid)
+
+
+def trends_chart(weekly: pd.DataFrame) -> go.Figure:
+    """Weekly sends and rates (a :func:`analytics.weekly_trends`)."""
+    fig = go.Figure()
+    if len(weekly) == 0:
+        return _finish(_empty(fig), "Weekly trends", weekly)
+    weeks = [f"{w:%Y-%m-%d}" for w in weekly["week"]]
+    fig.add_trace(
+        go.Bar(
+            x=weeks,
+            y=weekly["sent"].to_numpy(),
+            name="Messages sent",
+            marker_color="#cfd8dc",
+            hovertemplate="Week of %{x}<br>%{y:,} messages sent<extra></extra>",
+        )
+    )
+    for i, rate in enumerate(("open_rate", "click_rate", "reply_rate")):
+        fig.add_trace(
+            go.Scatter(
+                x=weeks,
+                y=_nan_to_none(weekly[rate].to_numpy(dtype=float) * 100),
+                name=f"{_rate_name(rate)} (%)",
+                yaxis="y2",
+                mode="lines+markers",
+                marker_color=_COLORS[i],
+                hovertemplate=f"Week of %{{x}}<br>{_rate_name(rate)}: %{{y:.1f}}%<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        xaxis={"title": {"text": "Week (starting Monday, UTC)"}, "type": "category"},
+        yaxis={"title": {"text": "Messages sent (count)"}},
+        yaxis2={
+            "title": {"text": "Rate (%)"},
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+            "showgrid": False,
+        },
+    )
+    return _finish(fig, "Weekly trends", weekly)
+
+
+def cohort_chart(frame: pd.DataFrame) -> go.Figure:
+    """Cumulative reply rate by enrollment week (a :func:`analytics.cohorts`)."""
+    fig = go.Figure()
+    if len(frame) == 0:
+        return _finish(_empty(fig), "Reply rate by enrollment cohort", frame)
+    pivot = frame.pivot(index="cohort", columns="weeks_since", values="reply_rate")
+    sizes = frame.groupby("cohort")["recipients"].first().reindex(pivot.index)
+    ylabels = [f"{c:%Y-%m-%d} (n={n:,})" for c, n in zip(pivot.index, sizes, strict=True)]
+    fig.add_trace(
+        go.Heatmap(
+            z=[_nan_to_none(row) for row in pivot.to_numpy(dtype=float) * 100],
+            x=[f"Week {int(k)}" for k in pivot.columns],
+            y=ylabels,
+            colorscale="Greens",
+            colorbar={"title": {"text": "Replied (%)"}},
+            hovertemplate="Cohort %{y}<br>By %{x}: %{z:.1f}% replied<extra></extra>",
+            hoverongaps=False,
+        )
+    )
+    fig.update_xaxes(title_text="Weeks since enrollment", type="category")
+    fig.update_yaxes(title_text="Enrollment week (recipients)", autorange="reversed")
+    return _finish(fig, "Cumulative reply rate by enrollment cohort", frame)
+
+
+def top_items_chart(frame: pd.DataFrame, what: str = "links") -> go.Figure:
+    """Top links or files (a :func:`analytics.top_links` / :func:`analytics.top_files`)."""
+    column = "link_url" if what == "links" else "file_name"
+    verb = "clicked" if what == "links" else "downloaded"
+    title = f"Top {what}: unique recipients who {verb}"
+    fig = go.Figure()
+    if len(frame) == 0:
+        return _finish(_empty(fig), title, frame)
+    data = frame.iloc[::-1]
+    names = [_esc(v if len(str(v)) <= 60 else str(v)[:57] + "...") for v in data[column]]
+    fig.add_trace(
+        go.Bar(
+            x=data["recipients"].to_numpy(),
+            y=names,
+            orientation="h",
+            marker_color=_COLORS[2],
+            customdata=np.column_stack([data["events"].to_numpy(), _labels(data[column])]),
+            hovertemplate=(
+                "<b>%{customdata[1]}</b><br>%{x:,} recipients<br>"
+                f"%{{customdata[0]:,}} {verb} events<extra></extra>"
+            ),
+        )
+    )
+    fig.update_xaxes(title_text=f"Recipients who {verb} (count)")
+    fig.update_yaxes(title_text="Link" if what == "links" else "File")
+    return _finish(fig, title, frame, height=max(320, 28 * len(data) + 160))
+
+
+def comparison_chart(comparison: analytics.Comparison) -> go.Figure:
+    """Two reply rates with their intervals, and the verdict under the title."""
+    frame = comparison.to_frame()
+    fig = go.Figure()
+    values = frame["reply_rate"].to_numpy(dtype=float) * 100
+    lo = frame["reply_rate_lo"].to_numpy(dtype=float) * 100
+    hi = frame["reply_rate_hi"].to_numpy(dtype=float) * 100
+    fig.add_trace(
+        go.Bar(
+            x=_labels(frame["group"]),
+            y=_nan_to_none(values),
+            marker_color=[_COLORS[0], _COLORS[1]],
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": _nan_to_none(hi - values),
+                "arrayminus": _nan_to_none(values - lo),
+            },
+            customdata=np.column_stack(
+                [frame["replied"].to_numpy(), frame["reached"].to_numpy(), lo, hi]
+            ),
+            hovertemplate=(
+                "<b>%{x}</b><br>Reply rate: %{y:.1f}%<br>"
+                "%{customdata[0]:,} of %{customdata[1]:,} recipients<br>"
+                "95% interval: %{customdata[2]:.1f}% – %{customdata[3]:.1f}%<extra></extra>"
+            ),
+        )
+    )
+    fig.add_annotation(
+        text=_esc(comparison.verdict),
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=-0.28,
+        xanchor="left",
+        showarrow=False,
+        align="left",
+        font={"size": 12},
+    )
+    fig.update_yaxes(title_text="Reply rate (% of recipients reached)", rangemode="tozero")
+    fig.update_xaxes(title_text="Group")
+    fig.update_layout(margin={"b": 110})
+    return _finish(fig, "Which wins? Reply rate, A vs B", frame)
