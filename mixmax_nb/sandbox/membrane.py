@@ -35,7 +35,7 @@ from ..transport.base import (
     ProxyResponse,
     error_from_payload,
 )
-from . import account
+from . import account, schema
 from .faults import Conditions, Gate, MembraneFault, vendor_error
 from .ids import iso, object_id, run_id
 from .mixmax import Mixmax
@@ -418,12 +418,16 @@ class Emulator:
         spec = _find_action(key)
         rid = run_id()
         data = dict(input or {})
-        try:
-            catalog.validate_input(spec.key, data)
-        except InputError as exc:
+        problems = schema.errors(spec.input_schema, data)
+        if problems:
+            field, message = problems[0]
             raise _bad(
-                None, f"Invalid input: {exc.message}", field=exc.field, actionRunId=rid
-            ) from None
+                None,
+                f"Invalid input for {spec.key}: '{field}' {message}",
+                field=field,
+                problems=[f"{p}: {m}" for p, m in problems],
+                actionRunId=rid,
+            )
         if "cursor" in data and "next" not in data:
             data["next"] = data.pop("cursor")
         path = spec.path
