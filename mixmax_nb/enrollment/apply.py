@@ -117,6 +117,25 @@ async def load_sequence(client: AsyncClient, sequence_id: str) -> SequenceInfo:
     )
 
 
+async def _check_writable(client: AsyncClient, sequence: SequenceInfo) -> None:
+    """Refuse at plan time what Mixmax would refuse batch after batch."""
+    if sequence.archived:
+        raise InputError(
+            f"The sequence {sequence.name!r} is archived.",
+            field="sequence_id",
+            hint="Unarchive it in Mixmax first, or choose another sequence.",
+        )
+    if sequence.owner is None or sequence.write_roles is None:
+        return
+    me = str((await client.me()).get("_id") or "")
+    if sequence.read_only_for(me or None):
+        raise InputError(
+            f"You only have read access to the sequence {sequence.name!r}.",
+            field="sequence_id",
+            hint="Ask its owner for read-write access, or choose one of your own sequences.",
+        )
+
+
 async def _listed(client: AsyncClient, sequence_id: str) -> tuple[pd.DataFrame, bool]:
     """The sequence's recipients as Mixmax lists them, and whether the 10,000 cap cut them."""
     import warnings
@@ -152,6 +171,7 @@ async def plan_enrollment(
     frame = read_recipients(recipients, email=email or "email")
     sequence = await load_sequence(client, sequence_id)
     resolve_columns(sequence, frame, email, variables)  # fail fast, before the big reads
+    await _check_writable(client, sequence)
     existing, capped = await _listed(client, sequence.id)
     unsubscribed = await client.unsubscribes()
     account = await client.account_key()

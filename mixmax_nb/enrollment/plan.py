@@ -73,6 +73,23 @@ class SequenceInfo:
     """Names the sequence says it uses (Mixmax's ``variables``)."""
     templates: tuple[str, ...] = ()
     """Every stage's subject and HTML body."""
+    owner: str | None = None
+    """``userId`` of the sequence's owner."""
+    write_roles: tuple[str, ...] | None = None
+    """Roles it is shared with (users and teams); None when Mixmax did not say."""
+    archived: bool = False
+
+    def read_only_for(self, user_id: str | None) -> bool:
+        """True only when the record shows this user cannot add recipients.
+
+        Owners can; others need a ``read-write`` share. When the record carries no
+        sharing information we cannot tell, and let Mixmax decide.
+        """
+        if user_id is None or self.owner is None or self.owner == user_id:
+            return False
+        if self.write_roles is None:
+            return False
+        return "read-write" not in self.write_roles
 
     @property
     def required(self) -> list[str]:
@@ -87,11 +104,20 @@ class SequenceInfo:
                 templates.extend(str(stage.get(k) or "") for k in ("subject", "body"))
         raw_vars = record.get("variables") or ()
         names = [v.get("name", "") if isinstance(v, Mapping) else v for v in raw_vars]
+        shared = record.get("shared")
+        roles: tuple[str, ...] | None = None
+        if isinstance(shared, Mapping):
+            entries = [*(shared.get("users") or ()), *(shared.get("teams") or ())]
+            roles = tuple(str(e.get("role")) for e in entries if isinstance(e, Mapping))
+        owner = record.get("userId")
         return cls(
             id=str(record.get("_id") or record.get("id") or ""),
             name=str(record.get("name") or ""),
             variables=tuple(str(n) for n in names if n),
             templates=tuple(t for t in templates if t),
+            owner=str(owner) if owner else None,
+            write_roles=roles,
+            archived=bool(record.get("archived")),
         )
 
 
