@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .connect import ConnectWizard
+    from .dashboard import EngagementDashboard
 
 # public name -> module that defines it; add new forms here.
 _LAZY = {
     "ConnectWizard": ".connect",
+    "EngagementDashboard": ".dashboard",
 }
 
-__all__ = ["ConnectWizard"]
+__all__ = ["ConnectWizard", "EngagementDashboard"]
 
 
 def __getattr__(name: str) -> Any:
