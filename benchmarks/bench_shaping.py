@@ -46,8 +46,8 @@ def _worker(which: str, payload: Path) -> None:
     import gc
 
     import pandas as pd
-
     from _common import measure
+
     from mixmax_nb import frames
 
     records: list[dict[str, Any]] = json.loads(payload.read_bytes())
