@@ -146,9 +146,6 @@ def read_csv_text(text: str, delimiter: str | None = None) -> pd.DataFrame:
         ) from None
     assert header is not None  # the text has a non-blank character
     width = len(header)
-    while width and not header[width - 1]:
-        width -= 1  # trailing empty header cells: a spreadsheet's ragged edge
-    header = _unique_names(header[:width])
     for number, record in enumerate(rows, start=1):
         if len(record) == width:
             continue
@@ -161,11 +158,16 @@ def read_csv_text(text: str, delimiter: str | None = None) -> pd.DataFrame:
                 hint="A value probably contains the delimiter without quotes around it.",
             )
         else:
-            del record[width:]
+            del record[width:]  # trailing empty fields: a spreadsheet's ragged edge
     columns = list(zip(*rows, strict=True)) if rows else [()] * width
-    return pd.DataFrame(
-        {name: pd.array(list(col), dtype="str") for name, col in zip(header, columns, strict=True)}
-    )
+    names = _unique_names(header)
+    data = {
+        name: pd.array(list(col), dtype="str")
+        for raw, name, col in zip(header, names, columns, strict=True)
+        # A column with neither a header nor a value is an artefact, not data.
+        if raw or any(cell.strip() for cell in col)
+    }
+    return pd.DataFrame(data)
 
 
 def _unique_names(names: list[str]) -> list[str]:

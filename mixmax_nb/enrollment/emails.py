@@ -124,18 +124,27 @@ def check_emails(values: Iterable[object]) -> list[Checked]:
 
 
 def split_pasted(text: str) -> list[str]:
-    """Addresses pasted as text: one per line, or separated by commas, semicolons, spaces.
+    """Addresses pasted as text: separated by new lines, commas, semicolons or spaces.
 
-    ``Jane Doe <jane@acme.com>`` stays whole (a display name may contain spaces).
+    ``Jane Doe <jane@acme.com>`` stays whole: words without an ``@`` right before
+    a ``<...>`` are its display name. Other stray words are kept as items, so the
+    plan reports them as invalid instead of silently dropping them.
     """
     items: list[str] = []
     for line in text.splitlines():
-        for part in re.split(r"[,;]", line):
-            part = part.strip(_STRIP)
-            if not part:
-                continue
-            if "<" in part and part.endswith(">"):
-                items.append(part)
+        words: list[str] = []
+        for token in _PASTE_TOKEN.findall(line):
+            if token.startswith("<"):
+                items.append(" ".join([*words, token]))
+                words = []
+            elif "@" in token:
+                items.extend(words)
+                words = []
+                items.append(token)
             else:
-                items.extend(p for p in part.split() if p)
+                words.append(token)
+        items.extend(words)
     return items
+
+
+_PASTE_TOKEN = re.compile(r"<[^<>]*>|[^\s,;<>]+")
