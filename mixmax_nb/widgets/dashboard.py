@@ -1,0 +1,587 @@
+"""EngagementDashboard: filters -> KPI cards -> chart tabs -> KPI table -> export.
+
+Thin (DESIGN practice 8): data comes from the client, numbers from
+:mod:`mixmax_nb.analytics`, figures from :mod:`mixmax_nb.charts`; this module only
+lays them out and wires the controls.
+
+* **Refresh** pulls events incrementally through the event cache (plus sequences,
+  recipients, teams) as a task with a Cancel button (``TaskRunner``), then prepares
+  the data once (:func:`analytics.prepare`). A filter change only filters the
+  prepared arrays and recomputes aggregates, which keeps a redraw well under a
+  second on the ``default`` sandbox.
+* **Charts** are plotly ``FigureWidget``s, each wrapped in a ``VBox`` (AppLayout and
+  friends reject a bare FigureWidget) and switched with ``ToggleButtons`` that swap
+  the children of one ``VBox``, not an ``ipywidgets.Tab``: a FigureWidget inside a
+  Tab shows no data in Voila (reference notebook-stack.md section 4).
+* **Everything from data is escaped** before it reaches an ``HTML`` widget or the
+  HTML export (sequence names like ``<script>`` are shown, never run). The CSV
+  export prefixes cells a spreadsheet would read as a formula with ``'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+import plotly.graph_objects as go
+
+from .. import analytics, charts
+from ._common import TaskRunner, error_text, esc, show
+
+__all__ = ["EngagementDashboard", "csv_safe", "kpi_table_html"]
+
+_TYPES = ("opened", "clicked", "downloaded", "replied", "bounced", "unsubscribed")
+_TABS = (
+    ("By group", "kpi"),
+    ("Funnel", "funnel"),
+    ("When", "heatmap"),
+    ("What time to send", "send_time"),
+    ("Time to open/reply", "timing"),
+    ("Weekly trends", "trends"),
+    ("Stages", "stages"),
+    ("Cohorts", "cohorts"),
+    ("Top links", "links"),
+    ("Top files", "files"),
+    ("Compare A/B", "compare"),
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_TABLE_COLUMNS = (
+    ("label", "Group", "text"),
+    ("enrolled", "Enrolled", "int"),
+    ("sent", "Sent", "int"),
+    ("delivered", "Delivered", "int"),
+    ("opened", "Unique opens", "int"),
+    ("clicked", "Clicks", "int"),
+    ("reached", "Recipients reached", "int"),
+    ("replied", "Replies", "int"),
+    ("bounced", "Bounces", "int"),
+    ("unsubscribed", "Unsubscribes", "int"),
+    ("open_rate", "Open rate", "rate"),
+    ("click_rate", "Click rate", "rate"),
+    ("reply_rate", "Reply rate", "rate"),
+    ("bounce_rate", "Bounce rate", "rate"),
+)
+
+
+def csv_safe(value: Any) -> Any:
+    """``value`` with a leading ``'`` when a spreadsheet would run it as a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _fmt(value: Any, kind: str) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if kind == "int":
+        return f"{int(value):,}"
+    if kind == "rate":
+        return f"{100 * float(value):.1f}%"
+    return esc(value)
+
+
+def kpi_table_html(table: pd.DataFrame, max_rows: int = 200) -> str:
+    """The KPI table as an escaped HTML table (rates with their 95% interval on hover)."""
+    head = "".join(f"<th>{esc(title)}</th>" for _c, title, _k in _TABLE_COLUMNS)
+    rows = []
+    for record in table.head(max_rows).to_dict("records"):
+        cells = []
+        for column, _title, kind in _TABLE_COLUMNS:
+            text = _fmt(record.get(column), kind)
+            if kind == "rate":
+                lo, hi = record.get(f"{column}_lo"), record.get(f"{column}_hi")
+                tip = f"95% interval {_fmt(lo, 'rate')} – {_fmt(hi, 'rate')}"
+                cells.append(f'<td title="{esc(tip)}">{text}</td>')
+            else:
+                cells.append(f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    more = (
+        f"<p>Showing {max_rows} of {len(table)} rows; export the CSV for all.</p>"
+        if len(table) > max_rows
+        else ""
+    )
+    return (
+        '<div class="mx-kpi-table" style="overflow:auto;max-height:420px">'
+        '<table style="border-collapse:collapse;font-size:12px">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}</div>"
+    )
+
+
+def _cards_html(summary: pd.Series, sandbox: bool) -> str:
+    cards = [
+        ("Enrolled", _fmt(summary.get("enrolled"), "int"), "people added in the period"),
+        ("Sent", _fmt(summary.get("sent"), "int"), "messages"),
+        ("Delivered", _fmt(summary.get("delivery_rate"), "rate"), "of sent"),
+        ("Open rate", _fmt(summary.get("open_rate"), "rate"), "unique opens / delivered"),
+        ("Click rate", _fmt(summary.get("click_rate"), "rate"), "unique clicks / delivered"),
+        ("Reply rate", _fmt(summary.get("reply_rate"), "rate"), "recipients replied / reached"),
+        ("Bounces", _fmt(summary.get("bounced"), "int"), "messages"),
+        ("Unsubscribes", _fmt(summary.get("unsubscribed"), "int"), "recipients"),
+    ]
+    parts = [
+        '<div class="mx-card" style="display:inline-block;min-width:120px;margin:4px;'
+        'padding:8px 12px;border:1px solid #cfd8dc;border-radius:6px">'
+        f'<div style="font-size:12px;color:#546e7a">{esc(title)}</div>'
+        f'<div class="mx-card-value" style="font-size:22px;font-weight:600">{value}</div>'
+        f'<div style="font-size:11px;color:#78909c">{esc(note)}</div></div>'
+        for title, value, note in cards
+    ]
+    banner = (
+        '<div class="mx-sandbox" style="background:#fff8e1;border:1px solid #b26a00;'
+        'color:#b26a00;padding:4px 8px;margin:4px;font-weight:600">'
+        f"{charts.SANDBOX_MARK}: an emulated account, not real results.</div>"
+        if sandbox
+        else ""
+    )
+    return banner + '<div class="mx-cards">' + "".join(parts) + "</div>"
+
+
+def _assign(target: go.FigureWidget, figure: go.Figure) -> None:
+    """Replace a FigureWidget's traces and layout in one front-end update."""
+    with target.batch_update():
+        target.data = []
+        target.add_traces(list(figure.data))
+        target.layout = figure.layout
+
+
+class EngagementDashboard:
+    """Explore engagement: ``display(EngagementDashboard(client))`` in a notebook.
+
+    ``client`` is a :class:`~mixmax_nb.Client` (or AsyncClient). With ``load=True``
+    the data is pulled at once (as a task on the kernel loop when there is one).
+    :meth:`from_frames` builds one over frames you already have (no client).
+    """
+
+    def __init__(self, client: Any = None, *, load: bool = True, since: Any = None) -> None:
+        self.client = client
+        self.since = since
+        self.data: analytics.Engagement | None = None
+        self.view: analytics.Engagement | None = None
+        self.last_redraw_s: float = math.nan
+        self._suspend = False
+        self._stale: set[str] = set()
+        self._view_cache: analytics.Engagement | None = None
+        self._table: pd.DataFrame | None = None
+
+        self.output = w.Output(layout={"max_height": "160px", "overflow": "auto"})
+        self.status = w.HTML()
+        self.start = w.DatePicker(description="From")
+        self.end = w.DatePicker(description="To (incl.)")
+        self.sequences = w.SelectMultiple(description="Sequences", rows=6)
+        self.senders = w.SelectMultiple(description="Senders", rows=6)
+        self.teams = w.SelectMultiple(description="Teams", rows=6)
+        self.types = w.SelectMultiple(
+            description="Events", options=list(_TYPES), value=list(_TYPES), rows=6
+        )
+        self.group_by = w.Dropdown(
+            description="Group by", options=list(analytics.DIMENSIONS), value="sequence"
+        )
+        self.rate = w.Dropdown(
+            description="Rate",
+            options=[(name.replace("_", " "), name) for name in analytics.RATES],
+            value="reply_rate",
+        )
+        self.tz = w.Text(description="Time zone", placeholder="default: send-window zone")
+        self.compare_a = w.Dropdown(description="A")
+        self.compare_b = w.Dropdown(description="B")
+        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.export_path = w.Text(description="Export to", value="engagement_report")
+        self.export_button = w.Button(description="Export HTML + CSV", icon="download")
+        self.cards = w.HTML()
+        self.table = w.HTML()
+        self.verdict = w.HTML()
+        self.figures: dict[str, go.FigureWidget] = {key: go.FigureWidget() for _t, key in _TABS}
+        self._wrapped = {key: w.VBox([fig]) for key, fig in self.figures.items()}
+        self.tab = w.ToggleButtons(options=[(title, key) for title, key in _TABS], value="kpi")
+        self.tab.style.button_width = "auto"
+        self.panel = w.VBox([self._wrapped["kpi"]])
+        self.runner = TaskRunner(self.output, on_busy=self._busy)
+
+        self.refresh_button.on_click(lambda _b: self.refresh())
+        self.export_button.on_click(lambda _b: self._export_clicked())
+        self.tab.observe(self._on_tab, names="value")
+        for control in (
+            self.start,
+            self.end,
+            self.sequences,
+            self.senders,
+            self.teams,
+            self.types,
+            self.group_by,
+            self.rate,
+            self.compare_a,
+            self.compare_b,
+        ):
+            control.observe(self._on_filter, names="value")
+        self.tz.observe(self._on_filter, names="value")
+
+        filters = w.VBox(
+            [
+                w.HBox([self.start, self.end, self.tz]),
+                w.HBox([self.sequences, self.senders]),
+                w.HBox([self.teams, self.types]),
+                w.HBox([self.group_by, self.rate]),
+            ]
+        )
+        self.widget = w.VBox(
+            [
+                w.HBox([self.refresh_button, self.runner.cancel_button, self.status]),
+                filters,
+                self.cards,
+                self.tab,
+                w.HBox([self.compare_a, self.compare_b]),
+                self.verdict,
+                self.panel,
+                w.HTML("<b>KPI table</b> (hover a rate for its 95% interval)"),
+                self.table,
+                w.HBox([self.export_path, self.export_button]),
+                self.output,
+            ]
+        )
+        self._show_compare_controls()
+        if load and client is not None:
+            self.refresh()
+
+    # -- construction helpers ---------------------------------------------------------
+
+    @classmethod
+    def from_frames(
+        cls,
+        events: pd.DataFrame,
+        recipients: pd.DataFrame | None = None,
+        sequences: pd.DataFrame | None = None,
+        **prepare_options: Any,
+    ) -> EngagementDashboard:
+        """A dashboard over frames already in hand (no client, no Refresh)."""
+        board = cls(None, load=False)
+        board.refresh_button.disabled = True
+        board.load(
+            analytics.prepare(events, recipients, sequences, **prepare_options),
+            events.attrs.get("source"),
+        )
+        return board
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    # -- data ------------------------------------------------------------------------
+
+    def refresh(self) -> asyncio.Task[None] | None:
+        """Pull new events (incrementally, through the cache) and everything they need."""
+        if self.client is None:
+            self.output.append_stdout("No client: this dashboard shows fixed frames.\n")
+            return None
+        self.status.value = esc("Pulling events…")
+        return self.runner.start(self._pull(), label="Refresh")
+
+    async def _pull(self) -> None:
+        aio = getattr(self.client, "aio", self.client)
+        events = await aio.events(since=self.since)
+        sequences = await aio.sequences()
+        teams = await aio.teams()
+        me = await aio.me()
+        parts = [await aio.recipients(str(sid)) for sid in sequences["id"].dropna()]
+        recipients = pd.concat(parts, ignore_index=True) if parts else None
+        data = analytics.prepare(
+            events,
+            recipients,
+            sequences,
+            teams=teams,
+            account_tz=str(me.get("timezone") or "UTC"),
+        )
+        self.load(data, events.attrs.get("source"))
+
+    def load(self, data: analytics.Engagement, source: str | None = None) -> None:
+        """Show prepared data: reset the filter choices to it and redraw."""
+        self.data = data
+        lab = data.labels
+        d = data.deliveries
+        self._suspend = True
+        try:
+            seq_opts = sorted(
+                zip(lab.sequence_names.tolist(), lab.sequence_ids.tolist(), strict=True),
+                key=lambda p: str(p[0]).lower(),
+            )
+            self.sequences.options = seq_opts
+            self.sequences.value = ()
+            self.senders.options = sorted(
+                zip(lab.user_names.tolist(), lab.user_ids.tolist(), strict=True),
+                key=lambda p: str(p[0]).lower(),
+            )
+            self.senders.value = ()
+            self.teams.options = sorted(str(t) for t in lab.teams)
+            self.teams.value = ()
+            self.compare_a.options = seq_opts
+            self.compare_b.options = seq_opts
+            ranked = d["seq"].value_counts().index.tolist()
+            if len(ranked) >= 2:
+                self.compare_a.value = lab.sequence_ids[ranked[0]]
+                self.compare_b.value = lab.sequence_ids[ranked[1]]
+            if len(d):
+                first = pd.Timestamp(int(d["sent_at"].min()), unit="ms", tz="UTC")
+                last = pd.Timestamp(int(d["sent_at"].max()), unit="ms", tz="UTC")
+                self.start.value = first.date()
+                self.end.value = last.date()
+        finally:
+            self._suspend = False
+        label = "sandbox" if source == "sandbox" else (source or "frames")
+        self.status.value = esc(
+            f"{len(d):,} messages to {int(d['recipient'].max()) + 1 if len(d) else 0:,} "
+            f"recipients ({label})."
+        )
+        self.redraw()
+
+    # -- filtering and drawing --------------------------------------------------------
+
+    def _filter_args(self) -> dict[str, Any]:
+        since = pd.Timestamp(self.start.value, tz="UTC") if self.start.value else None
+        until = (
+            pd.Timestamp(self.end.value, tz="UTC") + pd.Timedelta(days=1)
+            if self.end.value
+            else None
+        )
+        return {
+            "since": since,
+            "until": until,
+            "sequences": list(self.sequences.value) or None,
+            "senders": list(self.senders.value) or None,
+            "teams": list(self.teams.value) or None,
+            "types": list(self.types.value),
+        }
+
+    def _on_filter(self, _change: Any) -> None:
+        if not self._suspend:
+            self.redraw()
+
+    def _on_tab(self, change: Any) -> None:
+        self._draw_tab(change["new"])
+        self.panel.children = [self._wrapped[change["new"]]]
+        self._show_compare_controls()
+
+    def _show_compare_controls(self) -> None:
+        visible = self.tab.value == "compare"
+        show(self.compare_a, visible)
+        show(self.compare_b, visible)
+        show(self.verdict, visible)
+
+    def _view(self) -> analytics.Engagement:
+        if self.data is None:
+            raise RuntimeError("No data yet: refresh first.")
+        return self.data.filter(**self._filter_args())
+
+    def _tab_figure(self, key: str, view: analytics.Engagement) -> go.Figure | None:
+        """The figure of one tab for a filtered view (aggregates computed here)."""
+        tz = self.tz.value.strip() or None
+        if key == "kpi":
+            return charts.kpi_chart(analytics.kpi_table(view, self.group_by.value), self.rate.value)
+        if key == "funnel":
+            return charts.funnel_chart(analytics.funnel(view))
+        if key == "heatmap":
+            return charts.heatmap_chart(analytics.heatmap(view, "opened", tz))
+        if key == "send_time":
+            return charts.heatmap_chart(analytics.heatmap(view, "replied", tz, when="sent"))
+        if key == "timing":
+            return charts.time_to_chart(
+                analytics.time_to_first(view), analytics.time_to_summary(view)
+            )
+        if key == "trends":
+            return charts.trends_chart(analytics.weekly_trends(view))
+        if key == "stages":
+            return charts.stage_chart(analytics.stage_dropoff(view))
+        if key == "cohorts":
+            return charts.cohort_chart(analytics.cohorts(view))
+        if key == "links":
+            return charts.top_items_chart(analytics.top_links(view), "links")
+        if key == "files":
+            return charts.top_items_chart(analytics.top_files(view), "files")
+        comparison = self._comparison(view)
+        return charts.comparison_chart(comparison) if comparison is not None else None
+
+    def metrics(self) -> dict[str, Any]:
+        """Every aggregate the dashboard shows, for the current filters (no widgets)."""
+        view = self._view()
+        tz = self.tz.value.strip() or None
+        return {
+            "view": view,
+            "summary": analytics.kpi_summary(view),
+            "table": analytics.kpi_table(view, self.group_by.value),
+            "funnel": analytics.funnel(view),
+            "heatmap": analytics.heatmap(view, "opened", tz),
+            "send_time": analytics.heatmap(view, "replied", tz, when="sent"),
+            "timing": analytics.time_to_first(view),
+            "timing_summary": analytics.time_to_summary(view),
+            "trends": analytics.weekly_trends(view),
+            "stages": analytics.stage_dropoff(view),
+            "cohorts": analytics.cohorts(view),
+            "links": analytics.top_links(view),
+            "files": analytics.top_files(view),
+            "compare": self._comparison(view),
+        }
+
+    def _comparison(self, view: analytics.Engagement) -> analytics.Comparison | None:
+        a, b = self.compare_a.value, self.compare_b.value
+        if a is None or b is None:
+            return None
+        return analytics.compare(view, str(a), str(b))
+
+    def figures_for(self, m: dict[str, Any]) -> dict[str, go.Figure]:
+        """The figure of every tab for the metrics ``m`` (pure: no widget touched)."""
+        figs: dict[str, go.Figure] = {
+            "kpi": charts.kpi_chart(m["table"], self.rate.value),
+            "funnel": charts.funnel_chart(m["funnel"]),
+            "heatmap": charts.heatmap_chart(m["heatmap"]),
+            "send_time": charts.heatmap_chart(m["send_time"]),
+            "timing": charts.time_to_chart(m["timing"], m["timing_summary"]),
+            "trends": charts.trends_chart(m["trends"]),
+            "stages": charts.stage_chart(m["stages"]),
+            "cohorts": charts.cohort_chart(m["cohorts"]),
+            "links": charts.top_items_chart(m["links"], "links"),
+            "files": charts.top_items_chart(m["files"], "files"),
+        }
+        if m["compare"] is not None:
+            figs["compare"] = charts.comparison_chart(m["compare"])
+        return figs
+
+    def redraw(self, *, all_tabs: bool = False) -> None:
+        """Recompute for the current filters: cards, table and the visible tab.
+
+        Hidden tabs are only marked stale and drawn when chosen, so a filter change
+        pays for one figure, not eleven. ``all_tabs=True`` draws them all now.
+        """
+        if self.data is None:
+            return
+        started = time.perf_counter()
+        try:
+            view = self._view()
+            summary = analytics.kpi_summary(view)
+            table = analytics.kpi_table(view, self.group_by.value)
+            comparison = self._comparison(view) if self.tab.value == "compare" else None
+        except Exception as exc:  # report it in the form and keep the old view
+            self.output.append_stdout(f"Could not redraw: {error_text(exc)}\n")
+            return
+        self._view_cache = view
+        self._table = table
+        sandbox = self.data.source == "sandbox"
+        self.cards.value = _cards_html(summary, sandbox)
+        self.table.value = kpi_table_html(table)
+        if comparison is not None:
+            self.verdict.value = esc(comparison.verdict)
+        self._stale = {key for _t, key in _TABS}
+        for key in [k for _t, k in _TABS] if all_tabs else [self.tab.value]:
+            self._draw_tab(key)
+        self.last_redraw_s = time.perf_counter() - started
+
+    def _draw_tab(self, key: str) -> None:
+        view = self._view_cache
+        if view is None or key not in self._stale:
+            return
+        try:
+            fig = self._tab_figure(key, view)
+            if key == "compare":
+                comparison = self._comparison(view)
+                self.verdict.value = esc(comparison.verdict) if comparison is not None else ""
+        except Exception as exc:  # a bad time zone name, say
+            self.output.append_stdout(f"Could not draw {key}: {error_text(exc)}\n")
+            return
+        if fig is not None:
+            _assign(self.figures[key], fig)
+        self._stale.discard(key)
+
+    # -- export -------------------------------------------------------------------------
+
+    def _export_clicked(self) -> None:
+        try:
+            html_path, csv_path = self.export(self.export_path.value or "engagement_report")
+        except Exception as exc:  # report in the form; never lose an export failure
+            self.output.append_stdout(f"Export failed: {error_text(exc)}\n")
+            return
+        self.output.append_stdout(f"Wrote {html_path} and {csv_path}.\n")
+
+    def export(self, stem: str | Path, *, include_plotlyjs: bool | str = True) -> tuple[Path, Path]:
+        """Write ``<stem>.html`` (figures + escaped tables) and ``<stem>.csv`` (KPI table).
+
+        ``include_plotlyjs=True`` embeds plotly.js so the report opens offline (about
+        4 MB); pass ``"cdn"`` for a small file that loads it from the network.
+        """
+        if self.data is None:
+            raise RuntimeError("No data yet: refresh first.")
+        m = self.metrics()
+        stem = Path(stem)
+        html_path, csv_path = stem.with_suffix(".html"), stem.with_suffix(".csv")
+        html_path.write_text(self.report_html(m, include_plotlyjs), encoding="utf-8")
+        csv_path.write_text(self.report_csv(m["table"]), encoding="utf-8", newline="")
+        return html_path, csv_path
+
+    def report_html(self, m: dict[str, Any], include_plotlyjs: bool | str = True) -> str:
+        sandbox = self.data is not None and self.data.source == "sandbox"
+        filters = self._filter_args()
+        described = "; ".join(
+            f"{esc(k)}: {esc(', '.join(map(str, v)) if isinstance(v, list) else v)}"
+            for k, v in filters.items()
+            if v is not None
+        )
+        parts = [
+            "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+            "<title>Engagement report</title></head><body style='font-family:sans-serif'>",
+            f"<h1>Engagement report{' — ' + charts.SANDBOX_MARK if sandbox else ''}</h1>",
+            f"<p>Filters: {described}</p>",
+            _cards_html(m["summary"], sandbox),
+            "<h2>KPI table</h2>",
+            kpi_table_html(m["table"], max_rows=10_000),
+        ]
+        if m["compare"] is not None:
+            parts.append(f"<h2>Comparison</h2><p>{esc(m['compare'].verdict)}</p>")
+        figs = self.figures_for(m)
+        first = True
+        for title, key in _TABS:
+            fig = figs.get(key)
+            if fig is None:
+                continue
+            parts.append(f"<h2>{esc(title)}</h2>")
+            # plotly.js once, at the first figure; later figures reuse it.
+            parts.append(
+                fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs if first else False)
+            )
+            first = False
+        parts.append("</body></html>")
+        return "\n".join(parts)
+
+    @staticmethod
+    def report_csv(table: pd.DataFrame) -> str:
+        """The KPI table as CSV, with formula-looking text cells defused by a ``'``."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        columns = list(table.columns)
+        writer.writerow([csv_safe(c) for c in columns])
+        for row in table.itertuples(index=False, name=None):
+            writer.writerow([csv_safe(_csv_value(v)) for v in row])
+        return buffer.getvalue()
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _busy(self, busy: bool) -> None:
+        self.refresh_button.disabled = busy or self.client is None
+        if not busy and self.data is not None:
+            return
+        if busy:
+            self.status.value = esc("Pulling events…")
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return ""
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        return value.isoformat()
+    return value
