@@ -996,7 +996,7 @@ def _local_parts(
         except (ValueError, KeyError, LookupError):
             # An unknown zone name: fall back to the account's rather than fail the chart.
             local = stamps.tz_convert(eng.account_tz)
-        dow[rows] = local.dayofweek
+        dow[rows] = local.day_of_week
         hour[rows] = local.hour
     return dow, hour
 
