@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Iterator
@@ -34,6 +35,8 @@ CODE = "PASTED-CODE-7f3a91"
 USER = {"_id": "u_1", "name": "Ana Lima", "email": "ana@example.com"}
 LOGIN_URL = "https://console.getmembrane.com/login/authorize?client=jupyter&state=s1"
 UI_URL = "https://console.getmembrane.com/connections/conn_1/connect"
+# The shape of the sandbox's fake login code (the notebook test scans for it).
+SANDBOX_CODE = re.compile(r"SBX-[0-9A-F]{8}")
 
 
 def conn(state: str, **extra: Any) -> dict[str, Any]:
@@ -799,3 +802,52 @@ def test_walk_over_the_cli_transport(fake_membrane: Any) -> None:
     assert "connection get" in commands  # the BUILDING state was long-polled
     waits = [argv for argv in fake_membrane.calls() if argv[:2] == ["connection", "get"]]
     assert "--wait" in waits[0]
+
+
+# -- the sandbox ------------------------------------------------------------------------------
+
+
+def test_the_sandbox_walks_the_same_states() -> None:
+    from mixmax_nb.sandbox.membrane import SandboxTransport
+
+    async def body() -> None:
+        transport = SandboxTransport.open(db=":memory:", size="small", start="logged-out")
+        wizard = ConnectWizard(transport=transport)
+        await wizard.wait()
+        assert "sandbox" in wizard.cli_status.value
+        assert wizard.phase == "logged-out"
+        wizard.login_button.click()
+        await wizard.wait()
+        assert "sandbox.invalid" in wizard.login_link.value
+        assert "sandbox_login_code" in wizard.login_link.value
+        code = transport.sandbox_login_code()
+        assert SANDBOX_CODE.fullmatch(code), "tests/test_notebooks.py scans for this shape"
+        wizard.code.value = code
+        wizard.complete_button.click()
+        await wizard.wait()
+        assert wizard.phase == "client-action"
+        assert "API token" in wizard.connection_status.value
+        assert "sandbox.invalid/connect/" in wizard.action_link.value
+        transport.sandbox_complete_connect(wizard.connection["id"])  # the fake connect page
+        wizard.done_button.click()
+        await wizard.wait()
+        assert wizard.phase == "ready"
+        client = wizard.use()
+        assert client.is_sandbox
+        assert code not in all_state(wizard)
+        assert len(await client.aio.sequences()) > 0
+
+    run(body)
+
+
+def test_autopilot_on_the_sandbox_needs_no_code() -> None:
+    from mixmax_nb.sandbox.membrane import SandboxTransport
+
+    async def body() -> None:
+        transport = SandboxTransport.open(db=":memory:", size="small", start="logged-out")
+        wizard = ConnectWizard(transport=transport)
+        client = await wizard.autopilot()
+        assert client.is_sandbox
+        assert wizard.phase == "connected"
+
+    run(body)

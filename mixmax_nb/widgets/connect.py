@@ -395,6 +395,13 @@ class ConnectWizard:
             f"Open {link(url, 'the Membrane login page')}, sign in, and paste the code it "
             "shows here:"
         )
+        if self._is_sandbox():
+            # The sandbox's page does not exist; say where its (fake) code comes from.
+            self.login_link.value += (
+                " <i>(sandbox: that page is fake; its code is "
+                "<code>wizard.transport.sandbox_login_code()</code>, or let "
+                "<code>await wizard.autopilot()</code> click through)</i>"
+            )
         show(self.login_link)
         show(self.code)
         show(self.complete_button)
@@ -576,6 +583,7 @@ class ConnectWizard:
     async def _ready(self, conn: Connection) -> None:
         transport = self._need_transport()
         transport.connection_id = _connection_id(conn)
+        self.action_link.value = ""
         hide(self.action_link)
         hide(self.done_button)
         hide(self.retry_button)
@@ -730,19 +738,18 @@ def _describe_user(user: Mapping[str, Any]) -> str:
 
 def _sandbox_code(transport: Transport | None) -> str:
     """The sandbox's fake login code (a real login needs the person to paste theirs)."""
-    get = getattr(transport, "login_code", None)
-    if transport is None or transport.backend != "sandbox" or get is None:
+    get = getattr(transport, "sandbox_login_code", None)
+    if transport is None or transport.backend != "sandbox" or not callable(get):
         raise MixmaxNbError(
             "Only the sandbox can log in by itself.",
             hint="Open the login page, then paste its code into the wizard.",
         )
-    value = get() if callable(get) else get
-    return str(value)
+    return str(get())
 
 
 def _sandbox_complete_action(transport: Transport | None, conn: Mapping[str, Any] | None) -> None:
     """Do, in the sandbox, what a person does on the connection page."""
-    complete: Callable[[str], Any] | None = getattr(transport, "complete_client_action", None)
-    if complete is None:
+    complete: Callable[[str], Any] | None = getattr(transport, "sandbox_complete_connect", None)
+    if transport is None or transport.backend != "sandbox" or not callable(complete):
         raise MixmaxNbError("This sandbox cannot finish the connection step by itself.")
     complete(_connection_id(conn))

@@ -1,0 +1,117 @@
+"""The curated notebooks are tested artifacts (DESIGN practice 9).
+
+Every ``notebooks/*.ipynb`` is executed top to bottom with nbclient against the
+sandbox, keeping the widget state as Jupyter would save it (``store_widget_state``),
+and the executed notebook is then searched for anything secret: the sandbox's login
+code and any text the toolkit's redaction would hide (JWTs, bearer tokens, token
+fields). Separately, every committed notebook must be stripped: no outputs, no
+execution counts, no saved widget state.
+
+New notebooks are picked up automatically.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from mixmax_nb.errors import redact
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+# The sandbox's one-time login code ("SBX-" and 8 hex digits); a new one per login, so
+# the scan looks for its shape (tests/test_widgets_connect.py pins that shape).
+SANDBOX_CODE = re.compile(r"SBX-[0-9A-F]{8}")
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [p.name for p in paths]
+
+
+def test_there_are_notebooks() -> None:
+    assert NOTEBOOKS, f"no notebooks under {NOTEBOOKS_DIR}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_committed_notebook_is_stripped(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        where = f"{path.name} cell {index}"
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{where} has outputs: run nbstripout"
+            assert cell.execution_count is None, f"{where} has an execution count"
+        assert "execution" not in cell.metadata, f"{where} keeps execution timing"
+    assert "widgets" not in nb.metadata, f"{path.name} keeps widget state: run nbstripout"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_runs_on_the_sandbox_and_leaks_no_secret(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbclient import NotebookClient
+
+    # The kernel inherits this environment: the sandbox, in a home of its own.
+    monkeypatch.setenv("MIXMAX_NB_BACKEND", "sandbox")
+    monkeypatch.setenv("MIXMAX_NB_HOME", str(tmp_path / "home"))
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        store_widget_state=True,  # what Jupyter saves, Password values included
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+
+    errors = [
+        output
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+    assert not errors, errors
+    text = json.dumps(nb, default=str)
+    if any(cell.source.lstrip().startswith("import mixmax_nb") for cell in nb.cells):
+        # Widgets were displayed, so their state was saved: the scan below covers it.
+        assert WIDGET_STATE in nb.metadata.get("widgets", {}), "widget state was not stored"
+    for model in _widget_values(nb):
+        if model.get("_model_name") == "PasswordModel":
+            assert model.get("value") == "", f"{path.name}: a Password field kept its value"
+    _assert_no_secret(text, path.name)
+
+
+def _assert_no_secret(text: str, name: str) -> None:
+    assert not SANDBOX_CODE.search(text), f"{name}: the sandbox's login code is in the notebook"
+    assert not JWT.search(text), f"{name}: a JWT-looking string is in the notebook"
+    leaked = _redaction_hits(text)
+    assert not leaked, f"{name}: text that looks like a credential: {leaked[:3]}"
+
+
+def _redaction_hits(text: str) -> list[str]:
+    """Lines that redact() would change: a credential shape the toolkit knows."""
+    return [line[:80] for line in text.split("\\n") if redact(line) != line]
+
+
+def test_the_scan_catches_what_it_should() -> None:
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJ3b3Jrc3BhY2VLZXkiOiJ3MSJ9.c2lnbmF0dXJl"
+    with pytest.raises(AssertionError, match="login code"):
+        _assert_no_secret('{"value": "SBX-0A1B2C3D"}', "x")
+    with pytest.raises(AssertionError, match="JWT"):
+        _assert_no_secret(f'{{"text": "{token}"}}', "x")
+    with pytest.raises(AssertionError, match="credential"):
+        _assert_no_secret('{"text": "access_token: abcdefgh1234"}', "x")
+    _assert_no_secret('{"text": "Mixmax connects with an API token from your settings"}', "x")
+
+
+def _widget_values(nb: Any) -> list[Any]:
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    return [model.get("state", {}) for model in state.values()]
