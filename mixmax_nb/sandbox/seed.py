@@ -337,6 +337,8 @@ class _Builder:
         windows = (("08:00", "17:00"), ("09:00", "16:00"), ("07:00", "15:00"), ("10:00", "18:00"))
         for s in range(S):
             owner = 0 if s % 3 == 0 else py.randrange(self.size.users)
+            if s % 5 == 4 and self.size.users > 1:
+                owner = 1 + py.randrange(self.size.users - 1)  # read-only ones: a colleague's
             zone = self.user_zone[owner]
             created = self.start_ms - py.randint(5, 200) * DAY + py.randint(0, DAY)
             sid = object_id(created, py)

@@ -1,0 +1,127 @@
+"""The contract suite runs every test twice: in process and through the command.
+
+``sandbox`` gives a :class:`Harness`: ``transport`` is either a SandboxTransport or
+the real CliTransport running `mixmax-nb-sandbox` (through a small wrapper) on the
+same database file, and ``control`` is an Emulator on that file for what a person
+or a test does outside Membrane (fake login page, connect page, faults).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import stat
+import sys
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from mixmax_nb.config import Settings
+from mixmax_nb.sandbox.membrane import Emulator, SandboxTransport
+from mixmax_nb.sandbox.store import Store
+from mixmax_nb.sandbox import seed
+from mixmax_nb.transport.base import Transport
+from mixmax_nb.transport.cli import CliTransport
+
+T = TypeVar("T")
+REFERENCE = "2025-06-02"
+SEED = 11
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+@dataclass
+class Harness:
+    mode: str
+    transport: Transport
+    control: Emulator
+    settings: Settings
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return run(coro)
+
+    def action(self, key: str, input: dict[str, Any] | None = None) -> Any:
+        return run(self.transport.run_action(key, input or {}))["output"]
+
+
+@pytest.fixture(scope="session")
+def small_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One seeded small account per session; each test copies it."""
+    path = tmp_path_factory.mktemp("sandbox") / "template.sqlite"
+    store = Store.open(path)
+    from datetime import date
+
+    seed.build(store, seed=SEED, size="small", reference_date=date.fromisoformat(REFERENCE))
+    with store.lock:
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def wrapper(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bin") / "membrane"
+    path.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" -m mixmax_nb.sandbox.cli "$@"\n', encoding="utf-8"
+    )
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def make_harness(
+    mode: str,
+    tmp_path: Path,
+    template: Path,
+    wrapper: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    start: str = "ready",
+) -> Harness:
+    db = tmp_path / "account.sqlite"
+    shutil.copyfile(template, db)
+    monkeypatch.setenv("MIXMAX_NB_SANDBOX_DB", str(db))
+    settings = Settings.from_env().with_(timeout=20.0)
+    control = Emulator.open(settings, db=str(db), start=start)
+    transport: Transport
+    if mode == "inprocess":
+        transport = SandboxTransport.open(settings, db=str(db))
+    else:
+        ready = [c for c in control.list_connections() if c["state"] == "READY"] if start != "logged-out" else []
+        transport = CliTransport(
+            settings, binary=str(wrapper), connection_id=ready[0]["id"] if ready else None
+        )
+    return Harness(mode, transport, control, settings)
+
+
+@pytest.fixture(params=["inprocess", "cli"])
+def sandbox(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    small_template: Path,
+    wrapper: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Harness]:
+    harness = make_harness(request.param, tmp_path, small_template, wrapper, monkeypatch)
+    yield harness
+    run(harness.transport.aclose())
+    harness.control.store.close()
+
+
+@pytest.fixture(params=["inprocess", "cli"])
+def logged_out(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    small_template: Path,
+    wrapper: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Harness]:
+    harness = make_harness(
+        request.param, tmp_path, small_template, wrapper, monkeypatch, start="logged-out"
+    )
+    yield harness
+    run(harness.transport.aclose())
+    harness.control.store.close()
