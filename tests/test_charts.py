@@ -1,0 +1,83 @@
+"""charts: pure figures with titles, axis labels, the sandbox mark, escaped text, small size."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from mixmax_nb import analytics as A
+from mixmax_nb import charts as C
+from mixmax_nb._synthetic import synthetic_frames
+
+
+@pytest.fixture(scope="module")
+def data() -> A.Engagement:
+    f = synthetic_frames(60_000, seed=3)
+    f["sequences"].loc[0, "name"] = '<script>alert("x")</script>'
+    return A.prepare(f["events"], f["recipients"], f["sequences"])
+
+
+def all_figures(e: A.Engagement) -> dict[str, go.Figure]:
+    return {
+        "kpi": C.kpi_chart(A.kpi_table(e)),
+        "funnel": C.funnel_chart(A.funnel(e)),
+        "stage": C.stage_chart(A.stage_dropoff(e)),
+        "time": C.time_to_chart(A.time_to_first(e), A.time_to_summary(e)),
+        "heat": C.heatmap_chart(A.heatmap(e)),
+        "send": C.heatmap_chart(A.heatmap(e, "replied", when="sent")),
+        "trends": C.trends_chart(A.weekly_trends(e)),
+        "cohorts": C.cohort_chart(A.cohorts(e)),
+        "links": C.top_items_chart(A.top_links(e)),
+        "files": C.top_items_chart(A.top_files(e), "files"),
+        "compare": C.comparison_chart(A.compare(e, "seq0000", "seq0001")),
+    }
+
+
+def test_every_figure_is_labelled_marked_and_small(data: A.Engagement) -> None:
+    for name, fig in all_figures(data).items():
+        assert isinstance(fig, go.Figure), name
+        assert fig.layout.title.text.endswith(C.SANDBOX_MARK), name
+        notes = [a.text for a in fig.layout.annotations]
+        assert any(C.SANDBOX_MARK in (t or "") for t in notes), name
+        assert fig.layout.template.layout.font.family == C.TEMPLATE.layout.font.family
+        axis = fig.layout.xaxis.title.text or fig.layout.yaxis.title.text
+        assert axis or name == "funnel", name
+        assert all(t.hovertemplate for t in fig.data), name
+        # Aggregates only: a figure over 60k events stays far below 100 kB.
+        assert len(fig.to_json()) < 100_000, name
+        assert "<script>" not in fig.to_json(), name
+
+
+def test_real_data_has_no_sandbox_mark(data: A.Engagement) -> None:
+    table = A.kpi_table(data)
+    table.attrs["source"] = "membrane"
+    fig = C.kpi_chart(table)
+    assert C.SANDBOX_MARK not in fig.layout.title.text
+    assert not fig.layout.annotations
+
+
+def test_escaped_label_shows_as_text(data: A.Engagement) -> None:
+    fig = C.kpi_chart(A.kpi_table(data), "open_rate", top=100)
+    labels = list(fig.data[0].y)
+    assert '&lt;script&gt;alert("x")&lt;/script&gt;' in labels
+
+
+def test_empty_data_gives_a_message_not_an_error() -> None:
+    from mixmax_nb import frames
+
+    empty = A.prepare(frames.empty("events"))
+    for name, fig in all_figures(empty).items():
+        if name == "compare":
+            continue
+        texts = " ".join(a.text or "" for a in fig.layout.annotations)
+        assert "No data" in texts, name
+
+
+def test_figures_do_not_show(monkeypatch: pytest.MonkeyPatch, data: A.Engagement) -> None:
+    def boom(*_a: object, **_k: object) -> None:
+        raise AssertionError("charts must never call show()")
+
+    monkeypatch.setattr(go.Figure, "show", boom)
+    all_figures(data)
+    assert isinstance(pd.DataFrame(), pd.DataFrame)

@@ -1,0 +1,126 @@
+"""EngagementDashboard headless: filters change cards and figures; hostile text stays escaped."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import mixmax_nb as mx
+from mixmax_nb.widgets.dashboard import EngagementDashboard, csv_safe
+
+HOSTILE = '<script>alert("pwn")</script><img src=x onerror=alert(1)>'
+
+
+@pytest.fixture(scope="module")
+def board() -> EngagementDashboard:
+    client = mx.connect("sandbox", size="small", db=":memory:")
+    dash = mx.widgets.EngagementDashboard(client)
+    assert dash.data is not None
+    return dash
+
+
+def html_widgets(dash: EngagementDashboard) -> list[str]:
+    return [dash.cards.value, dash.table.value, dash.status.value, dash.verdict.value]
+
+
+def test_loads_and_shows_sandbox(board: EngagementDashboard) -> None:
+    assert "SANDBOX DATA" in board.cards.value
+    assert board.figures["kpi"].data, "the visible tab is drawn"
+    assert "SANDBOX DATA" in board.figures["kpi"].layout.title.text
+    assert board.sequences.options and board.senders.options
+
+
+def test_filter_changes_cards_and_figures(board: EngagementDashboard) -> None:
+    before_cards = board.cards.value
+    before_x = list(board.figures["kpi"].data[0].x)
+    first_seq = board.sequences.options[0][1]
+    board.sequences.value = (first_seq,)
+    assert board.cards.value != before_cards
+    assert list(board.figures["kpi"].data[0].x) != before_x
+    assert len(board.figures["kpi"].data[0].y) == 1
+    assert board.last_redraw_s < 1.0
+    board.sequences.value = ()
+    assert board.cards.value == before_cards
+    # Another tab is drawn when chosen, with the current filters.
+    board.tab.value = "funnel"
+    assert board.figures["funnel"].data[0].type == "funnel"
+    assert board.panel.children[0].children[0] is board.figures["funnel"]
+    board.types.value = ("opened", "bounced")
+    funnel = list(board.figures["funnel"].data[0].x)
+    assert funnel[-1] == 0  # replies excluded
+    board.types.value = tuple(board.types.options)
+    board.tab.value = "kpi"
+
+
+def test_date_range_filters(board: EngagementDashboard) -> None:
+    start, end = board.start.value, board.end.value
+    sent_all = board._table["sent"].sum()
+    board.start.value = end
+    assert board._table["sent"].sum() < sent_all
+    board.start.value = start
+    assert board._table["sent"].sum() == sent_all
+
+
+def test_every_tab_draws(board: EngagementDashboard) -> None:
+    for key in board.figures:
+        board.tab.value = key
+        assert board.figures[key].layout.title.text, key
+    assert "recipients" in board.verdict.value or "Cannot compare" in board.verdict.value
+    board.tab.value = "kpi"
+
+
+def test_filter_change_under_a_second_on_default_sandbox(tmp_path: Path) -> None:
+    client = mx.connect("sandbox", size="default", db=str(tmp_path / "default.db"))
+    dash = EngagementDashboard(client)
+    assert dash.data is not None and dash.data.n_deliveries > 10_000
+    started = time.perf_counter()
+    dash.sequences.value = (dash.sequences.options[1][1],)
+    assert time.perf_counter() - started < 1.0
+
+
+def hostile_board() -> EngagementDashboard:
+    from mixmax_nb._synthetic import synthetic_frames
+
+    f = synthetic_frames(5_000, seed=1)
+    f["sequences"].loc[:, "name"] = [f"{HOSTILE} {i}" for i in range(len(f["sequences"]))]
+    events = f["events"]
+    events["subject"] = HOSTILE
+    events["link_url"] = events["link_url"].where(events["link_url"].isna(), "=HYPERLINK(1)")
+    return EngagementDashboard.from_frames(events, f["recipients"], f["sequences"])
+
+
+def test_hostile_strings_stay_escaped(tmp_path: Path) -> None:
+    dash = hostile_board()
+    dash.tab.value = "compare"
+    for text in html_widgets(dash):
+        assert "<script>" not in text and "<img" not in text
+    assert "&lt;script&gt;" in dash.table.value
+    for key in dash.figures:
+        dash.tab.value = key
+    html_path, csv_path = dash.export(tmp_path / "report", include_plotlyjs="cdn")
+    report = html_path.read_text(encoding="utf-8")
+    assert "<script>alert" not in report and "<img src=x" not in report
+    assert "&lt;script&gt;alert" in report
+    table = pd.read_csv(csv_path)
+    assert all(
+        str(v).startswith("'") or not str(v).startswith(("=", "+", "-", "@"))
+        for v in table["label"]
+    )
+
+
+def test_csv_safe() -> None:
+    for bad in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+        assert csv_safe(bad) == "'" + bad
+    assert csv_safe("fine") == "fine"
+    assert csv_safe(-1) == -1
+
+
+def test_export_button_reports_in_output(tmp_path: Path) -> None:
+    dash = hostile_board()
+    dash.export_path.value = str(tmp_path / "out")
+    dash.export_button.click()
+    assert (tmp_path / "out.html").exists() and (tmp_path / "out.csv").exists()
+    assert any("Wrote" in o.get("text", "") for o in dash.output.outputs)
