@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 import pytest
 
 from mixmax_nb.config import Settings
+from mixmax_nb.sandbox import seed
 from mixmax_nb.sandbox.membrane import Emulator, SandboxTransport
 from mixmax_nb.sandbox.store import Store
-from mixmax_nb.sandbox import seed
 from mixmax_nb.transport.base import Transport
 from mixmax_nb.transport.cli import CliTransport
 
@@ -90,7 +90,11 @@ def make_harness(
     if mode == "inprocess":
         transport = SandboxTransport.open(settings, db=str(db))
     else:
-        ready = [c for c in control.list_connections() if c["state"] == "READY"] if start != "logged-out" else []
+        ready = (
+            [c for c in control.list_connections() if c["state"] == "READY"]
+            if start != "logged-out"
+            else []
+        )
         transport = CliTransport(
             settings, binary=str(wrapper), connection_id=ready[0]["id"] if ready else None
         )

@@ -194,8 +194,11 @@ def test_add_recipients_outcomes_and_visible_on_next_read(sandbox: Harness) -> N
     assert "draft@new.example" not in listed  # drafts are hidden
     again = h.action(
         "add-recipient-to-sequence",
-        {"sequenceId": seq["_id"], "recipients": [{"email": "novars@new.example"}],
-         "allowMissingVariables": True},
+        {
+            "sequenceId": seq["_id"],
+            "recipients": [{"email": "novars@new.example"}],
+            "allowMissingVariables": True,
+        },
     )["recipients"]
     assert again[0]["status"] == "success"
     cancelled = h.action(
@@ -225,8 +228,11 @@ def test_messages_draft_then_send_then_feed(sandbox: Harness) -> None:
     h = sandbox
     draft = h.action(
         "create-message",
-        {"to": [{"email": "jane@new.example", "name": "Jane <b>"}], "subject": "Hi 👋",
-         "body": "<p>x</p>"},
+        {
+            "to": [{"email": "jane@new.example", "name": "Jane <b>"}],
+            "subject": "Hi 👋",
+            "body": "<p>x</p>",
+        },
     )
     assert draft["sent"] is None and len(draft["_id"]) == 17
     assert h.action("list-messages", {"limit": 1})["results"][0]["_id"] == draft["_id"]
@@ -263,8 +269,11 @@ def test_400_bad_input_and_bad_cursor(sandbox: Harness) -> None:
 
 
 def test_404_unknown_ids_and_actions(sandbox: Harness) -> None:
-    for key, field in (("get-poll", "pollId"), ("get-snippet", "snippetId"),
-                       ("get-message", "messageId")):
+    for key, field in (
+        ("get-poll", "pollId"),
+        ("get-snippet", "snippetId"),
+        ("get-message", "messageId"),
+    ):
         with pytest.raises(NotFoundError):
             sandbox.action(key, {field: "nope"})
     with pytest.raises(NotFoundError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mixmax_nb.errors import ConnectionNotReadyError, NotLoggedInError, NotFoundError
+from mixmax_nb.errors import ConnectionNotReadyError, NotFoundError, NotLoggedInError
 
 from .conftest import Harness
 

@@ -1,0 +1,128 @@
+"""The seeded account: deterministic, realistic rates at the default size, fast to open."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from mixmax_nb.config import Settings
+from mixmax_nb.sandbox import account, seed
+from mixmax_nb.sandbox.membrane import SandboxTransport
+from mixmax_nb.sandbox.store import Store
+
+REF = date(2025, 6, 2)
+
+
+def dump(store: Store) -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = []
+    for table in ("users", "docs", "recipients", "messages", "events"):
+        rows += [tuple(r) for r in store.read(f"SELECT * FROM {table} ORDER BY 1, 2")]
+    return rows
+
+
+def test_same_seed_same_account_other_seed_other_account() -> None:
+    a, b, c = Store.open(":memory:"), Store.open(":memory:"), Store.open(":memory:")
+    seed.build(a, seed=3, size="small", reference_date=REF)
+    seed.build(b, seed=3, size="small", reference_date=REF)
+    seed.build(c, seed=4, size="small", reference_date=REF)
+    assert dump(a) == dump(b)
+    assert dump(a) != dump(c)
+
+
+def test_generator_versions_agree() -> None:
+    assert account.GENERATOR_VERSION == seed.GENERATOR_VERSION
+
+
+@pytest.fixture(scope="module")
+def default_store() -> Store:
+    store = Store.open(":memory:")
+    seed.build(store, seed=7, size="default", reference_date=REF)
+    return store
+
+
+def test_default_size_shape(default_store: Store) -> None:
+    counts = default_store.get_meta("counts")
+    assert counts["teams"] == 4 and counts["users"] == 16 and counts["sequences"] == 30
+    assert counts["contacts"] == 6000
+    assert 14_000 <= counts["recipients"] <= 15_000
+    states = dict(
+        default_store.read(
+            "SELECT coalesce(completed_reason, state), COUNT(*) FROM recipients GROUP BY 1"
+        )
+    )
+    for status in (
+        "active",
+        "draft",
+        "finished",
+        "replied",
+        "bounced",
+        "unsubscribed",
+        "cancelled",
+        "failed",
+    ):
+        assert states.get(status, 0) > 0, status
+    stages = default_store.read("SELECT doc FROM docs WHERE kind = 'sequences'")
+    import json
+
+    docs = [json.loads(r["doc"]) for r in stages]
+    assert all(2 <= len(d["stages"]) <= 6 for d in docs)
+    assert {s["type"] for d in docs for s in d["stages"]} == {
+        "email",
+        "manual_email",
+        "call",
+        "linkedin",
+    }
+    assert any(d["paused"] for d in docs) and any(d["archived"] for d in docs)
+
+
+def test_default_rates_look_like_real_outreach(default_store: Store) -> None:
+    q = default_store.read
+    sent = q("SELECT COUNT(*) FROM messages WHERE sent IS NOT NULL")[0][0]
+
+    def share(kind: str) -> float:
+        n = q("SELECT COUNT(DISTINCT message_id) FROM events WHERE type = ?", (kind,))[0][0]
+        return float(n) / sent
+
+    assert 0.35 <= share("opened") <= 0.60
+    assert 0.02 <= share("clicked") <= 0.08
+    assert 0.03 <= share("replied") <= 0.12
+    assert 0.01 <= share("bounced") <= 0.04
+    # Opens come soon after sending, with a long tail.
+    delays = [
+        r[0]
+        for r in q(
+            "SELECT min(e.ts) - m.sent FROM events e JOIN messages m ON m._id = e.message_id "
+            "WHERE e.type = 'opened' GROUP BY e.message_id"
+        )
+    ]
+    delays.sort()
+    median = delays[len(delays) // 2]
+    assert 5 * 60_000 <= median <= 12 * 3_600_000
+    assert delays[int(len(delays) * 0.95)] > 24 * 3_600_000
+
+
+def test_most_activity_on_weekdays(default_store: Store) -> None:
+    rows = default_store.read(
+        "SELECT strftime('%w', ts / 1000, 'unixepoch'), COUNT(*) FROM events GROUP BY 1"
+    )
+    by_day = {int(d): n for d, n in rows}
+    weekend = by_day.get(0, 0) + by_day.get(6, 0)
+    assert weekend / sum(by_day.values()) < 0.15
+
+
+def test_default_connect_is_fast_once_cached(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    SandboxTransport.open(settings, size="default", db=":memory:", reference_date="2025-06-02")
+    started = time.perf_counter()
+    transport = SandboxTransport.open(
+        settings, size="default", db=tmp_path / "copy.sqlite", reference_date="2025-06-02"
+    )
+    assert time.perf_counter() - started < 3.0
+    assert transport.connection_id is not None
+    memory = SandboxTransport.open(
+        settings, size="default", db=":memory:", reference_date="2025-06-02"
+    )
+    assert memory.emulator.store.get_meta("counts")["events"] > 50_000
