@@ -27,10 +27,12 @@ request really leaves, not before the wait for a rate-limit slot.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pandas as pd
 
@@ -138,8 +140,6 @@ async def _check_writable(client: AsyncClient, sequence: SequenceInfo) -> None:
 
 async def _listed(client: AsyncClient, sequence_id: str) -> tuple[pd.DataFrame, bool]:
     """The sequence's recipients as Mixmax lists them, and whether the 10,000 cap cut them."""
-    import warnings
-
     from ..pages import RecipientsCapWarning
 
     with warnings.catch_warnings():
@@ -396,12 +396,76 @@ class _Run:
             raise error
 
 
+CLOCK_MARGIN_S = 120.0
+"""How far Mixmax's clock and ours may disagree when we stop a reconciling scan early."""
+
+
+def _epoch(iso: str) -> float | None:
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return None
+
+
+async def _scan_recent(
+    client: AsyncClient, sequence_id: str, wanted: set[str], sent_at: float | None
+) -> tuple[dict[str, str], bool]:
+    """Exact address -> state for the ``wanted`` addresses the sequence lists.
+
+    Reading a 10,000-recipient list costs 200 requests (100 s at the rate limit),
+    so the scan stops early when it safely can: once every wanted address is
+    found, or -- when the list is observed to come newest first -- once it reaches
+    recipients created well before the lost batch was sent (anything that batch
+    added would have been listed above them). If the order is not newest first,
+    the whole list is read.
+    """
+    from ..pages import RecipientsCapWarning, iter_pages
+
+    cutoff_ms = (sent_at - CLOCK_MARGIN_S) * 1000 if sent_at is not None else None
+    found: dict[str, str] = {}
+    seen = 0
+    newest_first = True
+    previous: float | None = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecipientsCapWarning)
+        pages = cast(
+            AsyncGenerator[list[dict[str, Any]], None],
+            iter_pages(client.run_action, "get-sequence-recipients", {"sequenceId": sequence_id}),
+        )
+        async for page in pages:
+            oldest: float | None = None
+            for record in page:
+                seen += 1
+                to = record.get("to")
+                email = (to.get("email") if isinstance(to, Mapping) else None) or record.get(
+                    "email"
+                )
+                if isinstance(email, str) and email in wanted:
+                    found[email] = str(record.get("state") or "")
+                created = record.get("createdAt")
+                if not isinstance(created, int | float) or isinstance(created, bool):
+                    newest_first = False
+                    continue
+                if previous is not None and created > previous:
+                    newest_first = False
+                previous = oldest = float(created)
+            if len(found) == len(wanted):
+                break
+            if newest_first and cutoff_ms is not None and oldest is not None and oldest < cutoff_ms:
+                break
+        else:
+            return found, seen >= catalog.RECIPIENTS_CAP
+        await pages.aclose()
+    return found, False
+
+
 async def _settle_unknown(
     client: AsyncClient,
     job: _Job,
     journal: Journal,
     unknown: Mapping[str, str],
     *,
+    sent_at: float | None,
     draft: bool,
     unresolved: Unresolved,
 ) -> None:
@@ -428,13 +492,16 @@ async def _settle_unknown(
                 "unresolved='assume_added' if they are there, or unresolved='resend' if not."
             ),
         )
-    listed, capped = await _listed(client, job.sequence_id)
-    states: dict[str, str] = {}
-    for email, state in zip(
-        listed["email"], listed.get("state", [None] * len(listed)), strict=True
-    ):
-        if isinstance(email, str):
-            states[email] = "" if state is None or state is pd.NA else str(state)
+    if job.kind == "enroll":
+        states, capped = await _scan_recent(client, job.sequence_id, set(emails), sent_at)
+    else:
+        listed, capped = await _listed(client, job.sequence_id)
+        states = {}
+        for email, state in zip(
+            listed["email"], listed.get("state", [None] * len(listed)), strict=True
+        ):
+            if isinstance(email, str):
+                states[email] = "" if state is None or state is pd.NA else str(state)
     present: list[dict[str, Any]] = []
     absent: list[str] = []
     for email in emails:
@@ -489,8 +556,16 @@ async def _apply(
         if state.header is None:
             journal.write(job.header)
         if state.unknown:
+            times = [_epoch(state.sent_at.get(b, "")) for b in set(state.unknown.values())]
+            known = [t for t in times if t is not None]
             await _settle_unknown(
-                client, job, journal, state.unknown, draft=draft, unresolved=unresolved
+                client,
+                job,
+                journal,
+                state.unknown,
+                sent_at=min(known) if len(known) == len(times) else None,
+                draft=draft,
+                unresolved=unresolved,
             )
             state = journal.state()
         run = _Run(

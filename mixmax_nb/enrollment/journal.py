@@ -85,6 +85,8 @@ class JournalState:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     unknown: dict[str, str] = field(default_factory=dict)
     """address -> batch id: sent, answer never recorded."""
+    sent_at: dict[str, str] = field(default_factory=dict)
+    """batch id -> when its ``pending`` line was written (ISO, UTC)."""
     batches: int = 0
 
 
@@ -99,6 +101,7 @@ def replay(records: Sequence[Mapping[str, Any]]) -> JournalState:
         elif kind == "pending":
             emails = [str(e) for e in record.get("emails") or ()]
             members[batch] = emails
+            state.sent_at.setdefault(batch, str(record.get("at") or ""))
             state.batches += 1
             for email in emails:
                 if email not in state.outcomes:
