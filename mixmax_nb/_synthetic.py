@@ -69,11 +69,6 @@ def synthetic_frames(
     ts = np.concatenate(parts_ts)
     n = len(d)
 
-    def label(prefix: str, values: np.ndarray[Any, Any]) -> pd.Series:
-        return pd.Series(
-            pd.Categorical.from_codes(values, [f"{prefix}{i}" for i in range(values.max() + 1)])
-        )
-
     emails = np.asarray([f"person{i}@example.com" for i in range(n_people)], dtype=object)
     seq_ids = np.asarray([f"seq{i:04d}" for i in range(sequences)], dtype=object)
     seq_names = np.asarray([f"Outbound play {i}" for i in range(sequences)], dtype=object)
@@ -107,7 +102,6 @@ def synthetic_frames(
         "link_text": links[link + 1],
         "file_name": files[file + 1],
     }
-    del label
     events = pd.DataFrame(columns)
     events = events.astype(dict(frames.SCHEMAS["events"]))
     events = events.sort_values("timestamp", ascending=False, kind="stable").reset_index(drop=True)

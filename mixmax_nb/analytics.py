@@ -328,7 +328,7 @@ def _codes(values: pd.Series, universe: pd.Index) -> IntArray:
     arrow strings to Python objects for ``get_indexer`` is what would be slow.
     """
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    lookup = np.asarray(universe.get_indexer(np.asarray(uniques, dtype=object)), dtype=np.int64)
+    lookup = np.asarray(universe.get_indexer(pd.Index(np.asarray(uniques, dtype=object))))
     codes = np.asarray(codes, dtype=np.int64)
     return np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1) if len(lookup) else codes
 
@@ -379,7 +379,7 @@ def _mapping(values: Any) -> dict[str, str]:
     if isinstance(values, pd.DataFrame):
         cols = list(values.columns)
         key = "user_id" if "user_id" in cols else cols[0]
-        val = [c for c in cols if c != key][0]
+        val = next(c for c in cols if c != key)
         pairs = zip(values[key].astype(object), values[val].astype(object), strict=True)
         return {str(k): str(v) for k, v in pairs if k is not pd.NA and v is not pd.NA}
     return {str(k): str(v) for k, v in dict(values).items()}
@@ -541,7 +541,7 @@ def prepare(
     slim = pd.DataFrame(
         {
             "delivery": kd,
-            "type": pd.Categorical.from_codes(kt, categories=list(_TYPE_ORDER)),
+            "type": pd.Categorical.from_codes(kt, dtype=pd.CategoricalDtype(list(_TYPE_ORDER))),
             "ts": kts,
         }
     )
@@ -581,7 +581,7 @@ def prepare(
         em_index = pd.Index(np.asarray(em_uniques, dtype=object))
         r_em = np.asarray(em_index.get_indexer(recipients["email"].astype(object)), dtype=np.int64)
         r_pair = np.where(r_seq >= 0, r_seq, len(seq_index)) * (len(em_uniques) + 1) + r_em
-        r_rec = pd.Index(np.asarray(rec_uniques)).get_indexer(r_pair)
+        r_rec = pd.Index(np.asarray(rec_uniques)).get_indexer(pd.Index(r_pair))
         r_rec = np.where(r_em >= 0, r_rec, -1)
         enrollments = pd.DataFrame(
             {
@@ -968,10 +968,7 @@ def time_to_summary(data: Frameish) -> pd.DataFrame:
     eng = _engagement(data)
     rows = []
     for kind, values in _delays(eng).items():
-        if len(values):
-            q = np.quantile(values, [0.25, 0.5, 0.75, 0.9])
-        else:
-            q = np.full(4, np.nan)
+        q = np.quantile(values, [0.25, 0.5, 0.75, 0.9]) if len(values) else np.full(4, np.nan)
         rows.append(
             {
                 "kind": kind,
@@ -1225,15 +1222,15 @@ def _top(eng: Engagement, kind: str, column: str, text: str | None, n: int) -> p
         }
     )
     if text:
-        out["text"] = grouped["text"].agg(lambda s: s.mode().iat[0] if len(s) else "")
+        out["text"] = grouped["text"].first()
     out = out.sort_values(["recipients", "events"], ascending=False).head(n)
     return out.rename_axis(column).reset_index()
 
 
 def top_links(data: Frameish, n: int = 10) -> pd.DataFrame:
     """Most clicked links: ``link_url``, ``events`` (clicks), ``recipients`` (unique
-    people who clicked it), ``messages`` (unique deliveries), ``text`` (its most
-    common link text). Sorted by recipients, then clicks."""
+    people who clicked it), ``messages`` (unique deliveries), ``text`` (its link
+    text, as first seen). Sorted by recipients, then clicks."""
     eng = _engagement(data)
     return eng._tag(_top(eng, "clicked", "link_url", "link_text", n))
 
@@ -1300,7 +1297,10 @@ def _verdict(c: dict[str, Any]) -> str:
         return f"Cannot compare: {empty} reached nobody in this selection."
     d, lo, hi = c["difference"], c["lower"], c["upper"]
     pts = f"{100 * d:+.1f} points (95% interval {100 * lo:+.1f} to {100 * hi:+.1f})"
-    rates = f"{a}: {_pct(c['rate_a'])} of {c['reached_a']}; {b}: {_pct(c['rate_b'])} of {c['reached_b']}"
+    rates = (
+        f"{a}: {_pct(c['rate_a'])} of {c['reached_a']}; "
+        f"{b}: {_pct(c['rate_b'])} of {c['reached_b']}"
+    )
     if lo > 0:
         return f"{a} gets more replies than {b}: {pts}. {rates}."
     if hi < 0:

@@ -28,8 +28,8 @@ from . import analytics
 __all__ = [
     "SANDBOX_MARK",
     "TEMPLATE",
-    "comparison_chart",
     "cohort_chart",
+    "comparison_chart",
     "funnel_chart",
     "heatmap_chart",
     "is_sandbox",

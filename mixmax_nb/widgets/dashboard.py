@@ -269,10 +269,9 @@ class EngagementDashboard:
         )
         return board
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        # Displaying the dashboard displays its layout (the object itself is not a widget).
+        return self.widget._repr_mimebundle_(**kwargs)
 
     # -- data ------------------------------------------------------------------------
 
