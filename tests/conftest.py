@@ -54,7 +54,7 @@ class FakeMembrane:
         # A shell wrapper, so the transport runs an ordinary executable file with the
         # venv's interpreter; `exec` keeps one process (its pid is the fake's pid).
         self.bin.write_text(
-            f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_MEMBRANE}" "$@"\n', encoding="utf-8"
+            f'#!/bin/sh\nexec "{sys.executable}" -S "{FAKE_MEMBRANE}" "$@"\n', encoding="utf-8"
         )
         self.bin.chmod(self.bin.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         self._scenario: dict[str, Any] = {}

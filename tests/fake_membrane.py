@@ -19,8 +19,8 @@ It is steered by files in the directory named by ``FAKE_MEMBRANE_DIR``:
     ``json`` (printed to stdout), ``stdout`` / ``stderr`` (raw text), ``error``
     (Membrane's ``{type, key, message, data}``, printed as JSON to ``error_to``:
     ``"stdout"`` by default, exit 1 unless ``exit`` says otherwise), ``exit``,
-    ``sleep`` (seconds before answering), ``child`` (spawn a grandchild that sleeps,
-    for orphan checks), ``signal`` (kill itself with that signal, e.g. ``"SIGKILL"``),
+    ``sleep`` (seconds before answering), ``child`` (spawn a grandchild that sleeps that
+    many seconds, holding stdout open: for orphan checks), ``signal`` (kill itself with that signal, e.g. ``"SIGKILL"``),
     ``default`` (true: answer as if there were no entry, after the other effects).
 
 Written by the fake:
@@ -191,7 +191,7 @@ def main() -> int:
 
     if reply.get("child"):
         child = subprocess.Popen(  # a grandchild that would outlive a careless kill
-            [sys.executable, "-c", "import time; time.sleep(120)"],
+            [sys.executable, "-S", "-c", f"import time; time.sleep({float(reply['child'])})"],
             stdin=subprocess.DEVNULL,
         )
         _append("pids", f"{child.pid} child")

@@ -130,7 +130,7 @@ def test_interrupting_a_sync_call_in_a_running_loop_kills_the_subprocess(
     fake_membrane: FakeMembrane,
 ) -> None:
     """A kernel interrupt during a long sync call: the CLI process must not live on."""
-    fake_membrane.on("action run", {"sleep": 60, "child": True})
+    fake_membrane.on("action run", {"sleep": 60, "child": 10})
     transport = CliTransport(Settings.from_env().with_(connection_id="c1"))
 
     def interrupter() -> None:
