@@ -20,7 +20,8 @@ It is steered by files in the directory named by ``FAKE_MEMBRANE_DIR``:
     (Membrane's ``{type, key, message, data}``, printed as JSON to ``error_to``:
     ``"stdout"`` by default, exit 1 unless ``exit`` says otherwise), ``exit``,
     ``sleep`` (seconds before answering), ``child`` (spawn a grandchild that sleeps that
-    many seconds, holding stdout open: for orphan checks), ``signal`` (kill itself with that signal, e.g. ``"SIGKILL"``),
+    many seconds, holding stdout open: for orphan checks), ``signal`` (kill itself
+    with that signal, e.g. ``"SIGKILL"``),
     ``default`` (true: answer as if there were no entry, after the other effects).
 
 Written by the fake:
