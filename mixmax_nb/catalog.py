@@ -442,6 +442,22 @@ def get(key: str) -> ActionSpec:
         ) from None
 
 
+def prewarm() -> None:
+    """Import jsonschema in a background thread.
+
+    Importing it can take over a second (it compiles an IRI grammar when the
+    optional rfc3987-syntax is installed, as JupyterLab installs it); started at
+    connect time, that cost is paid while the person reads the first output,
+    not on their first call.
+    """
+    import threading
+
+    def load() -> None:
+        import jsonschema  # noqa: F401
+
+    threading.Thread(target=load, name="mixmax_nb-prewarm", daemon=True).start()
+
+
 @cache
 def _validator(key: str) -> Any:
     from jsonschema import Draft202012Validator, FormatChecker

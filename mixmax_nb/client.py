@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .cache import EventStore
+    from .enrollment import CancelPlan, CancelResult, EnrollmentPlan, EnrollmentResult
     from .feed import RefreshStats
 
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -63,7 +64,8 @@ class AsyncClient:
             # minute; the ceiling per (scaled) minute stays Mixmax's.
             scale = float(getattr(transport, "time_scale", 1.0) or 1.0)
             paced = getattr(transport, "rate_limited", True)
-            limiter = RateLimiter(per=60.0 / scale) if paced else NoLimit()
+            # burst=1: a page that came back late does not cost a slot (see RateLimiter).
+            limiter = RateLimiter(per=60.0 / scale, burst=1) if paced else NoLimit()
         self.limiter = limiter
         self.retry = retry or RetryPolicy()
 
@@ -291,6 +293,46 @@ class AsyncClient:
     async def clear_event_cache(self) -> None:
         (await self.event_store()).clear()
 
+    # -- enrollment ---------------------------------------------------------------
+
+    async def plan_enrollment(
+        self,
+        sequence_id: str,
+        recipients: Any,
+        *,
+        email: str | None = None,
+        variables: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> EnrollmentPlan:
+        """Who would be added to the sequence, and why not; writes nothing."""
+        from .enrollment import plan_enrollment
+
+        return await plan_enrollment(
+            self, sequence_id, recipients, email=email, variables=variables, **options
+        )
+
+    async def enroll(
+        self, plan: EnrollmentPlan, schedule: Any = "now", **options: Any
+    ) -> EnrollmentResult:
+        """Apply a plan's ``add`` rows; safe to run again (journaled, never twice)."""
+        from .enrollment import enroll
+
+        return await enroll(self, plan, schedule, **options)
+
+    async def plan_cancel(self, sequence_id: str, emails: Any, **options: Any) -> CancelPlan:
+        """Which of ``emails`` are active in the sequence and would be cancelled."""
+        from .enrollment import plan_cancel
+
+        return await plan_cancel(self, sequence_id, emails, **options)
+
+    async def cancel_recipients(
+        self, plan: CancelPlan | str, emails: Any = None, **options: Any
+    ) -> CancelResult:
+        """Apply a cancel plan (or plan and apply from a sequence id and emails)."""
+        from .enrollment import cancel_recipients
+
+        return await cancel_recipients(self, plan, emails, **options)
+
     async def aclose(self) -> None:
         await self.transport.aclose()
 
@@ -389,6 +431,34 @@ class Client:
         """What the connection offers (ranked by ``intent``), with input/output schemas."""
         return run_sync(self.aio.actions_frame(intent, limit))
 
+    def plan_enrollment(
+        self,
+        sequence_id: str,
+        recipients: Any,
+        *,
+        email: str | None = None,
+        variables: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> EnrollmentPlan:
+        return run_sync(
+            self.aio.plan_enrollment(
+                sequence_id, recipients, email=email, variables=variables, **options
+            )
+        )
+
+    def enroll(
+        self, plan: EnrollmentPlan, schedule: Any = "now", **options: Any
+    ) -> EnrollmentResult:
+        return run_sync(self.aio.enroll(plan, schedule, **options))
+
+    def plan_cancel(self, sequence_id: str, emails: Any, **options: Any) -> CancelPlan:
+        return run_sync(self.aio.plan_cancel(sequence_id, emails, **options))
+
+    def cancel_recipients(
+        self, plan: CancelPlan | str, emails: Any = None, **options: Any
+    ) -> CancelResult:
+        return run_sync(self.aio.cancel_recipients(plan, emails, **options))
+
     def close(self) -> None:
         run_sync(self.aio.aclose())
 
@@ -484,6 +554,7 @@ def connect(backend: str | None = None, **options: Any) -> Client:
     (instant/realistic), ``db`` (a SQLite path or ":memory:"), ``scale``.
     Membrane options: ``connection_id``, ``call_style``, ``timeout``, ``membrane_bin``.
     """
+    catalog.prewarm()
     settings = Settings.from_env()
     for name in ("connection_id", "call_style", "timeout", "membrane_bin"):
         if name in options:

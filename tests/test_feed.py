@@ -137,3 +137,41 @@ def test_to_utc_accepts_every_form() -> None:
     assert feed.to_utc("2026-01-02 03:04:05") == want
     assert feed.to_utc(int(want.value // 1_000_000)) == want
     assert feed.to_utc(None) is None
+
+
+def test_limiter_burst_makes_up_late_starts_but_never_exceeds_the_window() -> None:
+    from mixmax_nb.transport.limits import RateLimiter
+
+    now = [0.0]
+    lim = RateLimiter(per=60.0, burst=1, clock=lambda: now[0])
+    starts: list[float] = []
+    for i in range(2000):
+        delay = lim.reserve()
+        starts.append(now[0] + delay)
+        # Every 7th call comes back late (a slow page): the caller arrives after its slot.
+        now[0] = starts[-1] + (lim.interval * 2.5 if i % 7 == 0 else 0.01)
+    # No sliding 60 s window holds more than 119 starts...
+    j = 0
+    for i, t in enumerate(starts):
+        while starts[j] <= t - 60.0:
+            j += 1
+        assert i - j + 1 <= 119
+    # ...and the late calls cost less than strictly even spacing would.
+    even = RateLimiter(per=60.0, burst=0, clock=lambda: now[0])
+    now[0] = 0.0
+    even_starts: list[float] = []
+    for i in range(2000):
+        delay = even.reserve()
+        even_starts.append(now[0] + delay)
+        now[0] = even_starts[-1] + (even.interval * 2.5 if i % 7 == 0 else 0.01)
+    assert starts[-1] < even_starts[-1]
+
+
+def test_penalize_holds_back_even_the_burst() -> None:
+    from mixmax_nb.transport.limits import RateLimiter
+
+    now = [100.0]
+    lim = RateLimiter(per=60.0, burst=1, clock=lambda: now[0])
+    lim.reserve()
+    lim.penalize(10.0)
+    assert lim.reserve() >= 10.0

@@ -1,0 +1,161 @@
+"""Pulling the live feed: pace against Mixmax's ceiling, and the cost of a refresh.
+
+1. **Pull.** The `default` sandbox account in its ``realistic`` profile (latency,
+   a sliding 120-requests/minute window answered with 429 + Retry-After, rare 5xx),
+   time compressed by ``--scale`` (a minute lasts 60/scale seconds) and the client's
+   limiter scaled the same way. Every page of the feed is read through
+   ``client.refresh_events()`` into an empty event store. Prints achieved
+   requests/minute as a fraction of the 120/minute ceiling (target >= 0.95), the
+   429s the toolkit caused (target 0), and rows/minute against 120 x 300.
+2. **Incremental refresh.** Instant profile. After K new events (sent messages),
+   ``refresh_events()`` must cost at most ceil(K/300) + 1 requests; prints both.
+
+    python benchmarks/bench_pull.py [--scale 10] [--pages 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import mixmax_nb as mx
+from mixmax_nb.cache import EventStore
+from mixmax_nb.client import AsyncClient
+from mixmax_nb.errors import RateLimitedError
+from mixmax_nb.feed import FEED_ACTION, refresh
+from mixmax_nb.transport.limits import MIXMAX_REQUESTS_PER_MINUTE, RateLimiter
+
+PAGE = 300
+
+
+class Counting:
+    """Delegates to a transport; counts requests, 429s and their start times."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+        self.rate_limited = 0
+        self.starts: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def run_action(self, key: str, input: Mapping[str, Any] | None) -> Any:
+        self.calls[key] += 1
+        self.starts.append(time.perf_counter())
+        try:
+            return await self.inner.run_action(key, input)
+        except RateLimitedError:
+            self.rate_limited += 1
+            raise
+
+
+async def capped_run(client: AsyncClient, pages: int) -> Any:
+    """A runner that reports the end of the feed after ``pages`` pages (bounds the run)."""
+    seen = 0
+
+    async def run(key: str, params: Mapping[str, Any]) -> Any:
+        nonlocal seen
+        seen += 1
+        out = await client.run_action(key, params)
+        if seen >= pages and isinstance(out, dict):
+            out = {**out, "hasNext": False}
+        return out
+
+    return run
+
+
+def pull(scale: float, pages: int, home: Path) -> None:
+    db = home / "pull.sqlite"
+    transport = mx.connect(
+        "sandbox", size="default", profile="realistic", scale=scale, db=str(db)
+    ).transport
+    counting = Counting(transport)
+    client = AsyncClient(counting, limiter=RateLimiter(per=60.0 / scale, burst=1))  # type: ignore[arg-type]
+    store = EventStore(home, "sandbox", "bench-pull")
+
+    async def go() -> tuple[int, float]:
+        run = await capped_run(client, pages)
+        start = time.perf_counter()
+        stats = await refresh(run, store)
+        return stats.stored_events, time.perf_counter() - start
+
+    rows, elapsed = asyncio.run(go())
+    requests = counting.calls[FEED_ACTION]
+    # Rate over the span the pacing governs: first request start to last request start,
+    # measured in scaled minutes.
+    span = (counting.starts[-1] - counting.starts[0]) * scale / 60.0 if requests > 1 else 0
+    per_minute = (requests - 1) / span if span else float("nan")
+    fraction = per_minute / MIXMAX_REQUESTS_PER_MINUTE
+    rows_per_minute = rows / (elapsed * scale / 60.0)
+    print(
+        f"pull: {requests} requests, {rows:,} rows in {elapsed:.1f} s real "
+        f"({elapsed * scale / 60:.2f} scaled minutes, scale {scale:g})"
+    )
+    print(
+        f"  requests/minute {per_minute:.1f} = {fraction:.3f} of the 120 ceiling "
+        f"(target >= 0.95) {'PASS' if fraction >= 0.95 else 'FAIL'}"
+    )
+    print(
+        f"  429s caused: {counting.rate_limited} (target 0) "
+        f"{'PASS' if counting.rate_limited == 0 else 'FAIL'}"
+    )
+    print(
+        f"  rows/minute {rows_per_minute:,.0f} against 120 x 300 = "
+        f"{MIXMAX_REQUESTS_PER_MINUTE * PAGE:,} ({rows_per_minute / 36000:.3f})"
+    )
+
+
+def incremental(home: Path) -> None:
+    client = mx.connect("sandbox", size="small", db=":memory:")
+    store = EventStore(home, "sandbox", "bench-refresh")
+    counting = Counting(client.transport)
+    aio = AsyncClient(counting)  # type: ignore[arg-type]
+    asyncio.run(refresh(aio.run_action, store))
+    me = client.me()
+    print("incremental refresh (instant profile):")
+    ok = True
+    for k in (0, 1, 299, 300, 301, 900):
+        for i in range(k):
+            draft = client.run_action(
+                "create-message",
+                {
+                    "to": [{"email": f"bench{i}@example.com"}],
+                    "subject": f"bench {i}",
+                    "body": "<p>hi</p>",
+                },
+            )
+            client.run_action("send-message", {"messageId": draft["_id"]})
+        counting.calls.clear()
+        stats = asyncio.run(refresh(aio.run_action, store))
+        used = counting.calls[FEED_ACTION]
+        bound = math.ceil(k / PAGE) + 1
+        ok &= used <= bound and stats.new_events >= k
+        print(
+            f"  K={k:4d} new events: {stats.new_events:4d} stored, {used} requests "
+            f"(bound ceil(K/300)+1 = {bound}) {'PASS' if used <= bound else 'FAIL'}"
+        )
+    print(f"  account {me.get('email')}: {'PASS' if ok else 'FAIL'}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=5.0)
+    parser.add_argument("--pages", type=int, default=120)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        pull(args.scale, args.pages, Path(tmp))
+        incremental(Path(tmp))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
