@@ -23,7 +23,10 @@ def run_notebook(path: Path, out_dir: Path, timeout: int) -> Path:
     nb = nbformat.read(path, as_version=4)
     # Widget state can hold secrets (a Password's value); a demo page doesn't need it.
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", store_widget_state=False,
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        store_widget_state=False,
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()
