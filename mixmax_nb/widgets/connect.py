@@ -250,10 +250,11 @@ class ConnectWizard:
         *,
         secrets: tuple[str, ...] = (),
     ) -> None:
-        # Each action starts with a clean log. Setting the model's outputs (rather than
-        # clear_output(), which goes through IPython's display hooks) works the same in a
-        # kernel, from a task, and headless.
-        self.output.outputs = ()
+        if not self.runner.busy:
+            # Each action starts with a clean log (a refused one keeps the running one's).
+            # Setting the model's outputs, rather than clear_output() which goes through
+            # IPython's display hooks, works the same in a kernel, from a task, headless.
+            self.output.outputs = ()
         self.runner.start(
             coro,
             label=label,
