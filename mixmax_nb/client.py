@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -41,11 +43,50 @@ if TYPE_CHECKING:
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
-def _progress(desc: str) -> Any:
-    """A notebook-aware progress bar that appears only if the pull lasts over 2 seconds."""
-    from tqdm.auto import tqdm
+class _LazyProgress:
+    """A tqdm.auto bar created only once work has lasted ``delay`` seconds.
 
-    return tqdm(desc=desc, unit=" rows", delay=2.0, leave=False)
+    tqdm's own ``delay`` still builds the notebook widget up front, which then sits
+    in a saved notebook's widget state as "0/?" noise; quick pulls show nothing.
+    """
+
+    def __init__(self, desc: str, delay: float = 2.0) -> None:
+        self.desc = desc
+        self.delay = delay
+        self.count = 0
+        self._start = time.monotonic()
+        self._bar: Any = None
+
+    def update(self, n: int) -> None:
+        self.count += n
+        if self._bar is None and time.monotonic() - self._start >= self.delay:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(desc=self.desc, unit=" rows", initial=self.count, leave=False)
+        elif self._bar is not None:
+            self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _progress(desc: str) -> _LazyProgress:
+    return _LazyProgress(desc)
+
+
+_limiters: dict[tuple[str, float], RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def shared_limiter(account: str, scale: float = 1.0) -> RateLimiter:
+    """One limiter per account in this process: two clients on one account share 120/min."""
+    with _limiters_lock:
+        key = (account, scale)
+        if key not in _limiters:
+            # burst=1: a page that came back late does not cost a slot (see RateLimiter).
+            _limiters[key] = RateLimiter(per=60.0 / scale, burst=1)
+        return _limiters[key]
 
 
 class AsyncClient:
@@ -64,8 +105,14 @@ class AsyncClient:
             # minute; the ceiling per (scaled) minute stays Mixmax's.
             scale = float(getattr(transport, "time_scale", 1.0) or 1.0)
             paced = getattr(transport, "rate_limited", True)
-            # burst=1: a page that came back late does not cost a slot (see RateLimiter).
-            limiter = RateLimiter(per=60.0 / scale, burst=1) if paced else NoLimit()
+            account = getattr(transport, "account_key", None) or (
+                # The real service limits per user: share by connection. A sandbox
+                # keeps its own window per database, so each transport gets its own.
+                f"membrane:{transport.connection_id}"
+                if transport.backend == "membrane"
+                else f"{transport.backend}:{id(transport)}"
+            )
+            limiter = shared_limiter(account, scale) if paced else NoLimit()
         self.limiter = limiter
         self.retry = retry or RetryPolicy()
 
@@ -476,7 +523,12 @@ def _announce_sandbox(reason: str) -> None:
 
 
 async def wait_until_settled(
-    transport: Transport, connection: Connection, *, deadline: float = 300.0, poll: int = 30
+    transport: Transport,
+    connection: Connection,
+    *,
+    deadline: float = 300.0,
+    poll: int = 30,
+    min_gap: float = 1.0,
 ) -> Connection:
     """Long-poll ``connection get --wait`` until the state leaves BUILDING or time runs out."""
     loop = asyncio.get_running_loop()
@@ -485,9 +537,14 @@ async def wait_until_settled(
         left = end - loop.time()
         if left <= 0:
             break
+        asked = loop.time()
         connection = await transport.get_connection(
             connection["id"], wait=True, timeout=max(1, min(poll, int(left)))
         )
+        # A CLI that ignores --wait (or answers at once) must not be re-run back to back.
+        gap = min_gap - (loop.time() - asked)
+        if connection.get("state") == BUILDING and gap > 0:
+            await asyncio.sleep(gap)
     return connection
 
 
@@ -520,7 +577,12 @@ async def open_membrane(settings: Settings, *, ensure: bool = True) -> Transport
                     hint="Create one with the ConnectWizard.",
                 )
             found = await transport.ensure_connection(MIXMAX_APP_URL)
-        conn = found
+        # List entries may be abridged (no clientAction): read the connection itself.
+        conn = (
+            found
+            if found.get("state") in (READY, BUILDING)
+            else (await transport.get_connection(found["id"]))
+        )
     conn = await wait_until_settled(transport, conn)
     if conn.get("state") != READY:
         raise connection_error(conn)

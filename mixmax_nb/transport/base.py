@@ -162,7 +162,8 @@ def error_from_payload(
     ``payload`` may be the error itself or a wrapper ``{"error": {...}}``.
     """
     error = payload.get("error") if isinstance(payload.get("error"), Mapping) else payload
-    assert isinstance(error, Mapping)
+    if not isinstance(error, Mapping):  # a wrapper whose "error" is not an object
+        error = payload
     etype = str(error.get("type") or "") or None
     ekey = str(error.get("key") or "") or None
     raw_data = error.get("data")
