@@ -10,14 +10,14 @@ STAMP_DEV := $(VENV)/.stamp-dev
 STAMP_LAB := $(VENV)/.stamp-lab
 STAMP_APP := $(VENV)/.stamp-app
 
-.PHONY: lab demo test bench faults app lint typecheck pytest clean
+.PHONY: lab demo test bench faults app binder-check lint typecheck pytest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 
 $(STAMP_DEV): pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e '.[dev,lab]'
+	$(PIP) -e '.[dev,lab,app]'
 	touch $@
 
 $(STAMP_LAB): pyproject.toml constraints.txt | $(BIN)/python
@@ -46,6 +46,14 @@ test: $(STAMP_DEV)
 ## make bench: every benchmark under benchmarks/, each printing its figures
 bench: $(STAMP_DEV)
 	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+## make app: the Voila apps under apps/ (dashboard, enrollment, connect) on the sandbox
+app: $(STAMP_APP)
+	MIXMAX_NB_BACKEND=sandbox $(BIN)/voila apps/ --no-browser --port=$${APP_PORT:-8866}
+
+## make binder-check: a fresh venv from binder/ only executes every notebook (slow)
+binder-check: $(STAMP_DEV)
+	$(BIN)/python -m pytest -m slow -p no:cacheprovider tests/test_binder.py
 
 ## make faults: the slow fault and load tests
 faults: $(STAMP_DEV)
