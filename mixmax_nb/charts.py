@@ -34,6 +34,7 @@ __all__ = [
     "heatmap_chart",
     "is_sandbox",
     "kpi_chart",
+    "poll_results_chart",
     "stage_chart",
     "time_to_chart",
     "top_items_chart",
@@ -465,3 +466,34 @@ def comparison_chart(comparison: analytics.Comparison) -> go.Figure:
     fig.update_xaxes(title_text="Group")
     fig.update_layout(margin={"b": 110})
     return _finish(fig, "Which wins? Reply rate, A vs B", frame)
+
+
+def poll_results_chart(frame: pd.DataFrame, question: str | None = None) -> go.Figure:
+    """Answers per option of a poll (a ``frames.shape("poll_results", ...)`` frame)."""
+    title = f"Poll: {_esc(question)}" if question else "Poll results"
+    fig = go.Figure()
+    if len(frame) == 0:
+        return _finish(_empty(fig, "No poll options"), title, frame)
+    # An option nobody chose is one row with no respondent: it counts 0, not 1.
+    counts = (
+        frame.assign(answered=frame["respondent_email"].notna())
+        .groupby(["poll_id", "option_index"], sort=True, dropna=False)
+        .agg(option=("option_text", "first"), answers=("answered", "sum"))
+        .reset_index()
+        .iloc[::-1]
+    )
+    total = int(counts["answers"].sum())
+    shares = [100 * int(n) / total if total else 0.0 for n in counts["answers"]]
+    fig.add_trace(
+        go.Bar(
+            x=counts["answers"].to_numpy(dtype=int),
+            y=_labels(counts["option"].fillna("(no text)")),
+            orientation="h",
+            marker_color=_COLORS[0],
+            customdata=np.array(shares, dtype=float),
+            hovertemplate="<b>%{y}</b><br>%{x:,} answers (%{customdata:.0f}%)<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="Answers (respondents)", rangemode="tozero")
+    fig.update_yaxes(title_text="Option")
+    return _finish(fig, title, frame, height=max(300, 32 * len(counts) + 160))
