@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .connect import ConnectWizard
     from .dashboard import EngagementDashboard
+    from .enroll import EnrollmentForm
 
 # public name -> module that defines it; add new forms here.
 _LAZY = {
     "ConnectWizard": ".connect",
     "EngagementDashboard": ".dashboard",
+    "EnrollmentForm": ".enroll",
 }
 
-__all__ = ["ConnectWizard", "EngagementDashboard"]
+__all__ = ["ConnectWizard", "EngagementDashboard", "EnrollmentForm"]
 
 
 def __getattr__(name: str) -> Any:
