@@ -503,3 +503,46 @@ def _plain_message(error: Any) -> str:
     text = str(error.message)
     # jsonschema quotes the whole instance; long or hostile values make that unreadable.
     return text if len(text) <= 200 else text[:200] + "..."
+
+
+CLIENT_METHODS: dict[str, str] = {
+    "get-current-user": "me()",
+    "list-sequences": "sequences()",
+    "search-sequences": "sequences(search=...)",
+    "get-sequence-recipients": "recipients(sequence_id)",
+    "add-recipient-to-sequence": "plan_enrollment(...) + enroll(plan)",
+    "cancel-sequence-recipient": "plan_cancel(...) + cancel_recipients(plan)",
+    "list-livefeed-events": "events(since, until, types, sequence_id)",
+    "list-messages": "messages()",
+    "get-message": "message(id)",
+    "create-message": "run_action(...)",
+    "send-message": "run_action(...)",
+    "list-snippets": "snippets()",
+    "get-snippet": "snippet(id)",
+    "list-polls": "polls()",
+    "get-poll": "poll(id)",
+    "list-unsubscribes": "unsubscribes()",
+    "add-unsubscribe": "run_action(...)",
+    "remove-unsubscribe": "run_action(...)",
+    "list-teams": "teams()",
+    "list-rules": "rules()",
+}
+
+
+def markdown_table() -> str:
+    """The README's table of actions and client methods, generated from this catalog."""
+    lines = [
+        "| Action | Client method | Result | Writes | Required input |",
+        "|---|---|---|---|---|",
+    ]
+    for spec in sorted(ACTIONS, key=lambda a: a.key):
+        method = CLIENT_METHODS.get(spec.key, "run_action(...)")
+        result = "dict" if spec.page == "object" else f"DataFrame ({spec.kind})"
+        required = ", ".join(f"`{r}`" for r in spec.required) or "-"
+        writes = "yes" if spec.writes else ""
+        lines.append(f"| `{spec.key}` | `{method}` | {result} | {writes} | {required} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
