@@ -28,6 +28,7 @@ import html
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ._sync import run_sync
@@ -227,7 +228,10 @@ def _parse_emails(emails: str | Iterable[Any]) -> list[tuple[str, str]]:
         if isinstance(item, Mapping):
             email, name = str(item.get("email") or "").strip(), str(item.get("name") or "")
         else:
-            email, name = str(item).strip(), ""
+            # "Jane Doe <jane@acme.com>" as a mail client writes it.
+            name, email = parseaddr(str(item).strip())
+            if not email or "@" not in email:
+                email, name = str(item).strip(), ""
         if not email or email.lower() in seen:
             continue
         seen.add(email.lower())
