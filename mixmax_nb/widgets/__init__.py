@@ -13,15 +13,17 @@ if TYPE_CHECKING:
     from .connect import ConnectWizard
     from .dashboard import EngagementDashboard
     from .enroll import EnrollmentForm
+    from .explorer import ActionExplorer
 
 # public name -> module that defines it; add new forms here.
 _LAZY = {
+    "ActionExplorer": ".explorer",
     "ConnectWizard": ".connect",
     "EngagementDashboard": ".dashboard",
     "EnrollmentForm": ".enroll",
 }
 
-__all__ = ["ConnectWizard", "EngagementDashboard", "EnrollmentForm"]
+__all__ = ["ActionExplorer", "ConnectWizard", "EngagementDashboard", "EnrollmentForm"]
 
 
 def __getattr__(name: str) -> Any:
