@@ -661,6 +661,8 @@ class EnrollmentForm:
             on_error=lambda exc: self._enroll_failed(exc),
             on_cancel=self._cancelled,
         )
+        if self.busy:  # shown only while the enrollment runs (hidden again by _busy)
+            show(self.stop_button)
         return task
 
     def stop(self) -> None:
@@ -682,7 +684,6 @@ class EnrollmentForm:
 
     async def _enroll(self, plan: EnrollmentPlan, schedule: Any) -> None:
         self.counts = {"total": len(plan.to_add), "done": 0}
-        show(self.stop_button)
         options: dict[str, Any] = {"batch_size": self.batch_size}
         if self.concurrency is not None:
             options["concurrency"] = self.concurrency
