@@ -102,9 +102,8 @@ RETRY = RetryPolicy(attempts=5, base=0.2, cap=2.0, jitter=0.1)
 def applicable(fault: str, workflow: str, path: str) -> bool:
     if fault == "killed" and path == "sandbox":
         return False  # no process to kill in process
-    if fault in ("truncated_page", "next_echoed") and workflow == "wizard":
-        return False  # the wizard reads no list
-    return True
+    # The wizard reads no list, so page faults cannot reach it.
+    return not (fault in ("truncated_page", "next_echoed") and workflow == "wizard")
 
 
 # -- one row's world ---------------------------------------------------------------------
