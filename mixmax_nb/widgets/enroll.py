@@ -363,6 +363,11 @@ class EnrollmentForm:
             stages = [_Stage(s) for s in record.get("stages") or () if isinstance(s, Mapping)]
             self.stages[info.id] = sorted(stages, key=lambda s: s.ordinal)
         self._filter_sequences()
+        # Selecting the first sequence started reading its active count. Finish it within
+        # this task: in a script the loop closes when the task ends and would cancel it.
+        pending = [t for t in self._side if not t.done()]
+        if pending:
+            await asyncio.wait(pending)
         self._say("ok", f"{len(self.infos):,} sequences. Choose one, then give the recipients.")
 
     def _label(self, info: SequenceInfo) -> str:
