@@ -405,7 +405,12 @@ class Client:
     def __repr__(self) -> str:
         return f"<Client backend={self.backend!r}>"
 
+    def run(self, key: str, input: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run an action; return ``{"output", "actionRunId"}``."""
+        return run_sync(self.aio.run(key, input))
+
     def run_action(self, key: str, input: Mapping[str, Any] | None = None) -> Any:
+        """Run an action; return its raw ``output``."""
         return run_sync(self.aio.run_action(key, input))
 
     def request(
