@@ -236,3 +236,10 @@ def test_cancel_plan_rules():
     assert "cancel: 1" in plan.summary()
     with pytest.raises(InputError):
         build_cancel_plan(SEQ, [], existing=existing)
+
+
+def test_schedule_parse_accepts_a_schedule() -> None:
+    from mixmax_nb.enrollment.plan import Schedule
+
+    draft = Schedule.parse("draft")
+    assert Schedule.parse(draft) is draft

@@ -136,6 +136,8 @@ class Schedule:
         minute in the past is refused: Mixmax would send at once, which is rarely
         what a typo in a date meant.
         """
+        if isinstance(value, Schedule):
+            return value
         if value is None or (isinstance(value, str) and value.strip().lower() == "now"):
             return cls("now")
         if isinstance(value, str) and value.strip().lower() == "draft":
