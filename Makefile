@@ -1,6 +1,8 @@
 # The README's commands. Each target sets itself up: it creates .venv and installs
 # the package with what that target needs, and is quick when that is already done.
 SHELL := /bin/bash
+# Jupyter refuses to run as root unless told; containers and CI machines often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -30,7 +32,7 @@ $(STAMP_APP): pyproject.toml constraints.txt | $(BIN)/python
 
 ## make lab: JupyterLab on notebooks/, on the sandbox unless you are logged in to Membrane
 lab: $(STAMP_LAB)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
 
 ## make demo: the same job headless, every curated notebook executed against the sandbox
 demo: $(STAMP_DEV)
