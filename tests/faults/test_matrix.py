@@ -17,10 +17,8 @@ from .matrix import FAULTS, PATHS, WORKFLOWS, applicable, build_template, run_ro
 # interrupted enrollment re-run. Each takes 0.5-6 s.
 FAST = {
     ("rate_limit", "pull", "sandbox"),
-    ("rate_limit", "enroll", "cli"),
     ("server_error", "enroll", "sandbox"),
     ("timeout", "pull", "sandbox"),
-    ("non_json", "pull", "cli"),
     ("killed", "enroll", "cli"),
     ("defunct", "enroll", "sandbox"),
     ("defunct", "wizard", "sandbox"),
