@@ -1,0 +1,90 @@
+"""apps/dashboard.ipynb in Voila: a filter change redraws the KPI cards and the chart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+# Found by these tests: EngagementDashboard updates its FigureWidgets in place
+# (batch_update), which plotly 7.1 sends as transient `_py2js_*` messages that the
+# anywidget front-end does not draw; a view draws only the `_widget_data` /
+# `_widget_layout` traits, which plotly refreshes only when the FigureWidget itself is
+# displayed (the dashboard displays a VBox around it). So every chart shows empty axes
+# in Voila. Fix (widgets/dashboard.py `_assign`): after the batch update, set
+# `target._widget_data = deepcopy(target._data)` and
+# `target._widget_layout = deepcopy(target._layout_obj._props)` (checked in Voila).
+BLANK_FIGURES = pytest.mark.xfail(
+    reason="dashboard FigureWidgets stay blank in Voila (widget traits not synced; see module)",
+    strict=False,
+)
+ANY_DRAWN = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .filter(gd => gd.offsetParent !== null)
+    .some(gd => (gd.data || []).length > 0)"""
+
+
+def _cards(page: Any) -> list[str]:
+    return [t.strip() for t in page.locator(".mx-card-value").all_inner_texts()]
+
+
+def _choose_one_sequence(page: Any) -> None:
+    """One sequence instead of all: fewer enrollments, one bar instead of many."""
+    sequences = page.locator(
+        ".widget-select-multiple", has=page.locator("label", has_text="Sequences")
+    )
+    options = sequences.locator("option").all_inner_texts()
+    assert len(options) >= 2, options
+    sequences.locator("select").select_option(label=options[0])
+
+
+def _loaded(page: Any) -> None:
+    # The refresh runs as a task on the kernel loop after the cell returns: the cards
+    # arrive over the widget comms, after the page has rendered.
+    page.wait_for_selector(".mx-card-value")
+
+
+def test_a_filter_changes_the_kpis(open_app: Any, ui: Any) -> None:
+    page = open_app("dashboard.ipynb")
+    _loaded(page)
+    assert "SANDBOX DATA" in page.inner_text("body")
+    ui.assert_healthy(page, figures=False)
+    before = _cards(page)
+    _choose_one_sequence(page)
+    page.wait_for_function(
+        """(before) => JSON.stringify(Array.from(document.querySelectorAll('.mx-card-value'))
+              .map(e => e.innerText.trim())) !== JSON.stringify(before)""",
+        arg=before,
+    )
+    after = _cards(page)
+    assert after != before
+    assert after[0] != before[0], "the Enrolled card did not follow the sequence filter"
+    ui.assert_healthy(page, figures=False)
+
+
+@BLANK_FIGURES
+def test_the_charts_draw_and_follow_the_filter(open_app: Any, ui: Any) -> None:
+    page = open_app("dashboard.ipynb")
+    _loaded(page)
+    page.wait_for_function(ANY_DRAWN, timeout=20_000)
+    ui.assert_healthy(page)
+    before = ui.figure_signature(page)
+    _choose_one_sequence(page)
+    page.wait_for_function(
+        """(before) => JSON.stringify(Array.from(document.querySelectorAll('.js-plotly-plot'))
+              .filter(gd => gd.offsetParent !== null)
+              .map(gd => JSON.stringify((gd.data || []).map(
+                  t => [t.type, t.name, t.x, t.y, t.z, t.values, t.labels]))))
+              !== JSON.stringify(before)""",
+        arg=before,
+        timeout=20_000,
+    )
+    ui.assert_healthy(page)
+    # Every tab's FigureWidget is drawn when chosen (Compare needs two chosen sequences).
+    tabs = page.locator(".widget-toggle-buttons button")
+    for index, title in enumerate(t.strip() for t in tabs.all_inner_texts()):
+        if title != "Compare A/B":
+            tabs.nth(index).click()
+            page.wait_for_function(ANY_DRAWN, timeout=20_000)
+            ui.assert_healthy(page)
