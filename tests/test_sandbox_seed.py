@@ -126,3 +126,21 @@ def test_default_connect_is_fast_once_cached(tmp_path: Path) -> None:
         settings, size="default", db=":memory:", reference_date="2025-06-02"
     )
     assert memory.emulator.store.get_meta("counts")["events"] > 50_000
+
+
+def test_child_generation_matches_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cache is generated in a child Python (a core of its own); it must write
+    # exactly the account the in-process generator writes.
+    out = tmp_path / "child.sqlite"
+    assert account._generate_in_child(out, seed=3, size="small", reference=REF)
+    child = Store.open(out)
+    local = Store.open(":memory:")
+    seed.build(local, seed=3, size="small", reference_date=REF)
+    assert dump(child) == dump(local)
+    # Without a Python to start, generation falls back to this process.
+    monkeypatch.setattr(account.sys, "executable", "")
+    assert not account._generate_in_child(
+        tmp_path / "none.sqlite", seed=3, size="small", reference=REF
+    )

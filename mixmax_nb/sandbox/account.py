@@ -14,13 +14,16 @@ which keeps the `mixmax-nb-sandbox` command quick.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
 from ..config import Settings
 from .store import MEMORY, Store
 
-GENERATOR_VERSION = 1  # keep equal to seed.GENERATOR_VERSION (checked by a test)
+GENERATOR_VERSION = 2  # keep equal to seed.GENERATOR_VERSION (checked by a test)
 SIZES = ("small", "default", "large")
 
 
@@ -51,30 +54,59 @@ def reference_date(value: str | date | None) -> date:
     return datetime.now(UTC).date()
 
 
-def fill(store: Store, settings: Settings, *, seed: int, size: str, reference: date) -> None:
-    """Seed an empty store, through the cache for the bigger sizes."""
-    if size not in SIZES:
-        raise ValueError(f"size must be one of {SIZES}, not {size!r}")
-    from . import seed as seeding
+def _generate_in_child(out: Path, *, seed: int, size: str, reference: date) -> bool:
+    """Run the generator in a child Python; False if that could not be done.
 
-    if size == "small":
-        seeding.build(store, seed=seed, size=size, reference_date=reference)
-        return
+    Generation is CPU-bound Python holding the GIL for over a second, and
+    ``mx.connect()`` starts importing jsonschema in a thread at the same moment
+    (``catalog.prewarm``, another ~1.3 s of GIL). In one process the two take
+    turns on one core; a child process gives generation the second core, which
+    is what keeps the first-ever ``default`` open under 3 s on two cores. The
+    parent also never imports numpy on this path.
+    """
+    if not sys.executable:
+        return False
+    import mixmax_nb
+
+    env = dict(os.environ)
+    # The child must import this very package, even if it was put on sys.path by hand.
+    root = str(Path(mixmax_nb.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    argv = [sys.executable, "-m", "mixmax_nb.sandbox.seed", str(out), "--seed", str(seed)]
+    argv += ["--size", size, "--reference-date", reference.isoformat()]
+    try:
+        done = subprocess.run(argv, env=env, capture_output=True, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0 and out.exists()
+
+
+def _cached(settings: Settings, *, seed: int, size: str, reference: date) -> Path:
+    """The fully seeded cache file of a bigger size, generated first if missing."""
     cached = cache_path(settings, seed=seed, size=size, reference=reference)
     if not cached.exists():
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".tmp{os.getpid()}")
         tmp.unlink(missing_ok=True)
-        building = Store.open(tmp)
-        try:
-            seeding.build(building, seed=seed, size=size, reference_date=reference)
-            with building.lock:
-                building.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                building.conn.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            building.close()
+        if not _generate_in_child(tmp, seed=seed, size=size, reference=reference):
+            from . import seed as seeding
+
+            tmp.unlink(missing_ok=True)
+            seeding.write_file(tmp, seed=seed, size=size, reference_date=reference)
         os.replace(tmp, cached)  # atomic: a concurrent reader never sees half a file
-    store.copy_from(cached)
+    return cached
+
+
+def fill(store: Store, settings: Settings, *, seed: int, size: str, reference: date) -> None:
+    """Seed an empty store, through the cache for the bigger sizes."""
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, not {size!r}")
+    if size == "small":
+        from . import seed as seeding
+
+        seeding.build(store, seed=seed, size=size, reference_date=reference)
+        return
+    store.copy_from(_cached(settings, seed=seed, size=size, reference=reference))
 
 
 def open_store(
@@ -87,10 +119,34 @@ def open_store(
 ) -> tuple[Store, bool]:
     """Open the account's database, seeding it if empty; return (store, newly_seeded)."""
     path = resolve_db(settings, db, seed=seed, size=size)
-    store = Store.open(path)
-    if store.seeded:
-        return store, False
-    fill(store, settings, seed=seed, size=size, reference=reference_date(reference))
+    ref = reference_date(reference)
+    target = Path(path)
+    if path != MEMORY and size in SIZES[1:] and not target.exists():
+        # A new file of a cached size is a plain file copy of the cache (tens of
+        # milliseconds for `default`), not a page-by-page SQLite backup into an
+        # open connection (several hundred). Copied under a temporary name and
+        # renamed, so a concurrent opener sees no file or a whole one.
+        cached = _cached(settings, seed=seed, size=size, reference=ref)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+        shutil.copyfile(cached, tmp)
+        ours = True
+        try:
+            os.link(tmp, target)  # fails if another process got there first: keep theirs
+        except FileExistsError:
+            ours = False
+        except OSError:  # a filesystem without hard links
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        store = Store.open(path)
+        if store.seeded:
+            return store, ours
+    else:
+        store = Store.open(path)
+        if store.seeded:
+            return store, False
+    fill(store, settings, seed=seed, size=size, reference=ref)
     return store, True
 
 

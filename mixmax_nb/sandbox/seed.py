@@ -26,6 +26,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,10 +35,10 @@ import numpy.typing as npt
 
 from . import names as N
 from .ids import METEOR_ALPHABET, iso, object_id
-from .store import EVENT_INDEXES, Store
-from .templating import render, variables_in
+from .store import Store
+from .templating import compile_template, variables_in
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MINUTE = 60_000
 HOUR = 3_600_000
 DAY = 86_400_000
@@ -665,84 +666,33 @@ class _Builder:
     # -- rows ---------------------------------------------------------------------
 
     def write(self, conn: Any, doc_rows: list[tuple[Any, ...]]) -> None:
+        """Turn the simulated arrays into rows and insert them.
+
+        This is where generation spent most of its time, so rows are built column
+        by column (numpy fancy indexing over object arrays, ``tolist()``) and zipped
+        into tuples for ``executemany``; JSON for repeated shapes (a contact's
+        variables and address, a stage's static part) is encoded once and reused.
+        """
         rng, py, E = self.rng, self.py, self.enroll
-        n = len(E["seq"])
         recipient_ids = _object_ids(rng, E["created"])
-        state_names = STAGE_STATES
-        reasons = (None, "replied", "bounced", "unsubscribed", "cancelled", None)
-        rec_rows = []
         seq_last_added = np.full(len(self.seq_ids), -1, dtype=np.int64)
         np.maximum.at(seq_last_added, E["seq"], E["created"])
         msg_ids = _meteor_ids(rng, self.n_seq_msgs + self.size.one_off_messages)
-        for i in range(n):
-            s = int(E["seq"][i])
-            c = int(E["con"][i])
-            stages = []
-            for k in range(int(self.n_stages[s])):
-                code = int(E["st_state"][i, k])
-                due = int(E["st_due"][i, k])
-                if code == 0 and due < 0:
-                    continue
-                mi = int(E["st_msg"][i, k])
-                stats = E["st_stats"][i, k]
-                stages.append(
-                    {
-                        "stageId": self.stage_ids[s][k],
-                        "ordinal": k,
-                        "type": STAGE_TYPES[int(self.stage_type[s, k])],
-                        "state": state_names[code] or "scheduled",
-                        "scheduledAt": due if due >= 0 else None,
-                        "sentAt": int(E["st_sent"][i, k]) if E["st_sent"][i, k] >= 0 else None,
-                        "scheduleBetween": self.seq_docs[s]["stages"][k]["scheduleBetween"],
-                        "messageId": msg_ids[mi] if mi >= 0 else None,
-                        "opens": int(stats[0]),
-                        "clicks": int(stats[1]),
-                        "replied": bool(stats[2]),
-                        "bounced": bool(stats[3]),
-                        "failedError": "Gmail API error: invalid recipient (sandbox)"
-                        if code == 6
-                        else None,
-                    }
-                )
-            why: str | None
-            if E["draft"][i]:
-                state, why = "draft", None
-            elif E["reason"][i] == 5:
-                state, why = "failed", None
-            elif E["exited"][i]:
-                state, why = "completed", reasons[int(E["reason"][i])]
-            elif E["pending"][i]:
-                state, why = "active", None
-            else:
-                state, why = "completed", "finished"
-            created = int(E["created"][i])
-            updated = max(created, int(E["last_msg"][i]))
-            rec_rows.append(
-                (
-                    recipient_ids[i],
-                    self.seq_ids[s],
-                    self.contact_email[c],
-                    self.contact_name[c],
-                    self.user_ids[int(self.seq_owner[s])],
-                    state,
-                    int(E["draft"][i]),
-                    why,
-                    created,
-                    updated,
-                    int(E["last_ord"][i]) if E["last_ord"][i] >= 0 else None,
-                    int(E["last_msg"][i]) if E["last_msg"][i] >= 0 else None,
-                    int(E["next"][i]) if E["next"][i] >= 0 else None,
-                    int(E["opens"][i]),
-                    int(E["clicks"][i]),
-                    int(E["downloads"][i]),
-                    int(E["replied"][i]),
-                    json.dumps({"email": self.contact_email[c], **self.contact_vars[c]}),
-                    json.dumps(stages),
-                )
-            )
-        conn.executemany(f"INSERT INTO recipients VALUES ({','.join('?' * 19)})", rec_rows)  # noqa: S608 - placeholders only
-        self.counts["recipients"] = n
-        self.counts["drafts"] = int(E["draft"].sum())
+        user_ids = np.array(self.user_ids, dtype=object)
+        seq_ids = np.array(self.seq_ids, dtype=object)
+        contact_email = self.contact_email
+        contact_name = self.contact_name
+        contact_vars = self.contact_vars
+        # Addresses as messages store them, encoded once per contact.
+        to_json = np.array(
+            [
+                json.dumps([{"email": e, "name": nm}])
+                for e, nm in zip(contact_email, contact_name, strict=True)
+            ],
+            dtype=object,
+        )
+
+        self._write_recipients(conn, recipient_ids, msg_ids)
         for s, doc in enumerate(self.seq_docs):
             if seq_last_added[s] >= 0:
                 doc["updatedAt"] = iso(int(seq_last_added[s]))
@@ -751,52 +701,56 @@ class _Builder:
                 ("sequences", self.seq_ids[s], created, doc["name"].lower(), json.dumps(doc))
             )
 
-        # messages of sequences
-        msg_rows: list[tuple[Any, ...]] = []
+        # messages of sequences, one stage (a batch of enrollments) at a time
+        subject_of = [[compile_template(t) for t in subjects] for subjects in self.stage_subject]
+        stage_ids = [np.array(ids, dtype=object) for ids in self.stage_ids]
+        recipient_arr = np.array(recipient_ids, dtype=object)
+        msg_cols: list[list[Any]] = [[] for _ in range(17)]
         ev_t, ev_m, ev_type, ev_link = [], [], [], []
+        msg_con_parts: list[IntArray] = []
+        msg_seq_parts: list[IntArray] = []
         base = 0
         for part in self.msg_parts:
             idx, stage_k = part["enroll"], part["stage"]
-            for j, i in enumerate(idx.tolist()):
-                s = int(E["seq"][i])
-                c = int(E["con"][i])
-                sent = int(part["sent"][j])
-                values = self.contact_vars[c]
-                msg_rows.append(
-                    (
-                        msg_ids[base + j],
-                        sent - py.randint(1, 90) * MINUTE,
-                        sent,
-                        self.user_ids[int(self.seq_owner[s])],
-                        sent,
-                        None,
-                        json.dumps(
-                            [{"email": self.contact_email[c], "name": self.contact_name[c]}]
-                        ),
-                        None,
-                        None,
-                        render(self.stage_subject[s][stage_k], values),
-                        None,
-                        self.seq_ids[s],
-                        self.stage_ids[s][stage_k],
-                        stage_k,
-                        recipient_ids[i],
-                        1,
-                        1,
-                    )
-                )
+            m = len(idx)
+            s_arr = E["seq"][idx]
+            c_arr = E["con"][idx]
+            sent = part["sent"]
+            drafted = sent - rng.integers(1, 91, m) * MINUTE
+            stage_id = np.empty(m, dtype=object)
+            for s in np.unique(s_arr).tolist():
+                stage_id[s_arr == s] = stage_ids[s][stage_k]
+            columns: tuple[list[Any], ...] = (
+                msg_ids[base : base + m],
+                drafted.tolist(),
+                sent.tolist(),
+                user_ids[self.seq_owner[s_arr]].tolist(),
+                sent.tolist(),
+                [None] * m,
+                to_json[c_arr].tolist(),
+                [None] * m,
+                [None] * m,
+                [
+                    subject_of[s][stage_k](contact_vars[c])
+                    for s, c in zip(s_arr.tolist(), c_arr.tolist(), strict=True)
+                ],
+                [None] * m,
+                seq_ids[s_arr].tolist(),
+                stage_id.tolist(),
+                [stage_k] * m,
+                recipient_arr[idx].tolist(),
+                [1] * m,
+                [1] * m,
+            )
+            for col, values in zip(msg_cols, columns, strict=True):
+                col.extend(values)
+            msg_con_parts.append(c_arr)
+            msg_seq_parts.append(s_arr)
             ev_t.append(part["evt_t"])
             ev_m.append(part["evt_m"] + base)
             ev_type.append(part["evt_type"])
             ev_link.append(part["link"][part["evt_m"]])
-            base += len(idx)
-        msg_seq: list[str | None] = [r[11] for r in msg_rows]
-        msg_user = [r[3] for r in msg_rows]
-        msg_zone = [
-            int(self.contact_zone[int(E["con"][i])])
-            for p in self.msg_parts
-            for i in p["enroll"].tolist()
-        ]
+            base += m
 
         # one-off messages (no sequence), a few still drafts
         m = self.size.one_off_messages
@@ -804,44 +758,48 @@ class _Builder:
         senders = np.where(rng.random(m) < 0.5, 0, rng.integers(0, self.size.users, m))
         sent_t = self.zones.into_window(
             sent_t,
-            np.array([self.user_zone[u] for u in senders], dtype=np.int64),
+            np.array(self.user_zone, dtype=np.int64)[senders],
             9,
             18,
             rng.integers(0, 8 * HOUR, m).astype(np.int64),
         )
-        cons = rng.integers(0, self.size.contacts, m)
+        cons = rng.integers(0, self.size.contacts, m).astype(np.int64)
         is_draft = rng.random(m) < 0.06
-        for j in range(m):
-            c, u = int(cons[j]), int(senders[j])
-            t = int(sent_t[j])
-            subject = render(N.ONE_OFF_SUBJECTS[j % len(N.ONE_OFF_SUBJECTS)], self.contact_vars[c])
-            body = f"<p>Hi {self.contact_vars[c]['firstName']},</p><p>Sandbox one-off note.</p>"
-            msg_rows.append(
-                (
-                    msg_ids[base + j],
-                    t - 5 * MINUTE,
-                    t,
-                    self.user_ids[u],
-                    None if is_draft[j] else t,
-                    None,
-                    json.dumps([{"email": self.contact_email[c], "name": self.contact_name[c]}]),
-                    None,
-                    None,
-                    subject,
-                    body,
-                    None,
-                    None,
-                    None,
-                    None,
-                    1,
-                    1,
-                )
-            )
-            msg_seq.append(None)
-            msg_user.append(self.user_ids[u])
-            msg_zone.append(int(self.contact_zone[c]))
+        one_off_subject = [compile_template(t) for t in N.ONE_OFF_SUBJECTS]
+        columns = (
+            msg_ids[base : base + m],
+            (sent_t - 5 * MINUTE).tolist(),
+            sent_t.tolist(),
+            user_ids[senders].tolist(),
+            [None if d else t for d, t in zip(is_draft.tolist(), sent_t.tolist(), strict=True)],
+            [None] * m,
+            to_json[cons].tolist(),
+            [None] * m,
+            [None] * m,
+            [
+                one_off_subject[j % len(one_off_subject)](contact_vars[c])
+                for j, c in enumerate(cons.tolist())
+            ],
+            [
+                f"<p>Hi {contact_vars[c]['firstName']},</p><p>Sandbox one-off note.</p>"
+                for c in cons.tolist()
+            ],
+            [None] * m,
+            [None] * m,
+            [None] * m,
+            [None] * m,
+            [1] * m,
+            [1] * m,
+        )
+        for col, values in zip(msg_cols, columns, strict=True):
+            col.extend(values)
+        msg_con = np.concatenate([*msg_con_parts, cons])
+        msg_seq = np.concatenate(
+            [seq_ids[np.concatenate(msg_seq_parts)], np.full(m, None, dtype=object)]
+        )
+        msg_user = np.array(msg_cols[3], dtype=object)
+        zone_arr = self.contact_zone[msg_con]
         sent_idx = np.flatnonzero(~is_draft)
-        zone_arr = np.array(msg_zone, dtype=np.int64)
         out = self._outcomes(
             sent_t[sent_idx],
             np.full(len(sent_idx), 0.5),
@@ -856,11 +814,13 @@ class _Builder:
         ev_m.append(sent_idx[part["evt_m"]] + base)
         ev_type.append(part["evt_type"])
         ev_link.append(part["link"][part["evt_m"]])
-        conn.executemany(f"INSERT INTO messages VALUES ({','.join('?' * 17)})", msg_rows)  # noqa: S608 - placeholders only
-        self.counts["messages"] = len(msg_rows)
-        self.msg_rows = msg_rows
+        conn.executemany(
+            f"INSERT INTO messages VALUES ({','.join('?' * 17)})",  # noqa: S608 - placeholders only
+            zip(*msg_cols, strict=True),
+        )
+        self.counts["messages"] = len(msg_cols[0])
 
-        # events
+        # events, in time order
         t_all = np.concatenate(ev_t)
         m_all = np.concatenate(ev_m)
         ty_all = np.concatenate(ev_type)
@@ -872,43 +832,33 @@ class _Builder:
         dw = np.array([d[3] for d in N.DEVICES], dtype=float)
         dev = rng.choice(len(N.DEVICES), ne, p=dw / dw.sum())
         engaged = np.isin(ty_all, (1, 2, 3, 4))
-        mzone = zone_arr[m_all]
-        cities = [z[1] for z in N.ZONES]
-        rows = []
-        tl, ml, tyl, ll, dl, el, zl = (
+        msg_id_arr = np.array(msg_ids, dtype=object)
+
+        def pick(table: Sequence[Any], index: IntArray, where: BoolArray) -> list[Any]:
+            """``table[index]`` where ``where``, else None, as a list."""
+            values = np.array([*table, None], dtype=object)
+            return values[np.where(where, index, len(table))].tolist()  # type: ignore[no-any-return]
+
+        clicked = ty_all == 2
+        columns = (
+            eids,
+            np.array(EVENT_TYPES, dtype=object)[ty_all].tolist(),
             t_all.tolist(),
-            m_all.tolist(),
-            ty_all.tolist(),
-            ln_all.tolist(),
-            dev.tolist(),
-            engaged.tolist(),
-            mzone.tolist(),
+            msg_id_arr[m_all].tolist(),
+            msg_user[m_all].tolist(),
+            msg_seq[m_all].tolist(),
+            pick([z[1] for z in N.ZONES], zone_arr[m_all], engaged),
+            pick([d[0] for d in N.DEVICES], dev, engaged),
+            pick([d[1] for d in N.DEVICES], dev, engaged),
+            pick([d[2] for d in N.DEVICES], dev, engaged),
+            pick([link[0] for link in N.LINKS], ln_all, clicked),
+            pick([link[1] for link in N.LINKS], ln_all, clicked),
+            pick(N.FILES, m_all % len(N.FILES), ty_all == 3),
         )
-        files = N.FILES
-        for j in range(ne):
-            mi = ml[j]
-            ty = tyl[j]
-            d = N.DEVICES[dl[j]]
-            eng = el[j]
-            link = N.LINKS[ll[j]] if ty == 2 else None
-            rows.append(
-                (
-                    eids[j],
-                    EVENT_TYPES[ty],
-                    tl[j],
-                    msg_ids[mi],
-                    msg_user[mi],
-                    msg_seq[mi],
-                    cities[zl[j]] if eng else None,
-                    d[0] if eng else None,
-                    d[1] if eng else None,
-                    d[2] if eng else None,
-                    link[0] if link else None,
-                    link[1] if link else None,
-                    files[mi % len(files)] if ty == 3 else None,
-                )
-            )
-        conn.executemany(f"INSERT INTO events VALUES ({','.join('?' * 13)})", rows)  # noqa: S608 - placeholders only
+        conn.executemany(
+            f"INSERT INTO events VALUES ({','.join('?' * 13)})",  # noqa: S608 - placeholders only
+            zip(*columns, strict=True),
+        )
         self.counts["events"] = ne
         for code, name in enumerate(EVENT_TYPES):
             self.counts[f"events_{name}"] = int((ty_all == code).sum())
@@ -916,15 +866,15 @@ class _Builder:
         # unsubscribes: from unsubscribe events, plus some added by hand
         unsub_rows: dict[str, tuple[Any, ...]] = {}
         for j in np.flatnonzero(ty_all == 6).tolist():
-            mi = ml[j]
-            email = json.loads(msg_rows[mi][6])[0]["email"]
-            name = json.loads(msg_rows[mi][6])[0]["name"]
-            t = tl[j]
+            mi = int(m_all[j])
+            c = int(msg_con[mi])
+            email = contact_email[c]
+            t = int(t_all[j])
             uid = object_id(t, py)
             doc = {
                 "_id": uid,
                 "email": email,
-                "name": name,
+                "name": contact_name[c],
                 "userId": msg_user[mi],
                 "messageId": msg_ids[mi],
                 "createdAt": t,
@@ -932,13 +882,13 @@ class _Builder:
             unsub_rows[email.lower()] = ("unsubscribes", uid, t, email.lower(), json.dumps(doc))
         for _ in range(self.size.manual_unsubscribes):
             c = py.randrange(self.size.contacts)
-            email = self.contact_email[c]
+            email = contact_email[c]
             t = self.start_ms - py.randint(0, 200) * DAY + py.randint(0, DAY)
             uid = object_id(t, py)
             doc = {
                 "_id": uid,
                 "email": email,
-                "name": self.contact_name[c],
+                "name": contact_name[c],
                 "userId": self.user_ids[0],
                 "teamId": self.team_ids[0],
                 "createdAt": t,
@@ -948,6 +898,108 @@ class _Builder:
             )
         doc_rows.extend(unsub_rows.values())
         self.counts["unsubscribes"] = len(unsub_rows)
+
+    def _write_recipients(self, conn: Any, recipient_ids: list[str], msg_ids: list[str]) -> None:
+        E = self.enroll
+        n = len(E["seq"])
+        reasons = (None, "replied", "bounced", "unsubscribed", "cancelled", None)
+        # The static part of each stage's JSON (ids, type, window), encoded once.
+        heads = [
+            [
+                f'{{"stageId": "{self.stage_ids[s][k]}", "ordinal": {k}, '
+                f'"type": "{STAGE_TYPES[int(self.stage_type[s, k])]}", "state": '
+                for k in range(int(self.n_stages[s]))
+            ]
+            for s in range(len(self.seq_ids))
+        ]
+        windows = [
+            [json.dumps(st["scheduleBetween"]) for st in doc["stages"]] for doc in self.seq_docs
+        ]
+        failed_error = json.dumps("Gmail API error: invalid recipient (sandbox)")
+        var_json: dict[int, str] = {}
+        seq_l, con_l = E["seq"].tolist(), E["con"].tolist()
+        st_state, st_due = E["st_state"].tolist(), E["st_due"].tolist()
+        st_sent, st_msg = E["st_sent"].tolist(), E["st_msg"].tolist()
+        st_stats = E["st_stats"].tolist()
+        draft_l, reason_l = E["draft"].tolist(), E["reason"].tolist()
+        exited_l, pending_l = E["exited"].tolist(), E["pending"].tolist()
+        created_l, last_msg_l = E["created"].tolist(), E["last_msg"].tolist()
+        last_ord_l, next_l = E["last_ord"].tolist(), E["next"].tolist()
+        opens_l, clicks_l = E["opens"].tolist(), E["clicks"].tolist()
+        downloads_l, replied_l = E["downloads"].tolist(), E["replied"].tolist()
+        owner_l = self.seq_owner.tolist()
+        nst_l = self.n_stages.tolist()
+
+        # JSON literals looked up instead of formatted: index -1 (no message) finds
+        # the trailing "null", a bool indexes ("false", "true").
+        msg_json = [f'"{m}"' for m in msg_ids] + ["null"]
+        tf = ("false", "true")
+        state_json = ['"' + (name or "scheduled") + '"' for name in STAGE_STATES]
+
+        rows = []
+        for i in range(n):
+            s, c = seq_l[i], con_l[i]
+            stages = []
+            states, dues, sents = st_state[i], st_due[i], st_sent[i]
+            msgs, stats = st_msg[i], st_stats[i]
+            head, window = heads[s], windows[s]
+            for k in range(nst_l[s]):
+                code, due = states[k], dues[k]
+                if code == 0 and due < 0:
+                    continue
+                sent = sents[k]
+                o, cl, rep, bnc = stats[k]
+                stages.append(
+                    f"{head[k]}{state_json[code]}, "
+                    f'"scheduledAt": {due if due >= 0 else "null"}, '
+                    f'"sentAt": {sent if sent >= 0 else "null"}, '
+                    f'"scheduleBetween": {window[k]}, "messageId": {msg_json[msgs[k]]}, '
+                    f'"opens": {o}, "clicks": {cl}, "replied": {tf[rep > 0]}, '
+                    f'"bounced": {tf[bnc > 0]}, '
+                    f'"failedError": {failed_error if code == 6 else "null"}}}'
+                )
+            why: str | None
+            if draft_l[i]:
+                state, why = "draft", None
+            elif reason_l[i] == 5:
+                state, why = "failed", None
+            elif exited_l[i]:
+                state, why = "completed", reasons[reason_l[i]]
+            elif pending_l[i]:
+                state, why = "active", None
+            else:
+                state, why = "completed", "finished"
+            variables = var_json.get(c)
+            if variables is None:
+                variables = var_json[c] = json.dumps(
+                    {"email": self.contact_email[c], **self.contact_vars[c]}
+                )
+            rows.append(
+                (
+                    recipient_ids[i],
+                    self.seq_ids[s],
+                    self.contact_email[c],
+                    self.contact_name[c],
+                    self.user_ids[owner_l[s]],
+                    state,
+                    int(draft_l[i]),
+                    why,
+                    created_l[i],
+                    max(created_l[i], last_msg_l[i]),
+                    last_ord_l[i] if last_ord_l[i] >= 0 else None,
+                    last_msg_l[i] if last_msg_l[i] >= 0 else None,
+                    next_l[i] if next_l[i] >= 0 else None,
+                    opens_l[i],
+                    clicks_l[i],
+                    downloads_l[i],
+                    int(replied_l[i]),
+                    variables,
+                    "[" + ", ".join(stages) + "]",
+                )
+            )
+        conn.executemany(f"INSERT INTO recipients VALUES ({','.join('?' * 19)})", rows)  # noqa: S608 - placeholders only
+        self.counts["recipients"] = n
+        self.counts["drafts"] = int(E["draft"].sum())
 
     def polls(self) -> list[tuple[Any, ...]]:
         py = self.py
@@ -1023,7 +1075,7 @@ class _Builder:
         self.sequences()
         self.outreach()
         doc_rows += self.polls() + self.rules()
-        with self.store.tx() as conn:
+        with self.store.bulk_load() as conn:
             conn.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)", self.user_rows)
             conn.executemany("INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?)", self.contact_rows)
             self.write(conn, doc_rows)
@@ -1039,14 +1091,47 @@ class _Builder:
             }
             for key, value in meta.items():
                 self.store.set_meta(key, value, conn)
-        with self.store.lock:
-            self.store.conn.executescript(EVENT_INDEXES)
         return self.counts
 
 
 def build(store: Store, *, seed: int, size: str, reference_date: date) -> dict[str, int]:
     """Fill an empty ``store`` with a seeded account; return row counts."""
     return _Builder(store, seed, size, reference_date).run()
+
+
+def write_file(path: str | Path, *, seed: int, size: str, reference_date: date) -> None:
+    """Build an account into a new database file, left in rollback-journal mode
+    (one self-contained file, ready to be copied)."""
+    store = Store.open(path)
+    try:
+        build(store, seed=seed, size=size, reference_date=reference_date)
+        with store.lock:
+            store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            store.conn.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        store.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mixmax_nb.sandbox.seed OUT --seed N --size S --reference-date D``.
+
+    How ``account`` generates a cached account in a child process (see there).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write a seeded sandbox account to OUT.")
+    parser.add_argument("out")
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--size", choices=tuple(SIZES), required=True)
+    parser.add_argument("--reference-date", required=True)
+    args = parser.parse_args(argv)
+    write_file(
+        args.out,
+        seed=args.seed,
+        size=args.size,
+        reference_date=date.fromisoformat(args.reference_date),
+    )
+    return 0
 
 
 def parse_date(value: str | date | None) -> date:
@@ -1060,3 +1145,7 @@ def parse_date(value: str | date | None) -> date:
 
 def known_sizes() -> Sequence[str]:
     return tuple(SIZES)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,6 +14,7 @@ give the rows their meaning.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
+TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS users (
     _id TEXT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL, timezone TEXT NOT NULL,
@@ -31,8 +32,6 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE TABLE IF NOT EXISTS docs (
     kind TEXT NOT NULL, _id TEXT NOT NULL, sort_key INTEGER NOT NULL, name TEXT,
     doc TEXT NOT NULL, PRIMARY KEY (kind, _id));
-CREATE INDEX IF NOT EXISTS docs_order ON docs (kind, sort_key, _id);
-CREATE INDEX IF NOT EXISTS docs_name ON docs (kind, name);
 CREATE TABLE IF NOT EXISTS contacts (
     email TEXT PRIMARY KEY, first_name TEXT, last_name TEXT, company TEXT, title TEXT,
     timezone TEXT);
@@ -44,17 +43,12 @@ CREATE TABLE IF NOT EXISTS recipients (
     opens INTEGER NOT NULL DEFAULT 0, clicks INTEGER NOT NULL DEFAULT 0,
     downloads INTEGER NOT NULL DEFAULT 0, replied INTEGER NOT NULL DEFAULT 0,
     variables TEXT NOT NULL, stages TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS recipients_seq ON recipients (sequence_id, created, _id);
-CREATE INDEX IF NOT EXISTS recipients_email ON recipients (sequence_id, email);
-CREATE INDEX IF NOT EXISTS recipients_sched ON recipients (user_id, next_scheduled);
 CREATE TABLE IF NOT EXISTS messages (
     _id TEXT PRIMARY KEY, created INTEGER NOT NULL, updated INTEGER NOT NULL,
     user_id TEXT NOT NULL, sent INTEGER, scheduled INTEGER, to_json TEXT NOT NULL,
     cc_json TEXT, bcc_json TEXT, subject TEXT, body TEXT, sequence_id TEXT,
     stage_id TEXT, stage_index INTEGER, recipient_id TEXT,
     tracking INTEGER NOT NULL DEFAULT 1, link_tracking INTEGER NOT NULL DEFAULT 1);
-CREATE INDEX IF NOT EXISTS messages_order ON messages (created, _id);
-CREATE INDEX IF NOT EXISTS messages_seq ON messages (sequence_id, created, _id);
 -- A million rows at the large size: columns, no JSON, no index on _id alone.
 CREATE TABLE IF NOT EXISTS events (
     _id TEXT NOT NULL, type TEXT NOT NULL, ts INTEGER NOT NULL, message_id TEXT NOT NULL,
@@ -68,13 +62,23 @@ CREATE TABLE IF NOT EXISTS faults (
 CREATE TABLE IF NOT EXISTS request_log (t REAL NOT NULL);
 """
 
-# Built after the bulk insert of the seed: building an index once is much faster
-# than maintaining it over a million inserts.
-EVENT_INDEXES = """
+# Secondary indexes, kept apart from the tables so a bulk load (the seed) can
+# build them once after inserting: building an index over finished rows is much
+# faster than maintaining it row by row.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS docs_order ON docs (kind, sort_key, _id);
+CREATE INDEX IF NOT EXISTS docs_name ON docs (kind, name);
+CREATE INDEX IF NOT EXISTS recipients_seq ON recipients (sequence_id, created, _id);
+CREATE INDEX IF NOT EXISTS recipients_email ON recipients (sequence_id, email);
+CREATE INDEX IF NOT EXISTS recipients_sched ON recipients (user_id, next_scheduled);
+CREATE INDEX IF NOT EXISTS messages_order ON messages (created, _id);
+CREATE INDEX IF NOT EXISTS messages_seq ON messages (sequence_id, created, _id);
 CREATE INDEX IF NOT EXISTS events_order ON events (ts, _id);
 CREATE INDEX IF NOT EXISTS events_message ON events (message_id, ts, _id);
 CREATE INDEX IF NOT EXISTS events_seq ON events (sequence_id, ts, _id);
 """
+_INDEX_NAMES = tuple(re.findall(r"IF NOT EXISTS (\w+) ON", INDEXES))
+SCHEMA = TABLES + INDEXES
 
 MEMORY = ":memory:"
 
@@ -107,6 +111,45 @@ class Store:
         conn.execute("PRAGMA busy_timeout=30000")
         conn.executescript(SCHEMA)
         return cls(conn, text)
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[sqlite3.Connection]:
+        """One transaction for filling an empty store fast (the seed).
+
+        Secondary indexes are dropped and built once at the end, and the rollback
+        journal and fsyncs are off while loading: a crash mid-seed leaves nothing
+        worth keeping anyway (the store is wiped on error, and the cache is built
+        in a temporary file). Afterwards a file goes back to WAL, which the
+        concurrent subprocesses of the command rely on.
+        """
+        with self.lock:
+            conn = self.conn
+            for name in _INDEX_NAMES:
+                conn.execute(f"DROP INDEX IF EXISTS {name}")
+            # A page cache that holds the whole `default` account (the default is
+            # 2 MB) keeps inserts and index sorts off the disk until commit.
+            cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
+            conn.execute("PRAGMA cache_size=-131072")
+            if self.path != MEMORY:
+                # Leaving WAL needs exclusive access; if another connection holds
+                # the file the pragma is a no-op and only the fsyncs are skipped.
+                conn.execute("PRAGMA synchronous=OFF")
+                conn.execute("PRAGMA journal_mode=OFF")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+                conn.executescript(f"BEGIN; {INDEXES} COMMIT;")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                self.wipe()
+                raise
+            finally:
+                conn.execute(f"PRAGMA cache_size={int(cache_size)}")
+                if self.path != MEMORY:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
