@@ -1,0 +1,230 @@
+"""Load: 8 concurrent CLI processes, a 50,000-recipient enrollment, a 1,000,000-event pull.
+
+All against the sandbox's ``realistic`` profile (log-normal latency, a sliding
+120-requests/minute window shared by every process on the database, answered with
+429 + Retry-After, rare 5xx) with time compressed by a scale factor; the client's
+limiter is scaled the same way, so ratios are what they would be for real.
+
+1. **8 CLI processes.** The real CliTransport runs `mixmax-nb-sandbox` (a process per
+   call) with up to 8 in flight, all through one client's limiter: ``--cli-calls``
+   reads. Scale 2: a `membrane` process costs ~0.3 s of CPU and 2 cores run ~6 a
+   second, so a faster clock would measure our CPU, not the pacing.
+2. **50,000 recipients** enrolled in process (500 writes of 100), scale 5 (see
+   bench_enroll.py for why not more). Resumed like a person would if a random 5xx
+   stops it.
+3. **1,000,000 events.** At 120 pages/minute of 300 rows a real 1M pull takes 28
+   minutes, and the `large` account takes minutes to generate; so ``--pages`` pages
+   of the `default` account are pulled at scale 10 and the time and memory are
+   **extrapolated** linearly to 1M events (the cache keeps one frame; memory grows
+   with the rows held).
+
+Prints peak RSS, achieved requests/minute / 120 (target >= 0.95) and 429s (target 0).
+
+    python benchmarks/bench_load.py [--cli-calls 120] [--n 50000] [--pages 150]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import mixmax_nb as mx
+from mixmax_nb.client import AsyncClient
+from mixmax_nb.config import Settings
+from mixmax_nb.enrollment.apply import load_sequence
+from mixmax_nb.errors import RateLimitedError, ServerError
+from mixmax_nb.sandbox.membrane import Emulator
+from mixmax_nb.transport.cli import CliTransport
+from mixmax_nb.transport.limits import MIXMAX_REQUESTS_PER_MINUTE, RateLimiter
+
+CEILING = MIXMAX_REQUESTS_PER_MINUTE
+
+
+def peak_rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return math.nan
+
+
+class Counting:
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.starts: list[float] = []
+        self.rate_limited = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def run_action(self, key: str, input: Mapping[str, Any] | None) -> Any:
+        self.starts.append(time.perf_counter())
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self.inner.run_action(key, input)
+        except RateLimitedError:
+            self.rate_limited += 1
+            raise
+        finally:
+            self.in_flight -= 1
+
+
+def rate(starts: list[float], scale: float) -> float:
+    """Requests per (sandbox) minute over the span they were issued in."""
+    if len(starts) < 2:
+        return 0.0
+    span = starts[-1] - starts[0]
+    return (len(starts) - 1) / (span * scale / 60.0)
+
+
+def line(label: str, value: str) -> None:
+    print(f"{label:<34}{value}")
+
+
+async def cli_processes(calls: int, scale: float, root: Path) -> None:
+    db = root / "cli.sqlite"
+    os.environ["MIXMAX_NB_SANDBOX_DB"] = str(db)
+    settings = Settings.from_env().with_(timeout=60.0)
+    control = Emulator.open(settings, db=str(db), size="small", profile="realistic", scale=scale)
+    wrapper = root / "membrane"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m mixmax_nb.sandbox.cli "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    cid = next(c["id"] for c in control.list_connections() if c["state"] == "READY")
+    transport = Counting(CliTransport(settings, binary=str(wrapper), connection_id=cid))
+    limiter = RateLimiter(rate=CEILING * 0.98, per=60.0 / scale, burst=1)
+    client = AsyncClient(transport, limiter=limiter)  # type: ignore[arg-type]
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(calls):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        while not queue.empty():
+            queue.get_nowait()
+            await client.run_action("list-sequences", {"limit": 300})
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(8)))
+    elapsed = time.perf_counter() - started
+    control.store.close()
+    r = rate(transport.starts, scale)
+    print(f"== 1. 8 concurrent CLI processes ({calls} reads, scale {scale:g})")
+    line("processes in flight (max)", str(transport.max_in_flight))
+    line("achieved rate", f"{r:.1f}/min = {r / CEILING:.3f} of {CEILING} (target >= 0.95)")
+    line("429s from our own pacing", f"{transport.rate_limited} (target 0)")
+    line("wall time", f"{elapsed:.1f} s")
+
+
+async def enrollment(n: int, scale: float) -> None:
+    sync = mx.connect("sandbox", size="small", db=":memory:", profile="realistic", scale=scale)
+    transport = Counting(sync.transport)
+    limiter = RateLimiter(rate=CEILING * 0.98, per=60.0 / scale, burst=1)
+    client = AsyncClient(transport, limiter=limiter)  # type: ignore[arg-type]
+    me = (await client.me())["_id"]
+    seqs = await client.sequences()
+    mine = seqs.loc[seqs["user_id"].eq(me) & ~seqs["archived"].fillna(False).astype(bool)]
+    sid = str(mine["id"].iloc[0])
+    info = await load_sequence(client, sid)
+    frame = pd.DataFrame({"email": [f"load.{i:06d}@prospect{i % 97}.example" for i in range(n)]})
+    for name in info.required:
+        frame[name] = [f"{name}-{i}" for i in range(n)]
+    plan = await client.plan_enrollment(sid, frame)
+    transport.starts.clear()
+    started = time.perf_counter()
+    interruptions = 0
+    result = None
+    while result is None:
+        try:
+            result = await client.enroll(plan, progress=False)
+        except ServerError:
+            interruptions += 1  # a random 5xx on a write: run it again, as a person would
+    elapsed = time.perf_counter() - started
+    r = rate(transport.starts, scale)
+    rows = store_rows(sync, sid)
+    print(f"== 2. enroll {n:,} recipients (in process, scale {scale:g})")
+    line("enrolled (server count, distinct)", f"{rows[0]:,} rows, {rows[1]:,} distinct")
+    line("achieved rate", f"{r:.1f}/min = {r / CEILING:.3f} of {CEILING} (target >= 0.95)")
+    line("429s from our own pacing", f"{transport.rate_limited} (target 0)")
+    line("interruptions (random 5xx)", str(interruptions))
+    line("wall time", f"{elapsed:.1f} s (= {elapsed * scale / 60:.1f} real minutes)")
+    line("peak RSS so far", f"{peak_rss_mb():.0f} MB")
+
+
+def store_rows(sync: Any, sid: str) -> tuple[int, int]:
+    row = sync.transport.emulator.store.one(
+        "SELECT COUNT(*) AS n, COUNT(DISTINCT email) AS d FROM recipients "
+        "WHERE sequence_id = ? AND email LIKE 'load.%'",
+        (sid,),
+    )
+    return int(row["n"]), int(row["d"])
+
+
+async def pull(pages: int, scale: float, root: Path) -> None:
+    from mixmax_nb import frames
+    from mixmax_nb.pages import iter_pages
+
+    sync = mx.connect("sandbox", size="default", db=":memory:", profile="realistic", scale=scale)
+    transport = Counting(sync.transport)
+    limiter = RateLimiter(rate=CEILING * 0.98, per=60.0 / scale, burst=1)
+    client = AsyncClient(transport, limiter=limiter)  # type: ignore[arg-type]
+    rss0 = peak_rss_mb()
+    records: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    n = 0
+    async for page in iter_pages(client.run_action, "list-livefeed-events", {}):
+        records.extend(page)
+        n += 1
+        if n >= pages:
+            break
+    frame = frames.shape("events", records)
+    elapsed = time.perf_counter() - started
+    r = rate(transport.starts, scale)
+    rows = len(frame)
+    per_row_kb = (peak_rss_mb() - rss0) * 1024 / max(rows, 1)
+    real_min_1m = math.ceil(1_000_000 / 300) / (CEILING * 0.98)
+    print(f"== 3. pull {n} pages ({rows:,} events, default account, scale {scale:g})")
+    line("achieved rate", f"{r:.1f}/min = {r / CEILING:.3f} of {CEILING} (target >= 0.95)")
+    line("429s from our own pacing", f"{transport.rate_limited} (target 0)")
+    line("rows per request", f"{rows / max(n, 1):.0f} (max 300)")
+    line("peak RSS growth", f"{peak_rss_mb() - rss0:.0f} MB ({per_row_kb:.2f} KB per event)")
+    line(
+        "EXTRAPOLATED to 1,000,000 events",
+        f"{math.ceil(1_000_000 / 300):,} requests, {real_min_1m:.1f} real minutes at the "
+        f"ceiling, ~{per_row_kb * 1_000_000 / 1024:.0f} MB above the start (linear)",
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+        os.environ["MIXMAX_NB_HOME"] = str(Path(tmp) / "home")
+        if args.cli_calls:
+            await cli_processes(args.cli_calls, args.cli_scale, Path(tmp))
+        if args.n:
+            await enrollment(args.n, args.scale)
+        if args.pages:
+            await pull(args.pages, args.pull_scale, Path(tmp))
+    line("peak RSS of the process", f"{peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cli-calls", type=int, default=120)
+    parser.add_argument("--cli-scale", type=float, default=2.0)
+    parser.add_argument("--n", type=int, default=50_000)
+    parser.add_argument("--scale", type=float, default=5.0)
+    parser.add_argument("--pages", type=int, default=150)
+    parser.add_argument("--pull-scale", type=float, default=10.0)
+    asyncio.run(main(parser.parse_args()))
