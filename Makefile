@@ -57,9 +57,10 @@ app: $(STAMP_APP)
 binder-check: $(STAMP_DEV)
 	$(BIN)/python -m pytest -m slow -p no:cacheprovider tests/test_binder.py
 
-## make faults: the slow fault and load tests
+## make faults: the fault matrix (printed: fault x workflow -> outcome), then the slow tests
 faults: $(STAMP_DEV)
-	$(BIN)/python -m pytest -m slow -p no:cacheprovider
+	$(BIN)/python benchmarks/fault_matrix.py
+	$(BIN)/python -m pytest -m slow -p no:cacheprovider --ignore=tests/faults
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -199,6 +199,7 @@ async def pull(pages: int, scale: float, root: Path) -> None:
     line("achieved rate", f"{r:.1f}/min = {r / CEILING:.3f} of {CEILING} (target >= 0.95)")
     line("429s from our own pacing", f"{transport.rate_limited} (target 0)")
     line("rows per request", f"{rows / max(n, 1):.0f} (max 300)")
+    line("wall time", f"{elapsed:.1f} s")
     line("peak RSS growth", f"{peak_rss_mb() - rss0:.0f} MB ({per_row_kb:.2f} KB per event)")
     line(
         "EXTRAPOLATED to 1,000,000 events",
