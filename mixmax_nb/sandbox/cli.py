@@ -11,7 +11,7 @@ to end. The database is ``MIXMAX_NB_SANDBOX_DB`` (else the default under
 
 ``mixmax-nb-sandbox sandbox ...`` holds the controls that are not Membrane's:
 ``init``, ``reset``, ``info``, ``login-code``, ``connect``, ``state``, ``fault``,
-``faults``, ``profile``. Imports stay light (no pandas, no numpy unless seeding).
+``faults``, ``profile``, ``activity``. Imports stay light (no pandas, no numpy unless seeding).
 """
 
 from __future__ import annotations
@@ -206,6 +206,9 @@ def _control(emu: Emulator, words: list[str], opts: dict[str, Any]) -> Any:
             words[2], count=int(opts.get("count", 1)), after=int(opts.get("after", 0)), **params
         )
         return {"id": fid, "faults": emu.conditions.pending()}
+    if what == "activity" and len(words) == 3:
+        seed = int(opts["seed"]) if "seed" in opts else None
+        return emu.add_activity(int(words[2]), seed=seed)
     if words[1:] == ["faults", "clear"]:
         emu.conditions.clear()
         return {"faults": []}

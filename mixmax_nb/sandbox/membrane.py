@@ -180,6 +180,12 @@ class Emulator:
         self.set_start(start)
         self.conditions.configure(profile, scale)
 
+    def add_activity(self, n: int, *, seed: int | None = None) -> dict[str, Any]:
+        """Append ``n`` live-feed events "now", after every stored one (see ``activity``)."""
+        from .activity import add_activity
+
+        return add_activity(self.store, n, now_ms=int(self.clock() * 1000), seed=seed)
+
     def login_code(self) -> str:
         """The code the (fake) authorization page would show after `login`."""
         pending = self.store.get_meta("pending_login")
@@ -559,6 +565,16 @@ class SandboxTransport:
         return self.profile == "realistic"
 
     @property
+    def time_scale(self) -> float:
+        """How much faster than real time the sandbox runs (the profile's ``scale``).
+
+        Read from the database on every access, so ``sandbox_set_profile(scale=)``
+        (or `mixmax-nb-sandbox sandbox profile --scale`) shows at once; a client
+        reads it when it is created (see ``AsyncClient``).
+        """
+        return self.emulator.conditions.scale
+
+    @property
     def faults(self) -> Conditions:
         return self.emulator.conditions
 
@@ -679,6 +695,12 @@ class SandboxTransport:
 
     def sandbox_set_profile(self, profile: str | None = None, scale: float | None = None) -> None:
         self.emulator.conditions.configure(profile, scale)
+
+    def sandbox_add_activity(self, n: int, *, seed: int | None = None) -> dict[str, Any]:
+        """Append ``n`` realistic live-feed events "now" (new sends, opens, clicks,
+        replies), newer than every stored event; deterministic given ``seed``.
+        Returns ``{added, types, first, last}`` (epoch ms)."""
+        return self.emulator.add_activity(n, seed=seed)
 
     def sandbox_reset(self) -> None:
         self.emulator.reset()
