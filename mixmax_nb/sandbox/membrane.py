@@ -100,9 +100,54 @@ def _words(text: str) -> set[str]:
     return {_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
+# Everyday words for what the catalog names otherwise (assumed: Membrane's own
+# ranking is not documented; this is the sandbox's, kept here and in the README).
+# A query word also matches its synonyms, at SYNONYM_WEIGHT of a literal match.
+# Looked up by the word as typed, not its stem: "enrolled recipients" asks for a
+# list, "enroll people" for an add.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "who": ("me", "current", "user", "whoami"),
+    "whoami": ("me", "current", "user"),
+    "myself": ("me", "current", "user"),
+    "enroll": ("add",),
+    "enrol": ("add",),
+    "people": ("recipient",),
+    "person": ("recipient",),
+    "someone": ("recipient",),
+    "somebody": ("recipient",),
+    "lead": ("recipient", "prospect"),
+    "remove": ("cancel",),
+    "unenroll": ("cancel", "recipient"),
+    "open": ("engagement", "livefeed"),
+    "opened": ("engagement", "livefeed"),
+    "click": ("engagement", "livefeed"),
+    "clicked": ("engagement", "livefeed"),
+    "reply": ("engagement", "livefeed"),
+    "replied": ("engagement", "livefeed"),
+    "activity": ("livefeed", "engagement"),
+}
+SYNONYM_WEIGHT = 0.9
+_SYN = {k: tuple(_stem(v) for v in vs) for k, vs in SYNONYMS.items()}
+
+
+def _terms(text: str) -> dict[str, tuple[str, ...]]:
+    """Query words (stemmed, stop words dropped) with their synonyms' stems."""
+    out: dict[str, tuple[str, ...]] = {}
+    for word in _WORD.findall(text.lower()):
+        if word not in _STOP:
+            stem = _stem(word)
+            out[stem] = out.get(stem, ()) + _SYN.get(word, ())
+    return out
+
+
 def rank_actions(intent: str) -> list[catalog.ActionSpec]:
-    """Actions ranked by how well their key/name, keywords and description match."""
-    wanted = _words(intent)
+    """Actions ranked by how well their key/name, keywords and description match.
+
+    Each query word scores once: the best of its field weights (key/name 3,
+    keywords 2, description 1), through the word itself or, discounted, one of
+    its :data:`SYNONYMS`.
+    """
+    wanted = _terms(intent)
     scored: list[tuple[float, int, catalog.ActionSpec]] = []
     for order, spec in enumerate(catalog.ACTIONS):
         fields = (
@@ -110,7 +155,15 @@ def rank_actions(intent: str) -> list[catalog.ActionSpec]:
             (2.0, _words(" ".join(spec.keywords))),
             (1.0, _words(spec.description)),
         )
-        score = sum(max((w for w, words in fields if t in words), default=0.0) for t in wanted)
+
+        def best(
+            term: str, syns: tuple[str, ...], fields: tuple[tuple[float, set[str]], ...] = fields
+        ) -> float:
+            direct = max((w for w, words in fields if term in words), default=0.0)
+            via = max((w for syn in syns for w, words in fields if syn in words), default=0.0)
+            return max(direct, via * SYNONYM_WEIGHT)
+
+        score = sum(best(t, syns) for t, syns in wanted.items())
         if score > 0:
             scored.append((-score, order, spec))
     return [spec for _, _, spec in sorted(scored, key=lambda x: (x[0], x[1]))]
