@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from ..exports import safe_csv
 from .apply import (
     UnresolvedBatchError,
     cancel_recipients,
@@ -31,7 +32,7 @@ from .plan import (
     build_plan,
     sending_days,
 )
-from .result import CancelResult, EnrollmentResult, safe_csv
+from .result import CancelResult, EnrollmentResult
 from .variables import guess_columns, guess_email_column, required_variables
 
 __all__ = [

@@ -13,7 +13,6 @@ cells that a spreadsheet would run as a formula are prefixed with ``'``.
 from __future__ import annotations
 
 import html
-import io
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,11 +21,11 @@ from typing import Any
 
 import pandas as pd
 
+from ..exports import safe_csv
 from .plan import ADD, CANCEL, PREVIEW_ROWS, CancelPlan, EnrollmentPlan, _html_table
 
 ENROLL_OUTCOMES = ("success", "duplicated", "unsubscribed", "error", "skipped", "not_sent")
 CANCEL_OUTCOMES = ("cancelled", "not_cancelled", "skipped", "not_sent")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 @dataclass(frozen=True)
@@ -46,34 +45,6 @@ class Outcome:
             reconciled=bool(data.get("reconciled")),
             batch=data.get("batch"),
         )
-
-
-def _neutralize(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose text cells cannot run as spreadsheet formulas (OWASP CSV injection)."""
-    out = frame.copy()
-    for column in out.columns:
-        series = out[column]
-        if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
-            out[column] = series.map(_neutralize, na_action="ignore").astype(object)
-    out.columns = pd.Index([_neutralize(str(c)) for c in out.columns])
-    return out
-
-
-def safe_csv(frame: pd.DataFrame, path: str | Path | None = None) -> str | None:
-    """Write ``frame`` as CSV safe for spreadsheets; return the text when ``path`` is None."""
-    clean = neutralize_formulas(frame)
-    if path is None:
-        buffer = io.StringIO()
-        clean.to_csv(buffer, index=False)
-        return buffer.getvalue()
-    clean.to_csv(path, index=False, encoding="utf-8-sig")  # BOM: Excel then reads UTF-8
-    return None
 
 
 class _Result:

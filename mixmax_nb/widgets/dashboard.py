@@ -34,6 +34,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .. import analytics, charts
+from ..exports import defuse as csv_safe
 from ._common import TaskRunner, error_text, esc, show
 
 __all__ = ["EngagementDashboard", "csv_safe", "kpi_table_html"]
@@ -52,7 +53,6 @@ _TABS = (
     ("Top files", "files"),
     ("Compare A/B", "compare"),
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _TABLE_COLUMNS = (
     ("label", "Group", "text"),
     ("enrolled", "Enrolled", "int"),
@@ -69,13 +69,6 @@ _TABLE_COLUMNS = (
     ("reply_rate", "Reply rate", "rate"),
     ("bounce_rate", "Bounce rate", "rate"),
 )
-
-
-def csv_safe(value: Any) -> Any:
-    """``value`` with a leading ``'`` when a spreadsheet would run it as a formula."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _fmt(value: Any, kind: str) -> str:
