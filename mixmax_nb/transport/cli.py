@@ -278,6 +278,14 @@ class CliTransport:
                 env=child_environ(),
                 start_new_session=True,  # own process group, so a kill reaches children too
             )
+        except UnicodeEncodeError:
+            # Text pasted from a broken source can hold a lone surrogate, which no
+            # command line can carry. Say so rather than crash (value not echoed).
+            raise InputError(
+                "An input value holds characters that cannot be encoded as UTF-8 "
+                "(a lone surrogate, often from a bad copy-paste).",
+                hint="Retype or clean that text, then run again; nothing was sent.",
+            ) from None
         except FileNotFoundError as exc:
             raise CliNotFoundError(f"The `membrane` CLI at {self.binary!r} vanished.") from exc
         except PermissionError as exc:
