@@ -70,11 +70,8 @@ class EventStore:
 
 def merge_events(stored: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
     """New events on top of the stored ones, one row per event id, newest first."""
-    if stored is None or stored.empty:
-        merged = new
-    elif new.empty:
-        merged = stored
-    else:
-        merged = pd.concat([new, stored], ignore_index=True)
+    from . import frames
+
+    merged = frames.concat("events", [p for p in (new, stored) if p is not None])
     merged = merged.drop_duplicates(subset="id", keep="first")
     return merged.sort_values("timestamp", ascending=False, kind="stable").reset_index(drop=True)

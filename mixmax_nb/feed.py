@@ -29,6 +29,7 @@ from .cache import EventStore, merge_events
 from .pages import RunFn, iter_pages
 
 FEED_ACTION = "list-livefeed-events"
+SHAPE_CHUNK = 30_000  # raw events held before they are shaped into typed columns
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,9 @@ async def refresh(
         wanted_floor = min(floor, since_ms)
     must_walk_down = exists and floor is not None and (wanted_floor is None or wanted_floor < floor)
 
+    # Raw JSON costs ~2 KB an event; typed columns a fraction of that. Shape in chunks
+    # as pages arrive so a first pull of a million events stays bounded in memory.
+    chunks: list[pd.DataFrame] = []
     new_records: list[dict[str, Any]] = []
     requests = 0
     reached_end = True
@@ -111,6 +115,9 @@ async def refresh(
         requests += 1
         fresh = [r for r in page if str(r.get("_id")) not in known]
         new_records.extend(fresh)
+        if len(new_records) >= SHAPE_CHUNK:
+            chunks.append(frames.shape("events", new_records))
+            new_records = []
         stamps = [t for t in (_record_ms(r) for r in page) if t is not None]
         if stamps:
             oldest_seen = min(stamps) if oldest_seen is None else min(oldest_seen, *stamps)
@@ -120,7 +127,8 @@ async def refresh(
         if wanted_floor is not None and oldest_seen is not None and oldest_seen < wanted_floor:
             reached_end = False
             break
-    new = frames.shape("events", new_records)
+    chunks.append(frames.shape("events", new_records))
+    new = frames.concat("events", chunks)
     merged = merge_events(stored, new)
     if reached_end:
         new_floor: int | None = None

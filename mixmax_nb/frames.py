@@ -616,6 +616,28 @@ def empty(kind: str) -> pd.DataFrame:
     return shape(kind, [])
 
 
+def concat(kind: str, parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Stack frames of one kind, keeping the schema's dtypes.
+
+    ``pd.concat`` turns a categorical into ``object`` when the parts saw different
+    undocumented values (hence different categories); re-encode those columns with
+    the fixed categories first, then the extras, as :func:`shape` would.
+    """
+    parts = [p for p in parts if len(p.columns)]
+    if not parts:
+        return empty(kind)
+    out = parts[0].copy() if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    for column in _SPECS[kind].columns:
+        if column.kind == "category" and not isinstance(
+            out[column.name].dtype, pd.CategoricalDtype
+        ):
+            seen = out[column.name].dropna().astype(str).unique()
+            dtype = pd.CategoricalDtype(_categories(column.categories, seen))
+            out[column.name] = out[column.name].astype(dtype)
+    out.attrs["kind"] = kind
+    return out
+
+
 def describe(kind: str) -> pd.DataFrame:
     """The kind's schema as a small frame: column, dtype, meaning (for docs)."""
     spec = _SPECS[kind]

@@ -175,3 +175,25 @@ def test_penalize_holds_back_even_the_burst() -> None:
     lim.reserve()
     lim.penalize(10.0)
     assert lim.reserve() >= 10.0
+
+
+def test_chunked_shaping_keeps_dtypes_across_unknown_categories(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feed, "SHAPE_CHUNK", 250)
+    live = LiveFeed(900)
+    original = live.run
+
+    async def odd_types(key: str, params: Mapping[str, Any]) -> Any:
+        out = await original(key, params)
+        if not params.get("next"):  # only the first page: a type Mixmax never documented
+            out["results"][0]["type"] = "rsvp_yes"
+        return out
+
+    live.run = odd_types  # type: ignore[method-assign]
+    refresh(live, store)
+    frame = store.load()
+    assert frame is not None and len(frame) == 900
+    assert isinstance(frame["type"].dtype, pd.CategoricalDtype)
+    assert list(frame["type"].cat.categories[:7]) == list(feed.frames.EVENT_TYPES)
+    assert "rsvp_yes" in frame["type"].cat.categories
