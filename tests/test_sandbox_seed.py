@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -37,10 +39,22 @@ def test_generator_versions_agree() -> None:
 
 
 @pytest.fixture(scope="module")
-def default_store() -> Store:
-    store = Store.open(":memory:")
-    seed.build(store, seed=7, size="default", reference_date=REF)
-    return store
+def default_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home whose cache holds the `default` account: generated once per module
+    (the way `mx.connect` does it), shared by the shape, rate and open-time tests."""
+    home = tmp_path_factory.mktemp("default-home")
+    account._cached(Settings(home=home), seed=7, size="default", reference=REF)
+    return home
+
+
+@pytest.fixture(scope="module")
+def default_store(default_home: Path) -> Store:
+    # A copy: opening a file switches it to WAL, and the cache must stay as it was.
+    settings = Settings(home=default_home)
+    cached = account.cache_path(settings, seed=7, size="default", reference=REF)
+    copy = default_home / "read.sqlite"
+    shutil.copyfile(cached, copy)
+    return Store.open(copy)
 
 
 def test_default_size_shape(default_store: Store) -> None:
@@ -113,12 +127,11 @@ def test_most_activity_on_weekdays(default_store: Store) -> None:
     assert weekend / sum(by_day.values()) < 0.15
 
 
-def test_default_connect_is_fast_once_cached(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path)
-    SandboxTransport.open(settings, size="default", db=":memory:", reference_date="2025-06-02")
+def test_default_connect_is_fast_once_cached(default_home: Path) -> None:
+    settings = Settings(home=default_home)
     started = time.perf_counter()
     transport = SandboxTransport.open(
-        settings, size="default", db=tmp_path / "copy.sqlite", reference_date="2025-06-02"
+        settings, size="default", db=default_home / "copy.sqlite", reference_date="2025-06-02"
     )
     assert time.perf_counter() - started < 3.0
     assert transport.connection_id is not None
@@ -140,7 +153,7 @@ def test_child_generation_matches_in_process(
     seed.build(local, seed=3, size="small", reference_date=REF)
     assert dump(child) == dump(local)
     # Without a Python to start, generation falls back to this process.
-    monkeypatch.setattr(account.sys, "executable", "")
+    monkeypatch.setattr(sys, "executable", "")
     assert not account._generate_in_child(
         tmp_path / "none.sqlite", seed=3, size="small", reference=REF
     )

@@ -807,8 +807,12 @@ class Mixmax:
         )
 
     def _sequence_names(self) -> dict[str, str]:
-        rows = self.store.read("SELECT _id, doc FROM docs WHERE kind = 'sequences'")
-        return {r["_id"]: json.loads(r["doc"])["name"] for r in rows}
+        # Every feed page needs the names; SQLite extracts them without Python
+        # parsing each sequence document (stages and all) per page.
+        rows = self.store.read(
+            "SELECT _id, json_extract(doc, '$.name') AS name FROM docs WHERE kind = 'sequences'"
+        )
+        return {r["_id"]: r["name"] for r in rows}
 
     # -- snippets, polls, unsubscribes, rules ----------------------------------------
 

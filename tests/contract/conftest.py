@@ -48,6 +48,12 @@ class Harness:
     def action(self, key: str, input: dict[str, Any] | None = None) -> Any:
         return run(self.transport.run_action(key, input or {}))["output"]
 
+    def direct(self, key: str, input: dict[str, Any] | None = None) -> Any:
+        """The same action straight from the emulator (no transport, no process):
+        the truth a test compares the transport's answers with."""
+        ready = [c for c in self.control.list_connections() if c["state"] == "READY"]
+        return self.control.run_action(key, input or {}, ready[0]["id"])["output"]
+
 
 @pytest.fixture(scope="session")
 def small_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
