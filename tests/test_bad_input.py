@@ -401,7 +401,7 @@ def _assert_spreadsheet_safe(text: str) -> None:
 @SETTINGS
 @given(cells=st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=8))
 def test_result_csv_defuses_formulas(cells: list[str]) -> None:
-    from mixmax_nb.enrollment.result import safe_csv
+    from mixmax_nb.exports import safe_csv
 
     frame = pd.DataFrame({"email": cells, "note": [f"={c}" for c in cells]})
     text = safe_csv(frame)
