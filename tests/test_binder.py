@@ -89,7 +89,11 @@ def test_a_venv_from_binder_files_runs_every_notebook(tmp_path: Path) -> None:
     """What Binder builds, minus Docker: requirements.txt, then postBuild, then run."""
     repo = tmp_path / "repo"
     listed = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, timeout=60
+        ["git", "ls-files", "-z", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        timeout=60,
     )
     for name in filter(None, listed.stdout.decode().split("\0")):
         if (ROOT / name).is_file():
