@@ -1067,7 +1067,7 @@ class _Builder:
         self.counts["rules"] = len(rows)
         return rows
 
-    def run(self) -> dict[str, int]:
+    def run(self, *, scratch: bool = False) -> dict[str, int]:
         self.users()
         team_rows = self.teams()
         self.contacts()
@@ -1075,7 +1075,7 @@ class _Builder:
         self.sequences()
         self.outreach()
         doc_rows += self.polls() + self.rules()
-        with self.store.bulk_load() as conn:
+        with self.store.bulk_load(scratch=scratch) as conn:
             conn.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)", self.user_rows)
             conn.executemany("INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?)", self.contact_rows)
             self.write(conn, doc_rows)
@@ -1094,9 +1094,14 @@ class _Builder:
         return self.counts
 
 
-def build(store: Store, *, seed: int, size: str, reference_date: date) -> dict[str, int]:
-    """Fill an empty ``store`` with a seeded account; return row counts."""
-    return _Builder(store, seed, size, reference_date).run()
+def build(
+    store: Store, *, seed: int, size: str, reference_date: date, scratch: bool = False
+) -> dict[str, int]:
+    """Fill an empty ``store`` with a seeded account; return row counts.
+
+    ``scratch``: the store is a temporary file (no journal, no fsync while loading;
+    see :meth:`Store.bulk_load`)."""
+    return _Builder(store, seed, size, reference_date).run(scratch=scratch)
 
 
 def write_file(path: str | Path, *, seed: int, size: str, reference_date: date) -> None:
@@ -1104,7 +1109,7 @@ def write_file(path: str | Path, *, seed: int, size: str, reference_date: date) 
     (one self-contained file, ready to be copied)."""
     store = Store.open(path)
     try:
-        build(store, seed=seed, size=size, reference_date=reference_date)
+        build(store, seed=seed, size=size, reference_date=reference_date, scratch=True)
         with store.lock:
             # No fsync for a file that is renamed into the cache only when complete:
             # under other engineers' disk load a flush of ~30 MB can take seconds.

@@ -113,14 +113,16 @@ class Store:
         return cls(conn, text)
 
     @contextmanager
-    def bulk_load(self) -> Iterator[sqlite3.Connection]:
+    def bulk_load(self, *, scratch: bool = False) -> Iterator[sqlite3.Connection]:
         """One transaction for filling an empty store fast (the seed).
 
-        Secondary indexes are dropped and built once at the end, and the rollback
-        journal and fsyncs are off while loading: a crash mid-seed leaves nothing
-        worth keeping anyway (the store is wiped on error, and the cache is built
-        in a temporary file). Afterwards a file goes back to WAL, which the
-        concurrent subprocesses of the command rely on.
+        Secondary indexes are dropped and built once at the end, with a page cache
+        big enough for the whole load. ``scratch`` (a temporary file that is renamed
+        into the cache only when complete) also turns the rollback journal and
+        fsyncs off while loading: a crash there loses nothing, whereas a person's
+        own database keeps its journal so a crash mid-reset cannot corrupt it.
+        Afterwards a file is in WAL again, which concurrent subprocesses rely on.
+        On error the store is wiped.
         """
         with self.lock:
             conn = self.conn
@@ -130,9 +132,7 @@ class Store:
             # 2 MB) keeps inserts and index sorts off the disk until commit.
             cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
             conn.execute("PRAGMA cache_size=-131072")
-            if self.path != MEMORY:
-                # Leaving WAL needs exclusive access; if another connection holds
-                # the file the pragma is a no-op and only the fsyncs are skipped.
+            if scratch and self.path != MEMORY:
                 conn.execute("PRAGMA synchronous=OFF")
                 conn.execute("PRAGMA journal_mode=OFF")
             try:
@@ -147,7 +147,7 @@ class Store:
                 raise
             finally:
                 conn.execute(f"PRAGMA cache_size={int(cache_size)}")
-                if self.path != MEMORY:
+                if scratch and self.path != MEMORY:
                     conn.execute("PRAGMA journal_mode=WAL")
                     conn.execute("PRAGMA synchronous=NORMAL")
 
