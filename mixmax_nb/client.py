@@ -621,7 +621,6 @@ def connect(backend: str | None = None, **options: Any) -> Client:
     (instant/realistic), ``db`` (a SQLite path or ":memory:"), ``scale``.
     Membrane options: ``connection_id``, ``call_style``, ``timeout``, ``membrane_bin``.
     """
-    catalog.prewarm()
     settings = Settings.from_env()
     for name in ("connection_id", "call_style", "timeout", "membrane_bin"):
         if name in options:
@@ -634,14 +633,20 @@ def connect(backend: str | None = None, **options: Any) -> Client:
             hint='Use "membrane", "sandbox" or None (detect).',
         )
     if chosen == "sandbox":
-        return Client(open_sandbox(settings, **options))
+        return _ready(open_sandbox(settings, **options))
     if chosen == "membrane":
-        return Client(run_sync(open_membrane(settings)))
+        return _ready(run_sync(open_membrane(settings)))
     found = run_sync(_detect(settings))
     if found is not None:
-        return Client(found)
+        return _ready(found)
     _announce_sandbox(
         "no logged-in `membrane` CLI with a READY Mixmax connection was found. "
         'Use mx.connect("membrane") or the ConnectWizard for your real account.'
     )
-    return Client(open_sandbox(settings, **options))
+    return _ready(open_sandbox(settings, **options))
+
+
+def _ready(transport: Transport) -> Client:
+    # Started once the backend is open, so the import does not compete with it.
+    catalog.prewarm()
+    return Client(transport)

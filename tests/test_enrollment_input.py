@@ -21,8 +21,8 @@ from mixmax_nb.enrollment import (
     split_pasted,
 )
 from mixmax_nb.enrollment.emails import email_key
-from mixmax_nb.exports import neutralize_formulas, safe_csv
 from mixmax_nb.errors import InputError
+from mixmax_nb.exports import neutralize_formulas, safe_csv
 from mixmax_nb.recipients_input import read_recipients, sniff_delimiter
 
 # -- hostile CSVs -------------------------------------------------------------------------
