@@ -44,6 +44,7 @@ test: $(STAMP_DEV)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "browser and not slow" tests/browser
 
 ## make bench: every benchmark under benchmarks/, each printing its figures
 bench: $(STAMP_DEV)
