@@ -26,6 +26,7 @@ import datetime as dt
 import io
 import math
 import time
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,11 @@ def _assign(target: go.FigureWidget, figure: go.Figure) -> None:
         target.data = []
         target.add_traces(list(figure.data))
         target.layout = figure.layout
+    # plotly >= 6 front-ends draw from the synced _widget_data/_widget_layout, which
+    # plotly refreshes only when the figure itself is displayed -- never when it sits
+    # inside a VBox, as here. Without this the charts stay blank (seen in Voila).
+    target._widget_data = deepcopy(target._data)
+    target._widget_layout = deepcopy(target._layout_obj._props)
 
 
 class EngagementDashboard:

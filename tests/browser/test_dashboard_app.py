@@ -16,10 +16,6 @@ pytestmark = pytest.mark.browser
 # in Voila. Fix (widgets/dashboard.py `_assign`): after the batch update, set
 # `target._widget_data = deepcopy(target._data)` and
 # `target._widget_layout = deepcopy(target._layout_obj._props)` (checked in Voila).
-BLANK_FIGURES = pytest.mark.xfail(
-    reason="dashboard FigureWidgets stay blank in Voila (widget traits not synced; see module)",
-    strict=False,
-)
 ANY_DRAWN = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
     .filter(gd => gd.offsetParent !== null)
     .some(gd => (gd.data || []).length > 0)"""
@@ -63,7 +59,6 @@ def test_a_filter_changes_the_kpis(open_app: Any, ui: Any) -> None:
     ui.assert_healthy(page, figures=False)
 
 
-@BLANK_FIGURES
 def test_the_charts_draw_and_follow_the_filter(open_app: Any, ui: Any) -> None:
     page = open_app("dashboard.ipynb")
     _loaded(page)
