@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -851,3 +852,39 @@ def test_autopilot_on_the_sandbox_needs_no_code() -> None:
         assert wizard.phase == "connected"
 
     run(body)
+
+
+def test_sandbox_buttons_walk_a_logged_out_sandbox_without_a_terminal(tmp_path: Path) -> None:
+    """A Voila/Binder visitor has no cell to run: the fake steps get buttons of their own."""
+
+    from mixmax_nb.sandbox.membrane import SandboxTransport
+    from mixmax_nb.widgets.connect import ConnectWizard
+
+    async def body() -> None:
+        transport = SandboxTransport.open(
+            size="small", db=str(tmp_path / "sbx.sqlite"), start="logged-out"
+        )
+        wizard = ConnectWizard(transport=transport)
+        await wizard.wait()
+        assert wizard.sandbox_login_button.layout.display == "none"
+        wizard.login_button.click()
+        await wizard.wait()
+        assert wizard.phase == "awaiting-code"
+        assert wizard.sandbox_login_button.layout.display != "none"
+        wizard.sandbox_login_button.click()
+        await wizard.wait()
+        assert wizard.code.value == ""
+        assert wizard.sandbox_login_button.layout.display == "none"
+        for _ in range(5):  # BUILDING long-polls settle in the sandbox's first wait
+            if wizard.phase == "client-action":
+                break
+            await wizard.wait()
+        assert wizard.phase == "client-action"
+        assert wizard.sandbox_connect_button.layout.display != "none"
+        wizard.sandbox_connect_button.click()
+        await wizard.wait()
+        assert wizard.phase in ("ready", "connected")
+        assert wizard.sandbox_connect_button.layout.display == "none"
+        assert wizard.use().is_sandbox
+
+    asyncio.run(body())

@@ -142,6 +142,14 @@ class ConnectWizard:
             "I've done it", "check", "Check the connection again", style="primary"
         )
         self.retry_button = button("Check again", "refresh", "Ask Membrane for the state again")
+        # Sandbox only: its login page and connect page are fake, so a visitor of a
+        # Voila/Binder demo (no terminal, no Python cell) gets a button for each.
+        self.sandbox_login_button = button(
+            "Sandbox: sign in (fake code)", "magic", "Complete the sandbox's fake login"
+        )
+        self.sandbox_connect_button = button(
+            "Sandbox: connect Mixmax (fake page)", "magic", "Do the sandbox's fake connect step"
+        )
         self.use_status = w.HTML()
         self.use_button = button(
             "Use this connection", "plug", "Set wizard.client", style="success"
@@ -155,6 +163,8 @@ class ConnectWizard:
         self.done_button.on_click(lambda _b: self._start(self._recheck(), "check the connection"))
         self.retry_button.on_click(lambda _b: self._start(self._retry(), "check the connection"))
         self.use_button.on_click(lambda _b: self.use())
+        self.sandbox_login_button.on_click(lambda _b: self._sandbox_login())
+        self.sandbox_connect_button.on_click(lambda _b: self._sandbox_connect())
 
         def step(number: int, name: str, status: Any, *rows: Any) -> Any:
             head = w.HTML(f"<b>{number}. {esc(name)}</b>")
@@ -168,14 +178,14 @@ class ConnectWizard:
                 "Membrane login",
                 self.login_status,
                 w.HBox([self.login_button, self.login_link]),
-                w.HBox([self.code, self.complete_button]),
+                w.HBox([self.code, self.complete_button, self.sandbox_login_button]),
             ),
             step(
                 3,
                 "Mixmax connection",
                 self.connection_status,
                 self.action_link,
-                w.HBox([self.done_button, self.retry_button]),
+                w.HBox([self.done_button, self.retry_button, self.sandbox_connect_button]),
             ),
             step(4, "Use it", self.use_status, w.HBox([self.use_button])),
         ]
@@ -190,6 +200,8 @@ class ConnectWizard:
             self.done_button,
             self.retry_button,
             self.use_button,
+            self.sandbox_login_button,
+            self.sandbox_connect_button,
         ):
             hide(control)
         self.cli_status.value = status_line("idle", "not checked yet")
@@ -199,11 +211,22 @@ class ConnectWizard:
         """Later steps wait for this one: say so, and offer none of their buttons."""
         if step <= 2:
             self.login_status.value = status_line("idle", "waiting for step 1")
-            for control in (self.login_button, self.login_link, self.code, self.complete_button):
+            for control in (
+                self.login_button,
+                self.login_link,
+                self.code,
+                self.complete_button,
+                self.sandbox_login_button,
+            ):
                 hide(control)
         if step <= 3:
             self.connection_status.value = status_line("idle", "waiting for the login")
-            for control in (self.action_link, self.done_button, self.retry_button):
+            for control in (
+                self.action_link,
+                self.done_button,
+                self.retry_button,
+                self.sandbox_connect_button,
+            ):
                 hide(control)
         if step <= 4:
             self.use_status.value = status_line("idle", "waiting for a READY connection")
@@ -372,7 +395,12 @@ class ConnectWizard:
             "action", f"Not logged in to Membrane.{extra} Click “Log in”."
         )
         show(self.login_button)
-        for control in (self.login_link, self.code, self.complete_button):
+        for control in (
+            self.login_link,
+            self.code,
+            self.complete_button,
+            self.sandbox_login_button,
+        ):
             hide(control)
         self._idle_from(3)
 
@@ -380,7 +408,13 @@ class ConnectWizard:
         self.login_status.value = status_line("ok", f"logged in{_describe_account(who)}")
         # The login page link and the code field have done their job: remove them.
         self.login_link.value = ""
-        for control in (self.login_button, self.login_link, self.code, self.complete_button):
+        for control in (
+            self.login_button,
+            self.login_link,
+            self.code,
+            self.complete_button,
+            self.sandbox_login_button,
+        ):
             hide(control)
 
     async def _login_start(self) -> None:
@@ -406,6 +440,7 @@ class ConnectWizard:
         show(self.login_link)
         show(self.code)
         show(self.complete_button)
+        show(self.sandbox_login_button, self._is_sandbox())
         show(self.login_button)  # to ask for a fresh page if this one expired
         self.login_button.description = "New login page"
         self.phase = "awaiting-code"
@@ -488,6 +523,7 @@ class ConnectWizard:
         conn_id = _connection_id(self.connection)
         hide(self.done_button)
         hide(self.retry_button)
+        hide(self.sandbox_connect_button)
         self.connection_status.value = status_line("wait", "checking the connection again…")
         await self._settle(await self._need_transport().get_connection(conn_id))
 
@@ -549,6 +585,7 @@ class ConnectWizard:
         )
         show(self.action_link)
         show(self.done_button)
+        show(self.sandbox_connect_button, self._is_sandbox())
         hide(self.retry_button)
         self._log(f"Waiting for you: {description}")
 
@@ -562,6 +599,7 @@ class ConnectWizard:
         show(self.action_link)
         show(self.retry_button)
         hide(self.done_button)
+        hide(self.sandbox_connect_button)
         self._log(f"Connection {state}: {details}")
 
     def _unknown(self, conn: Connection, state: str) -> None:
@@ -579,11 +617,13 @@ class ConnectWizard:
         show(self.action_link)
         show(self.retry_button)
         hide(self.done_button)
+        hide(self.sandbox_connect_button)
         self._log(f"Connection in state {state}.")
 
     async def _ready(self, conn: Connection) -> None:
         transport = self._need_transport()
         transport.connection_id = _connection_id(conn)
+        hide(self.sandbox_connect_button)
         self.action_link.value = ""
         hide(self.action_link)
         hide(self.done_button)
@@ -648,6 +688,20 @@ class ConnectWizard:
             f"The wizard stopped at {self.phase!r} and needs a person.",
             hint="Follow the step shown in the wizard above.",
         )
+
+    def _sandbox_login(self) -> None:
+        """Complete the sandbox's fake login; the code never enters a widget."""
+        if not self._is_sandbox() or self.phase != "awaiting-code":
+            return
+        code = _sandbox_code(self.transport)
+        self._start(self._login_complete(code), "complete the login", secrets=(code,))
+
+    def _sandbox_connect(self) -> None:
+        """Do the sandbox's fake connect page, then re-check as "I've done it" would."""
+        if not self._is_sandbox() or self.phase != "client-action":
+            return
+        _sandbox_complete_action(self.transport, self.connection)
+        self.done_button.click()
 
     # -- helpers ------------------------------------------------------------------------
 
