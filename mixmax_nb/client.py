@@ -255,6 +255,13 @@ class AsyncClient:
     async def teams(self) -> pd.DataFrame:
         return await self.frame("list-teams")
 
+    async def team_members(self) -> pd.DataFrame:
+        """One row per member of every team: the user directory (ids -> names, teams)."""
+        from . import frames
+
+        records = await self.records("list-teams")
+        return self._tag(frames.shape("team_members", records))
+
     async def _object(self, key: str, input: Mapping[str, Any]) -> dict[str, Any]:
         output = await self.run_action(key, input)
         if not isinstance(output, Mapping):
@@ -469,6 +476,9 @@ class Client:
 
     def teams(self) -> pd.DataFrame:
         return run_sync(self.aio.teams())
+
+    def team_members(self) -> pd.DataFrame:
+        return run_sync(self.aio.team_members())
 
     def message(self, message_id: str) -> dict[str, Any]:
         return run_sync(self.aio.message(message_id))

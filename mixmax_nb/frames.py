@@ -765,6 +765,26 @@ def _stage_rows(records: list[Record]) -> list[Record]:
     return rows
 
 
+_TEAM_ID: Final = "\x00team_id"
+_TEAM_NAME: Final = "\x00team_name"
+
+
+def _member_rows(records: list[Record]) -> list[Record]:
+    """One row per team member (pending invites too): the user directory Mixmax offers."""
+    rows: list[Record] = []
+    for team in records:
+        for member in _items(team, "members"):
+            if not isinstance(member, Mapping):
+                continue
+            row = dict(member)
+            user = member.get("userId")
+            # Mixmax embeds the user as an object; a bare id string occurs in older data.
+            row["userId"] = user if isinstance(user, Mapping) else {"_id": user}
+            row.update({_TEAM_ID: team.get("_id"), _TEAM_NAME: team.get("name")})
+            rows.append(row)
+    return rows
+
+
 def _poll_rows(records: list[Record]) -> list[Record]:
     rows: list[Record] = []
     for poll in records:
@@ -1227,6 +1247,29 @@ _ACTIONS = _spec(
     ]
 )
 
+_TEAM_MEMBERS = _spec(
+    [
+        _c("team_id", "string", _TEAM_ID),
+        _c("team_name", "string", _TEAM_NAME),
+        _c("user_id", "string", "userId", "_id", doc="The member's user id (senders' user_id)."),
+        _d(
+            "email",
+            "string",
+            _first(("userId", "email"), ("email",)),
+            "Member email (a pending invite carries only `email`).",
+        ),
+        _c("name", "string", "userId", "name"),
+        _c("role", "category", "role", cats=ROLES),
+        _c("accepted", "boolean", "accepted", doc="False or missing for a pending invite."),
+        _c("accepted_at", "datetime", "acceptedAt"),
+        _c("invited_at", "datetime", "invitedAt"),
+        _c("member_id", "string", "memberId"),
+    ],
+    known=("email",),
+    nested={("userId",): ("_id", "email", "name")},
+    explode=_member_rows,
+)
+
 _SPECS: Final[Mapping[str, _Spec]] = MappingProxyType(
     {
         "events": _EVENTS,
@@ -1243,6 +1286,7 @@ _SPECS: Final[Mapping[str, _Spec]] = MappingProxyType(
         "unsubscribes": _UNSUBSCRIBES,
         "unsubscribe_change": _UNSUBSCRIBES,
         "teams": _TEAMS,
+        "team_members": _TEAM_MEMBERS,
         "rules": _RULES,
         "user": _USER,
         "enroll_outcomes": _ENROLL,

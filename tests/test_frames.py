@@ -447,3 +447,31 @@ def test_source_attr_is_the_callers() -> None:
 def test_describe_documents_every_column() -> None:
     table = frames.describe("events")
     assert table["column"].tolist() == list(frames.SCHEMAS["events"])
+
+
+def test_team_members_one_row_per_member_invites_included() -> None:
+    teams = [
+        {
+            "_id": "T1",
+            "name": "West",
+            "members": [
+                {
+                    "accepted": True,
+                    "acceptedAt": "2025-07-09T00:00:00.000Z",
+                    "role": "admin",
+                    "memberId": "m1",
+                    "userId": {"_id": "U1", "email": "a@x.example", "name": "Ann"},
+                },
+                {"email": "invitee@x.example", "invitedAt": "2025-07-10T00:00:00.000Z"},
+            ],
+        },
+        {"_id": "T2", "name": "East", "members": []},
+    ]
+    frame = frames.shape("team_members", teams)
+    assert list(frame.columns[:10]) == list(frames.SCHEMAS["team_members"])
+    assert frame["team_id"].tolist() == ["T1", "T1"]
+    assert frame["user_id"].tolist()[0] == "U1" and pd.isna(frame["user_id"].iloc[1])
+    assert frame["email"].tolist() == ["a@x.example", "invitee@x.example"]
+    assert frame["accepted"].tolist()[0] is True and pd.isna(frame["accepted"].iloc[1])
+    assert str(frame["accepted_at"].dtype) == "datetime64[ms, UTC]"
+    assert frames.empty("team_members").shape == (0, 10)

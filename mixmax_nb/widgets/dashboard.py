@@ -138,6 +138,34 @@ def _cards_html(summary: pd.Series, sandbox: bool) -> str:
     return banner + '<div class="mx-cards">' + "".join(parts) + "</div>"
 
 
+def _user_names(members: pd.DataFrame) -> dict[str, str]:
+    """Sender ids -> "Name <email>" from the team directory (events carry only ids)."""
+    out: dict[str, str] = {}
+    for uid, name, email in members[["user_id", "name", "email"]].itertuples(index=False):
+        if isinstance(uid, str) and uid not in out:
+            label = " ".join(
+                p
+                for p in (
+                    name if isinstance(name, str) else "",
+                    f"<{email}>" if isinstance(email, str) else "",
+                )
+                if p
+            )
+            out[uid] = label or uid
+    return out
+
+
+def _user_teams(members: pd.DataFrame) -> dict[str, str]:
+    """Sender id -> the first team (by name) they accepted, for grouping by team."""
+    joined = members[members["accepted"].fillna(False).astype(bool)]
+    joined = joined.sort_values("team_name", kind="stable")
+    out: dict[str, str] = {}
+    for uid, team in joined[["user_id", "team_name"]].itertuples(index=False):
+        if isinstance(uid, str) and isinstance(team, str):
+            out.setdefault(uid, team)
+    return out
+
+
 def _assign(target: go.FigureWidget, figure: go.Figure) -> None:
     """Replace a FigureWidget's traces and layout in one front-end update."""
     with target.batch_update():
@@ -287,6 +315,7 @@ class EngagementDashboard:
         events = await aio.events(since=self.since)
         sequences = await aio.sequences()
         teams = await aio.teams()
+        members = await aio.team_members()
         me = await aio.me()
         parts = [await aio.recipients(str(sid)) for sid in sequences["id"].dropna()]
         recipients = pd.concat(parts, ignore_index=True) if parts else None
@@ -295,6 +324,8 @@ class EngagementDashboard:
             recipients,
             sequences,
             teams=teams,
+            user_names=_user_names(members),
+            user_teams=_user_teams(members),
             account_tz=str(me.get("timezone") or "UTC"),
         )
         self.load(data, events.attrs.get("source"))
