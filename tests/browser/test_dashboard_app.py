@@ -62,7 +62,7 @@ def test_a_filter_changes_the_kpis(open_app: Any, ui: Any) -> None:
 def test_the_charts_draw_and_follow_the_filter(open_app: Any, ui: Any) -> None:
     page = open_app("dashboard.ipynb")
     _loaded(page)
-    page.wait_for_function(ANY_DRAWN, timeout=10_000)
+    page.wait_for_function(ANY_DRAWN, timeout=30_000)
     ui.assert_healthy(page)
     before = ui.figure_signature(page)
     _choose_one_sequence(page)
@@ -73,7 +73,7 @@ def test_the_charts_draw_and_follow_the_filter(open_app: Any, ui: Any) -> None:
                   t => [t.type, t.name, t.x, t.y, t.z, t.values, t.labels]))))
               !== JSON.stringify(before)""",
         arg=before,
-        timeout=10_000,
+        timeout=30_000,
     )
     ui.assert_healthy(page)
     # Every tab's FigureWidget is drawn when chosen (Compare needs two chosen sequences).
@@ -81,5 +81,5 @@ def test_the_charts_draw_and_follow_the_filter(open_app: Any, ui: Any) -> None:
     for index, title in enumerate(t.strip() for t in tabs.all_inner_texts()):
         if title != "Compare A/B":
             tabs.nth(index).click()
-            page.wait_for_function(ANY_DRAWN, timeout=10_000)
+            page.wait_for_function(ANY_DRAWN, timeout=30_000)
             ui.assert_healthy(page)
