@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import catalog
@@ -73,6 +75,17 @@ class _LazyProgress:
 
 def _progress(desc: str) -> _LazyProgress:
     return _LazyProgress(desc)
+
+
+_ephemeral_dir: tempfile.TemporaryDirectory[str] | None = None
+
+
+def _ephemeral_home() -> Path:
+    """A per-process temporary home, removed at exit (for in-memory sandboxes)."""
+    global _ephemeral_dir
+    if _ephemeral_dir is None:
+        _ephemeral_dir = tempfile.TemporaryDirectory(prefix="mixmax_nb-")
+    return Path(_ephemeral_dir.name)
 
 
 _limiters: dict[tuple[str, float], RateLimiter] = {}
@@ -295,7 +308,13 @@ class AsyncClient:
         from .cache import EventStore
         from .config import Settings
 
-        root = home if home is not None else Settings.from_env().home
+        if home is not None:
+            root = home
+        elif getattr(self.transport, "ephemeral", False):
+            # An in-memory sandbox vanishes with the process; so does its cache.
+            root = _ephemeral_home()
+        else:
+            root = Settings.from_env().home
         return EventStore(root, self.backend, await self.account_key())
 
     async def refresh_events(self, since: Any = None) -> RefreshStats:

@@ -613,6 +613,27 @@ class SandboxTransport:
         return self.emulator.conditions.profile
 
     @property
+    def account_key(self) -> str:
+        """Identifies this emulated account's data for caches and limiters.
+
+        Every sandbox database has the same seeded user id, but different data (size,
+        reference date, writes), so the id alone would let one database's event cache
+        leak into another's. Each database gets its own random instance id on first
+        use; a reset drops it, so the reseeded account starts a fresh cache.
+        """
+        store = self.emulator.store
+        instance = store.get_meta("instance")
+        if not instance:
+            instance = uuid.uuid4().hex[:16]
+            store.set_meta("instance", instance)
+        return f"sandbox-{instance}"
+
+    @property
+    def ephemeral(self) -> bool:
+        """An in-memory database: nothing about it should outlive the process."""
+        return str(self.emulator.store.path) == ":memory:"
+
+    @property
     def rate_limited(self) -> bool:
         """Clients pace themselves only against the realistic profile."""
         return self.profile == "realistic"
