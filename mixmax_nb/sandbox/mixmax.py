@@ -970,6 +970,10 @@ class _SendPlanner:
         window = seq["stages"][0]["scheduleBetween"] if seq.get("stages") else {}
         self.open_hour = int(str(window.get("start", "08:00"))[:2])
         self.used: dict[str, int] = {}
+        # Days before the last slot handed out for a wanted time are full (counts only
+        # grow within one request): resume there instead of walking them again, which
+        # made a batch cost O(recipients x days) on a long sequence.
+        self.resume: dict[int, int] = {}
 
     def _day_bounds(self, ms: int) -> tuple[str, int, int]:
         local = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(self.zone)
@@ -978,7 +982,7 @@ class _SendPlanner:
         return start.date().isoformat(), int(start.timestamp() * 1000), int(end.timestamp() * 1000)
 
     def slot(self, wanted: int) -> int:
-        at = wanted
+        at = self.resume.get(wanted, wanted)
         for _ in range(3660):
             key, start, end = self._day_bounds(at)
             weekday = datetime.fromtimestamp(start / 1000 + 43200, tz=self.zone).weekday()
@@ -991,6 +995,7 @@ class _SendPlanner:
                 self.used[key] = int(row[0]) if row else 0
             if weekday < 5 and self.used[key] < self.limit:
                 self.used[key] += 1
+                self.resume[wanted] = at
                 return at
             nxt = datetime.fromtimestamp(end / 1000, tz=self.zone).replace(hour=self.open_hour)
             at = int(nxt.timestamp() * 1000)
