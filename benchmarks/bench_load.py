@@ -196,7 +196,7 @@ def store_rows(sync: Any, sid: str) -> tuple[int, int]:
 
 async def pull(pages: int, scale: float, root: Path) -> None:
     from mixmax_nb.cache import EventStore
-    from mixmax_nb.feed import refresh
+    from mixmax_nb.feed import SHAPE_CHUNK, refresh
 
     sync = mx.connect("sandbox", size="default", db=":memory:", profile="realistic", scale=scale)
     transport = Counting(sync.transport)
@@ -229,11 +229,70 @@ async def pull(pages: int, scale: float, root: Path) -> None:
     line("rows per request", f"{rows / max(n, 1):.0f} (max 300)")
     line("wall time", f"{elapsed:.1f} s")
     line("peak RSS growth", f"{peak_rss_mb() - rss0:.0f} MB ({per_row_kb:.2f} KB per event)")
+    # What grows with the pull is the typed frame; raw JSON is held only up to
+    # feed.SHAPE_CHUNK events at a time. The merge holds the frame twice, briefly.
+    stored = store.load()
+    typed = stored.memory_usage(deep=True).sum() / max(len(stored), 1) if stored is not None else 0
+    chunk_mb = SHAPE_CHUNK * 2.0 / 1024  # ~2 KB per raw event
+    line("typed frame", f"{typed:.0f} bytes per event; raw JSON bounded to {SHAPE_CHUNK:,} events")
     line(
         "EXTRAPOLATED to 1,000,000 events",
         f"{math.ceil(1_000_000 / 300):,} requests, {real_min_1m:.1f} real minutes at the "
-        f"ceiling, ~{per_row_kb * 1_000_000 / 1024:.0f} MB above the start (linear)",
+        f"ceiling; memory ~{2 * typed * 1_000_000 / 2**20 + chunk_mb:.0f} MB "
+        "(2 x typed frame during the merge + one raw chunk)",
     )
+
+
+async def cli_burst(calls: int, root: Path) -> None:
+    """8 CLI processes truly at once: instant profile, no pacing, mixed reads and writes.
+
+    Paced at 120/min a `membrane` call is over before the next slot, so the paced run
+    above never has 8 in flight. This one does, to show the command and its shared
+    SQLite account stay correct under that concurrency: every call answered, every
+    write applied exactly once.
+    """
+    db = root / "burst.sqlite"
+    os.environ["MIXMAX_NB_SANDBOX_DB"] = str(db)
+    settings = Settings.from_env().with_(timeout=120.0)
+    control = Emulator.open(settings, db=str(db), size="small", profile="instant")
+    wrapper = root / "membrane-burst"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m mixmax_nb.sandbox.cli "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    cid = next(c["id"] for c in control.list_connections() if c["state"] == "READY")
+    transport = Counting(CliTransport(settings, binary=str(wrapper), connection_id=cid))
+    from mixmax_nb.transport.limits import NoLimit
+
+    client = AsyncClient(transport, limiter=NoLimit())  # type: ignore[arg-type]
+    errors = 0
+
+    async def call(i: int) -> None:
+        nonlocal errors
+        try:
+            if i % 4 == 0:
+                await client.run_action("add-unsubscribe", {"email": f"burst{i}@load.example"})
+            else:
+                await client.run_action("list-sequences", {"limit": 300})
+        except Exception:
+            errors += 1
+
+    gate = asyncio.Semaphore(8)
+
+    async def bounded(i: int) -> None:
+        async with gate:
+            await call(i)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(bounded(i) for i in range(calls)))
+    elapsed = time.perf_counter() - started
+    written = control.store.one(
+        "SELECT COUNT(*) AS n FROM docs WHERE kind = 'unsubscribes' AND name LIKE 'burst%'"
+    )
+    control.store.close()
+    print(f"== 1b. 8 CLI processes at once, unpaced ({calls} calls, instant profile)")
+    line("processes in flight (max)", str(transport.max_in_flight))
+    line("calls failed", f"{errors} (target 0)")
+    line("writes applied", f"{int(written['n'])} of {len(range(0, calls, 4))} (exactly once)")
+    line("wall time", f"{elapsed:.1f} s")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -241,6 +300,7 @@ async def main(args: argparse.Namespace) -> None:
         os.environ["MIXMAX_NB_HOME"] = str(Path(tmp) / "home")
         if args.cli_calls:
             await cli_processes(args.cli_calls, args.cli_scale, Path(tmp))
+            await cli_burst(48, Path(tmp))
         if args.n:
             await enrollment(args.n, args.scale)
         if args.pages:
