@@ -194,11 +194,14 @@ def store_rows(sync: Any, sid: str) -> tuple[int, int]:
     return int(row["n"]), int(row["d"])
 
 
-async def pull(pages: int, scale: float, root: Path) -> None:
+async def pull(pages: int, scale: float, root: Path, size: str = "default") -> None:
     from mixmax_nb.cache import EventStore
     from mixmax_nb.feed import SHAPE_CHUNK, refresh
 
-    sync = mx.connect("sandbox", size="default", db=":memory:", profile="realistic", scale=scale)
+    # `large` (>= 1,000,000 events) is generated once into the sandbox cache (~1 min),
+    # then copied; a :memory: database would regenerate it every run.
+    db = str(root / f"pull-{size}.sqlite") if size == "large" else ":memory:"
+    sync = mx.connect("sandbox", size=size, db=db, profile="realistic", scale=scale)
     transport = Counting(sync.transport)
     limiter = RateLimiter(rate=CEILING * 0.98, per=60.0 / scale, burst=1)
     client = AsyncClient(transport, limiter=limiter)  # type: ignore[arg-type]
@@ -223,7 +226,7 @@ async def pull(pages: int, scale: float, root: Path) -> None:
     rows = stats.stored_events
     per_row_kb = (peak_rss_mb() - rss0) * 1024 / max(rows, 1)
     real_min_1m = math.ceil(1_000_000 / 300) / (CEILING * 0.98)
-    print(f"== 3. pull {n} pages ({rows:,} events, default account, scale {scale:g})")
+    print(f"== 3. pull {n} pages ({rows:,} events, {size} account, scale {scale:g})")
     line("achieved rate", f"{r:.1f}/min = {r / CEILING:.3f} of {CEILING} (target >= 0.95)")
     line("429s from our own pacing", f"{transport.rate_limited} (target 0)")
     line("rows per request", f"{rows / max(n, 1):.0f} (max 300)")
@@ -304,7 +307,7 @@ async def main(args: argparse.Namespace) -> None:
         if args.n:
             await enrollment(args.n, args.scale)
         if args.pages:
-            await pull(args.pages, args.pull_scale, Path(tmp))
+            await pull(args.pages, args.pull_scale, Path(tmp), args.pull_size)
     line("peak RSS of the process", f"{peak_rss_mb():.0f} MB")
 
 
@@ -316,4 +319,10 @@ if __name__ == "__main__":
     parser.add_argument("--scale", type=float, default=5.0)
     parser.add_argument("--pages", type=int, default=150)
     parser.add_argument("--pull-scale", type=float, default=5.0)
+    parser.add_argument(
+        "--pull-size",
+        default="default",
+        choices=("small", "default", "large"),
+        help="large + --pages 3400 pulls the whole 1,000,000+ event feed (about 7 min at scale 5)",
+    )
     asyncio.run(main(parser.parse_args()))
