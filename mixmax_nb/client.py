@@ -128,6 +128,7 @@ class AsyncClient:
             limiter = shared_limiter(account, scale) if paced else NoLimit()
         self.limiter = limiter
         self.retry = retry or RetryPolicy()
+        self._user_id: str | None = None
 
     @property
     def backend(self) -> str:
@@ -302,7 +303,11 @@ class AsyncClient:
         key = getattr(self.transport, "account_key", None)
         if isinstance(key, str) and key:
             return key
-        return str((await self.me()).get("_id") or "unknown")
+        # Asked on every events() call: one get-current-user per client, not per call
+        # (each is a rate-limited request on the real service).
+        if self._user_id is None:
+            self._user_id = str((await self.me()).get("_id") or "unknown")
+        return self._user_id
 
     async def event_store(self, home: Any = None) -> EventStore:
         from .cache import EventStore

@@ -319,3 +319,33 @@ def test_connect_rejects_an_unknown_backend() -> None:
     with pytest.raises(InputError, match="Unknown backend") as info:
         mx.connect("salesforce")
     assert info.value.field == "backend"
+
+
+def test_events_ask_who_the_user_is_once_per_client(tmp_path: Any) -> None:
+    """The cache key of a real account comes from get-current-user: not a request per call."""
+    import asyncio
+
+    from mixmax_nb.client import AsyncClient
+    from mixmax_nb.sandbox.membrane import SandboxTransport
+
+    inner = SandboxTransport.open(size="small", db=str(tmp_path / "s.sqlite"))
+    calls: list[str] = []
+
+    class Plain:  # a transport without account_key, as the CLI one
+        backend = "membrane"
+        connection_id = inner.connection_id
+        rate_limited = False
+
+        async def run_action(self, key: str, input: Any) -> Any:
+            calls.append(key)
+            return await inner.run_action(key, input)
+
+    client = AsyncClient(Plain())  # type: ignore[arg-type]
+
+    async def body() -> None:
+        await client.events()
+        await client.events(refresh=False)
+        await client.events()
+
+    asyncio.run(body())
+    assert calls.count("get-current-user") == 1
