@@ -192,3 +192,36 @@ def measure(fn: Callable[[], T]) -> tuple[T, float, int]:
     sampler.join()
     high[0] = max(high[0], current_rss())
     return result, seconds, high[0] - base
+
+
+class Counting:
+    """Wraps a transport: counts requests per action, their start times, 429s and
+    how many are in flight at once. Every request counts against Mixmax's 120/min."""
+
+    def __init__(self, inner: Any) -> None:
+        from collections import Counter
+
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+        self.starts: list[float] = []
+        self.rate_limited = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def run_action(self, key: str, input: Any) -> Any:
+        from mixmax_nb.errors import RateLimitedError
+
+        self.calls[key] += 1
+        self.starts.append(time.perf_counter())
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self.inner.run_action(key, input)
+        except RateLimitedError:
+            self.rate_limited += 1
+            raise
+        finally:
+            self.in_flight -= 1

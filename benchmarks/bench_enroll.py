@@ -29,42 +29,18 @@ import os
 import sys
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Mapping
-from typing import Any
 
 import pandas as pd
+from _common import Counting  # benchmarks/ is on sys.path when run as a script
 
 import mixmax_nb as mx
 from mixmax_nb.client import AsyncClient
 from mixmax_nb.enrollment import enroll, plan_enrollment
 from mixmax_nb.enrollment.apply import load_sequence
-from mixmax_nb.errors import RateLimitedError, ServerError
+from mixmax_nb.errors import ServerError
 from mixmax_nb.transport.limits import MIXMAX_REQUESTS_PER_MINUTE, RateLimiter
 
 WRITE = "add-recipient-to-sequence"
-
-
-class Counting:
-    """Wraps the sandbox transport: counts calls per action, 429s, and write start times."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.calls: Counter[str] = Counter()
-        self.rate_limited = 0
-        self.write_starts: list[float] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def run_action(self, key: str, input: Mapping[str, Any] | None) -> Any:
-        self.calls[key] += 1
-        self.write_starts.append(time.perf_counter())  # every request counts against 120/min
-        try:
-            return await self.inner.run_action(key, input)
-        except RateLimitedError:
-            self.rate_limited += 1
-            raise
 
 
 def recipients_for(required: list[str], n: int) -> pd.DataFrame:
@@ -98,7 +74,7 @@ async def main(n: int, scale: float, concurrency: int, batch_size: int) -> int:
     summary = plan.summary()
 
     started = time.perf_counter()
-    transport.write_starts.clear()  # measure the enroll phase only
+    transport.starts.clear()  # measure the enroll phase only
     interruptions = 0
     result = None
     while result is None:
@@ -114,7 +90,7 @@ async def main(n: int, scale: float, concurrency: int, batch_size: int) -> int:
 
     writes = transport.calls[WRITE]
     minimum = math.ceil(summary.to_add / batch_size)
-    starts = transport.write_starts
+    starts = transport.starts
     # Rate of all requests (writes and any reconciling reads) over the span they were
     # issued in, in sandbox minutes.
     span_s = (starts[-1] - starts[0]) if len(starts) > 1 else elapsed

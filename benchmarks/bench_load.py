@@ -38,13 +38,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from _common import Counting  # benchmarks/ is on sys.path when run as a script
 
 import mixmax_nb as mx
 from mixmax_nb.client import AsyncClient
 from mixmax_nb.config import Settings
 from mixmax_nb.enrollment import UnresolvedBatchError
 from mixmax_nb.enrollment.apply import load_sequence
-from mixmax_nb.errors import RateLimitedError, ServerError
+from mixmax_nb.errors import ServerError
 from mixmax_nb.sandbox.membrane import Emulator
 from mixmax_nb.transport.cli import CliTransport
 from mixmax_nb.transport.limits import MIXMAX_REQUESTS_PER_MINUTE, RateLimiter
@@ -58,30 +59,6 @@ def peak_rss_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return math.nan
-
-
-class Counting:
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.starts: list[float] = []
-        self.rate_limited = 0
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def run_action(self, key: str, input: Mapping[str, Any] | None) -> Any:
-        self.starts.append(time.perf_counter())
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            return await self.inner.run_action(key, input)
-        except RateLimitedError:
-            self.rate_limited += 1
-            raise
-        finally:
-            self.in_flight -= 1
 
 
 def rate(starts: list[float], scale: float) -> float:

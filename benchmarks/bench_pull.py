@@ -22,41 +22,19 @@ import math
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from _common import Counting  # benchmarks/ is on sys.path when run as a script
+
 import mixmax_nb as mx
 from mixmax_nb.cache import EventStore
 from mixmax_nb.client import AsyncClient
-from mixmax_nb.errors import RateLimitedError
 from mixmax_nb.feed import FEED_ACTION, refresh
 from mixmax_nb.transport.limits import MIXMAX_REQUESTS_PER_MINUTE, RateLimiter
 
 PAGE = 300
-
-
-class Counting:
-    """Delegates to a transport; counts requests, 429s and their start times."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.calls: Counter[str] = Counter()
-        self.rate_limited = 0
-        self.starts: list[float] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def run_action(self, key: str, input: Mapping[str, Any] | None) -> Any:
-        self.calls[key] += 1
-        self.starts.append(time.perf_counter())
-        try:
-            return await self.inner.run_action(key, input)
-        except RateLimitedError:
-            self.rate_limited += 1
-            raise
 
 
 async def capped_run(client: AsyncClient, pages: int) -> Any:

@@ -167,3 +167,31 @@ def lost_answer() -> ServerError:
 
 def refused() -> RateLimitedError:
     return RateLimitedError("rate limited", retry_after=0.0)
+
+
+class LoseAnswers:
+    """Wraps any transport: each add call waits ``delay`` first; the write calls
+    numbered in ``lose`` (1-based) reach the server, then their answer is lost."""
+
+    def __init__(
+        self, inner: Any, lose: set[int] | frozenset[int] = frozenset(), delay: float = 0.0
+    ):
+        self.inner = inner
+        self.lose = lose
+        self.delay = delay
+        self.writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def run_action(self, key: str, input: Mapping[str, Any] | None) -> Any:
+        if key != "add-recipient-to-sequence":
+            return await self.inner.run_action(key, input)
+        self.writes += 1
+        number = self.writes
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        result = await self.inner.run_action(key, input)
+        if number in self.lose:
+            raise ServerError("server error: the connection dropped after the write")
+        return result

@@ -5,41 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 import pytest
+from enroll_fake import LoseAnswers
 
 import mixmax_nb as mx
 from mixmax_nb.client import AsyncClient
 from mixmax_nb.enrollment import enroll, plan_enrollment
 from mixmax_nb.errors import ServerError
-
-
-class LoseAnswers:
-    """Wraps a transport: the listed write calls reach the server, then their answer is lost."""
-
-    def __init__(self, inner: Any, lose: set[int], delay: float = 0.0) -> None:
-        self.inner = inner
-        self.lose = lose
-        self.delay = delay
-        self.writes = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def run_action(self, key: str, input: Mapping[str, Any] | None) -> Any:
-        if key != "add-recipient-to-sequence":
-            return await self.inner.run_action(key, input)
-        self.writes += 1
-        number = self.writes
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        result = await self.inner.run_action(key, input)
-        if number in self.lose:
-            raise ServerError("server error: the connection dropped after the write")
-        return result
 
 
 @pytest.fixture

@@ -16,16 +16,16 @@ import datetime as dt
 import io
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pandas as pd
 import pytest
+from enroll_fake import LoseAnswers
 
 import mixmax_nb as mx
 from mixmax_nb.client import AsyncClient
 from mixmax_nb.enrollment import SequenceInfo
-from mixmax_nb.errors import ServerError
 from mixmax_nb.widgets.enroll import NO_COLUMN, EnrollmentForm, csv_download_link
 
 HOSTILE = "<script>alert(1)</script>"
@@ -95,35 +95,6 @@ async def loaded(client: Any, frame: pd.DataFrame | None, sequence_id: str, **kw
     await form.wait()
     assert form.sequence.value == sequence_id
     return form
-
-
-class Slow:
-    """Wraps a transport: each add call waits ``delay`` first; ``lose`` call numbers
-    reach the server and then lose their answer."""
-
-    def __init__(self, inner: Any, delay: float = 0.0, lose: frozenset[int] = frozenset()):
-        self.inner = inner
-        self.delay = delay
-        self.lose = lose
-        self.writes = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def run_action(self, key: str, input: Mapping[str, Any] | None) -> Any:
-        if key != "add-recipient-to-sequence":
-            return await self.inner.run_action(key, input)
-        self.writes += 1
-        number = self.writes
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        result = await self.inner.run_action(key, input)
-        if number in self.lose:
-            raise ServerError("server error: the connection dropped after the write")
-        return result
-
-
-# -- 1. sequences ---------------------------------------------------------------------------
 
 
 def test_sequences_searchable_with_stages_active_count_and_marks(client: mx.Client) -> None:
@@ -371,7 +342,7 @@ def test_upload_errors_and_paste(client: mx.Client) -> None:
 def test_cancel_midway_then_confirm_again_enrolls_each_once(client: mx.Client) -> None:
     sequence_id = own_sequence(client)
     frame = people(30, start=200)
-    slow = Slow(client.transport, delay=0.02)
+    slow = LoseAnswers(client.transport, delay=0.02)
     aio = AsyncClient(slow)
 
     async def body() -> None:
@@ -407,7 +378,7 @@ def test_cancel_midway_then_confirm_again_enrolls_each_once(client: mx.Client) -
 def test_stop_then_confirm_again(client: mx.Client) -> None:
     sequence_id = own_sequence(client)
     frame = people(20, start=300)
-    aio = AsyncClient(Slow(client.transport, delay=0.02))
+    aio = AsyncClient(LoseAnswers(client.transport, delay=0.02))
 
     async def body() -> None:
         form = await loaded(aio, frame, sequence_id, batch_size=5, concurrency=1)
@@ -460,7 +431,7 @@ def test_service_error_is_shown_and_confirm_again_finishes(client: mx.Client) ->
 def test_lost_draft_answer_shows_unresolved_addresses(client: mx.Client) -> None:
     sequence_id = own_sequence(client)
     frame = people(6, start=500)
-    aio = AsyncClient(Slow(client.transport, lose=frozenset({1})))
+    aio = AsyncClient(LoseAnswers(client.transport, lose=frozenset({1})))
 
     async def body() -> None:
         form = await loaded(aio, frame, sequence_id, batch_size=3, concurrency=1)
