@@ -14,7 +14,9 @@ Rules every frame follows:
   ``mixmax-api.md`` section 6), and either is accepted anywhere. Numbers are epoch
   *milliseconds* (never guessed as seconds); digit-only strings too. Unparseable
   values become ``NaT`` rather than failing the whole frame; sub-millisecond digits
-  are truncated;
+  are truncated, from a string or a number alike;
+- a non-integral number in an integer column is truncated toward zero, as ``int()``
+  does (and as Arrow's one-pass read does, see below);
 - enums are categoricals whose categories start with the fixed, documented values.
   A value Mixmax has not documented is *kept*: it is appended as an extra category
   (sorted) instead of being turned into a missing value;
@@ -27,20 +29,29 @@ Rules every frame follows:
 - ``df.attrs["kind"]`` names the kind; callers may set ``df.attrs["source"]``
   (``"sandbox"`` or ``"membrane"``).
 
-Speed: columns are built one field at a time with list comprehensions over the
-records and converted with pyarrow (one vectorised pass per column), which is what
-makes a million live-feed events shape in about a second. :func:`naive_events` is the
-obvious ``pd.json_normalize`` version, kept as the reference the tests compare
-against and the baseline ``benchmarks/bench_shaping.py`` measures.
+Speed: every field whose wire type is plain (text, integer, float, boolean) is read
+for all records in one C++ pass (``_columnar.read_leaves``, one ``pa.array`` over a
+struct type) and converted column by column with Arrow compute. What that pass
+cannot take exactly -- derived columns, raw objects, fields whose values are of
+mixed types -- is read one field at a time with list comprehensions and converted
+value by value (the *per-field* path); both give the same frame (tested). The
+cyclic garbage collector is paused while a frame is built: shaping allocates
+millions of objects, none of them cyclic, and each collection would walk them all.
+:func:`naive_events` is the obvious ``pd.json_normalize`` version, kept as the
+reference the tests compare against and the baseline ``benchmarks/bench_shaping.py``
+measures.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias, cast
 
@@ -49,6 +60,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.extensions import ExtensionArray, ExtensionDtype
+
+from . import _columnar
+from .errors import InputError
 
 __all__ = [
     "COMPLETED_REASONS",
@@ -64,6 +78,7 @@ __all__ = [
     "empty",
     "naive_events",
     "shape",
+    "shape_json",
 ]
 
 Record: TypeAlias = Mapping[str, Any]
@@ -267,7 +282,7 @@ def _values(
     key = path[-1]
     if len(path) == 1:
         try:
-            values = [r[key] for r in records]
+            values = list(map(itemgetter(key), records))
         except (KeyError, TypeError):
             return [r.get(key) for r in records]
         present.add(path)
@@ -293,7 +308,7 @@ def _parents(
     key = path[-1]
     if len(path) == 1:
         try:
-            objs: list[Any] = [r[key] for r in records]
+            objs: list[Any] = list(map(itemgetter(key), records))  # C loop: 3x a listcomp
             if present is not None:
                 present.add(path)
         except (KeyError, TypeError):
@@ -349,6 +364,13 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _truncate(number: float | None) -> int | None:
+    """Toward zero, like ``int()`` and Arrow; None when it does not fit an int64."""
+    if number is None or not -(2.0**63) < number < 2.0**63:
+        return None
+    return int(number)
+
+
 def _to_int(values: list[Any]) -> ExtensionArray:
     try:
         arr = pa.array(values, from_pandas=True)
@@ -356,7 +378,7 @@ def _to_int(values: list[Any]) -> ExtensionArray:
         arr = None
     if arr is None or not (pa.types.is_integer(arr.type) or pa.types.is_null(arr.type)):
         numbers = (_number(v) for v in values)
-        arr = pa.array([None if n is None else round(n) for n in numbers], type=pa.int64())
+        arr = pa.array([_truncate(n) for n in numbers], type=pa.int64())
     return _from_arrow(_INT, arr.cast(pa.int64()))
 
 
@@ -406,9 +428,9 @@ def _epoch_ms(values: list[Any]) -> np.ndarray[Any, np.dtype[np.int64]]:
             return np.asarray(ints.to_numpy(zero_copy_only=False), dtype=np.int64)
         if pa.types.is_floating(kind):
             floats = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
-            ok = np.isfinite(floats) & (np.abs(floats) < 9.2e18)
+            ok = np.isfinite(floats) & (np.abs(floats) < 2.0**63)
             out = np.full(n, _NAT, dtype=np.int64)
-            out[ok] = np.rint(floats[ok]).astype(np.int64)
+            out[ok] = np.trunc(floats[ok]).astype(np.int64)  # sub-ms digits dropped
             return out
         if pa.types.is_string(kind) or pa.types.is_large_string(kind):
             return _parse_iso(values, np.arange(n), np.full(n, _NAT, dtype=np.int64))
@@ -422,8 +444,8 @@ def _epoch_ms(values: list[Any]) -> np.ndarray[Any, np.dtype[np.int64]]:
             if -(2**63) < value < 2**63:
                 out[i] = value
         elif isinstance(value, float):
-            if math.isfinite(value) and abs(value) < 9.2e18:
-                out[i] = round(value)
+            if math.isfinite(value) and abs(value) < 2.0**63:
+                out[i] = int(value)
         elif isinstance(value, str):
             text_at.append(i)
     if text_at:
@@ -466,7 +488,11 @@ def _categories(fixed: Sequence[str], seen: Iterable[str]) -> list[str]:
 
 
 def _to_category(values: list[Any], fixed: tuple[str, ...]) -> Any:
-    encoded = pc.dictionary_encode(_arrow_text(values))
+    return _category_from_arrow(_arrow_text(values), fixed)
+
+
+def _category_from_arrow(text: Any, fixed: tuple[str, ...]) -> Any:
+    encoded = pc.dictionary_encode(text)
     seen: list[str] = encoded.dictionary.to_pylist()
     categories = _categories(fixed, seen)
     position = {c: i for i, c in enumerate(categories)}
@@ -476,6 +502,35 @@ def _to_category(values: list[Any], fixed: tuple[str, ...]) -> Any:
     )
     codes = lookup[indices]  # -1 indexes the trailing -1: missing stays missing
     return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories))
+
+
+def _ms_from_arrow(arr: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
+    if pa.types.is_integer(arr.type) or pa.types.is_null(arr.type):
+        ints = arr.cast(pa.int64()).fill_null(_NAT)
+        return np.asarray(ints.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return _epoch_ms(arr.to_pylist())  # ISO strings: the per-field parser
+
+
+def _convert_arrow(column: Column, arr: Any) -> Any:
+    """Like :func:`_convert`, from an array ``_columnar.read_leaves`` typed for ``column``."""
+    kind = column.kind
+    if kind == "string":
+        return _from_arrow(_STRING, arr.cast(pa.large_string()))
+    if kind == "category":
+        return _category_from_arrow(arr.cast(pa.large_string()), column.categories)
+    if kind == "datetime":
+        ms = _ms_from_arrow(arr).view("datetime64[ms]")
+        return pd.array(ms).tz_localize("UTC")
+    if kind == "Int64":
+        return _from_arrow(_INT, arr.cast(pa.int64()))
+    if kind == "Float64":
+        return _from_arrow(_FLOAT, arr.cast(pa.float64()))
+    if kind == "boolean":
+        if pa.types.is_floating(arr.type):  # 0/1 on the wire; anything else is unknown
+            ones, zeros = pc.equal(arr, 1.0), pc.equal(arr, 0.0)
+            arr = pc.if_else(ones, True, pc.if_else(zeros, False, pa.scalar(None, pa.bool_())))
+        return _from_arrow(_BOOL, arr.cast(pa.bool_()))
+    raise ValueError(f"{column.name}: {kind} columns are never read in one pass")
 
 
 def _to_object(values: list[Any]) -> np.ndarray[Any, np.dtype[np.object_]]:
@@ -517,32 +572,33 @@ def _extra_keys(
     parents: dict[tuple[str, ...], list[Any]],
     present: set[tuple[str, ...]],
 ) -> list[tuple[str, ...]]:
-    """Wire paths of fields the schema does not know, found in any record.
-
-    When every known key was present in every record (``present``), a record has an
-    extra key exactly when it has more keys than the schema knows: a length check.
-    """
-    found: set[tuple[str, ...]] = set()
-    known = spec.known
-    suspects: Iterable[Record] = records
-    if {(k,) for k in known} <= present:
-        # map(len) runs in C; most frames have no record longer than the schema.
-        longest = max(map(len, records), default=0)
-        suspects = (r for r in records if len(r) > len(known)) if longest > len(known) else ()
-    for r in suspects:
-        if not r.keys() <= known:
-            found.update((k,) for k in r.keys() - known)
+    """Wire paths of fields the schema does not know, found in any record."""
+    top = {(k,) for k in spec.known} <= present
+    found: set[tuple[str, ...]] = {
+        (k,) for k in _unknown_keys(records, spec.known, all_present=top)
+    }
     for path, subkeys in spec.nested.items():
-        objs: Iterable[Any] = _parents(records, path, parents)
-        if {(*path, k) for k in subkeys} <= present:
-            longest = max(map(len, filter(None, objs)), default=0)
-            objs = (
-                (o for o in objs if o and len(o) > len(subkeys)) if longest > len(subkeys) else ()
-            )
-        for obj in objs:
-            if isinstance(obj, dict) and not obj.keys() <= subkeys:
-                found.update((*path, k) for k in obj.keys() - subkeys)
+        objs: list[Any] = _parents(records, path, parents)
+        if not set(map(type, objs)) <= {dict, type(None)}:
+            objs = [o for o in objs if isinstance(o, dict)]
+        nested = {(*path, k) for k in subkeys} <= present
+        found.update((*path, k) for k in _unknown_keys(objs, subkeys, all_present=nested))
     return sorted(found)
+
+
+def _unknown_keys(objs: list[Any], known: frozenset[str], *, all_present: bool) -> set[str]:
+    """Keys of the (mapping or None) ``objs`` that are not in ``known``.
+
+    When every known key is in every object (``all_present``, proven by the
+    per-field read), an object has an unknown key exactly when it has more keys than
+    ``known``: a length check in C. Otherwise all keys are gathered in one C-level
+    set union; neither walks the objects in Python.
+    """
+    if all_present:
+        if max(map(len, filter(None, objs)), default=0) <= len(known):
+            return set()
+        objs = [o for o in objs if o and len(o) > len(known)]
+    return _columnar.key_union(objs) - known
 
 
 def _extra_names(
@@ -572,12 +628,49 @@ def _extra_column(values: list[Any]) -> Any:
 # -- shaping ---------------------------------------------------------------------------
 
 
+ONE_PASS = True
+"""Read plain fields in one Arrow pass (see the module doc); tests turn it off to compare."""
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _one_pass(
+    records: list[Record], spec: _Spec, parents: dict[tuple[str, ...], list[Any]]
+) -> dict[tuple[str, ...], Any] | None:
+    leaves = [
+        (c.path, c.kind) for c in spec.columns if c.derive is None and c.path and c.kind != "object"
+    ]
+    above = sorted({path[:i] for path, _ in leaves for i in range(1, len(path))})
+    return _columnar.read_leaves(
+        cast(list[Any], records), leaves, {p: _parents(records, p, parents) for p in above}
+    )
+
+
 def _frame(kind: str, records: list[Record], spec: _Spec) -> pd.DataFrame:
+    with _gc_paused():
+        return _build(kind, records, spec)
+
+
+def _build(kind: str, records: list[Record], spec: _Spec) -> pd.DataFrame:
     parents: dict[tuple[str, ...], list[Any]] = {}
     present: set[tuple[str, ...]] = set()
+    arrays = _one_pass(records, spec, parents) if ONE_PASS else None
     data: dict[str, Any] = {}
     for column in spec.columns:
-        data[column.name] = _convert(column, _values(records, column, parents, present))
+        arr = arrays.get(column.path) if arrays and column.derive is None else None
+        if arr is not None:
+            data[column.name] = _convert_arrow(column, arr)
+        else:
+            data[column.name] = _convert(column, _values(records, column, parents, present))
     extras = _extra_keys(records, spec, parents, present)
     for name, path in _extra_names(extras, data):
         if len(path) == 1:
@@ -601,14 +694,164 @@ def shape(kind: str, records: Iterable[Record]) -> pd.DataFrame:
     ``records`` are the JSON objects of the result (page items, or the single object
     of a ``get-*`` action). Raises ``KeyError`` for an unknown kind.
     """
-    try:
-        spec = _SPECS[kind]
-    except KeyError:
-        raise KeyError(f"Unknown frame kind {kind!r}; known: {', '.join(KINDS)}") from None
+    spec = _spec_for(kind)
     rows = records if isinstance(records, list) else list(records)
     if spec.explode is not None:
         rows = spec.explode(rows)
     return _frame(kind, rows, spec)
+
+
+def shape_json(kind: str, data: bytes | str) -> pd.DataFrame:
+    """Shape raw JSON text into the kind's typed frame: what Membrane printed, unparsed.
+
+    ``data`` is a page object (records under ``results``, ``records`` or ``items``),
+    JSON Lines of page objects (one ``membrane action run`` output per line, as a
+    loop over pages saves them) or of records, or a JSON array of records. The frame
+    is the one :func:`shape` gives for the same records.
+
+    Plain kinds (every column a field of the record; ``events`` and ``unsubscribes``
+    among them) are parsed by Arrow's C++ JSON reader straight into columns, with
+    no Python object per value; anything Arrow would read differently from
+    ``json.loads``, and the other kinds, go through ``json.loads`` + :func:`shape`.
+    Raises :class:`~mixmax_nb.errors.InputError` when ``data`` is not such JSON.
+    """
+    spec = _spec_for(kind)
+    with _gc_paused():
+        raw: bytes | None
+        try:
+            raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        except UnicodeEncodeError:  # lone surrogates in a str: json.loads decides
+            raw = None
+        if raw is not None and _is_plain(spec):
+            frame = _frame_from_json(kind, raw, spec)
+            if frame is not None:
+                return frame
+        rows = _json_records(raw if raw is not None else data)
+        if spec.explode is not None:
+            rows = spec.explode(rows)
+        return _build(kind, rows, spec)
+
+
+def _is_plain(spec: _Spec) -> bool:
+    return spec.explode is None and all(
+        c.derive is None and c.path and c.kind != "object" for c in spec.columns
+    )
+
+
+def _arrow_child(array: Any, path: tuple[str, ...]) -> Any:
+    """The leaf at ``path`` of a struct array (a null parent gives null), or None."""
+    for key in path:
+        if not pa.types.is_struct(array.type) or array.type.get_field_index(key) < 0:
+            return None
+        # flatten() folds the parent's nulls into the child; .field() would not.
+        array = array.flatten()[array.type.get_field_index(key)]
+    return array
+
+
+def _arrow_extras(records: Any, spec: _Spec) -> list[tuple[tuple[str, ...], Any]] | None:
+    """Unknown fields Arrow found, as (path, array); None when one is not plain text.
+
+    :func:`_extra_column` keeps a non-text extra as raw Python values; Arrow has
+    already turned those into its own types, so the caller falls back instead.
+    """
+    found: list[tuple[tuple[str, ...], Any]] = []
+    parents: dict[tuple[str, ...], frozenset[str]] = {(): spec.known, **spec.nested}
+    for parent, known in parents.items():
+        array = _arrow_child(records, parent) if parent else records
+        if array is None or not pa.types.is_struct(array.type):
+            continue
+        for field in array.type:
+            if field.name not in known:
+                found.append(((*parent, field.name), _arrow_child(array, (field.name,))))
+    for _, array in found:
+        kind = array.type
+        if not (pa.types.is_null(kind) or pa.types.is_string(kind)):
+            return None
+    return found
+
+
+def _frame_from_json(kind: str, raw: bytes, spec: _Spec) -> pd.DataFrame | None:
+    records = _columnar.parse_json(raw, [(c.path, c.kind) for c in spec.columns])
+    if records is None:
+        return None
+    extras = _arrow_extras(records, spec)
+    if extras is None:
+        return None
+    n = len(records)
+    data: dict[str, Any] = {}
+    for column in spec.columns:
+        arr = _arrow_child(records, column.path)
+        if arr is None:
+            arr = pa.nulls(n)
+        wanted = _columnar.leaf_type(column.kind, arr.type)
+        if wanted is None:
+            return None  # e.g. booleans sent as "true": the per-value path decides
+        data[column.name] = _convert_arrow(column, arr.cast(wanted))
+    by_path = dict(extras)
+    for name, path in _extra_names(list(by_path), data):
+        arr = by_path[path]
+        if pa.types.is_null(arr.type) or arr.null_count == n:
+            data[name] = np.full(n, None, dtype=object)
+        else:
+            data[name] = _from_arrow(_STRING, arr.cast(pa.large_string()))
+    df = pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
+    df.attrs["kind"] = kind
+    return df
+
+
+_JSON_HINT: Final = (
+    'Pass what Membrane printed: one page object ({"results": [...]}), JSON Lines with '
+    "one page or one record per line, or a JSON array of records."
+)
+
+
+def _json_records(data: bytes | str) -> list[Record]:
+    """The records of raw JSON text, by ``json.loads`` (the reference reading)."""
+    try:
+        values: list[Any] = [json.loads(data)]
+    except json.JSONDecodeError as exc:
+        if exc.msg != "Extra data":
+            raise InputError(
+                f"Not JSON: {exc.msg} at line {exc.lineno}.", hint=_JSON_HINT
+            ) from None
+        lines: list[Any] = list(data.splitlines())
+        values = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                values.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise InputError(
+                    f"Line {number} is not JSON: {err.msg}.", hint=_JSON_HINT
+                ) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"Not UTF-8 text: {exc.reason}.", hint=_JSON_HINT) from None
+    if len(values) == 1 and isinstance(values[0], list):
+        values = [{"results": values[0]}]
+    records: list[Record] = []
+    for number, value in enumerate(values, start=1):
+        if not isinstance(value, dict):
+            raise InputError(
+                f"Item {number} is a JSON {type(value).__name__}, not an object.", hint=_JSON_HINT
+            )
+        container = next((c for c in _columnar.CONTAINERS if isinstance(value.get(c), list)), None)
+        items = value[container] if container else [value]
+        for item in items:
+            if not isinstance(item, dict):
+                raise InputError(
+                    f"Item {number} holds a JSON {type(item).__name__} where a record should be.",
+                    hint=_JSON_HINT,
+                )
+        records.extend(items)
+    return records
+
+
+def _spec_for(kind: str) -> _Spec:
+    try:
+        return _SPECS[kind]
+    except KeyError:
+        raise KeyError(f"Unknown frame kind {kind!r}; known: {', '.join(KINDS)}") from None
 
 
 def empty(kind: str) -> pd.DataFrame:
@@ -678,7 +921,8 @@ def naive_events(records: Iterable[Record]) -> pd.DataFrame:
         elif column.kind == "boolean":
             out[column.name] = series.map(_naive_bool).astype("boolean")
         elif column.kind == "Int64":
-            out[column.name] = pd.to_numeric(series, errors="coerce").round().astype("Int64")
+            numbers = pd.to_numeric(series, errors="coerce")
+            out[column.name] = np.trunc(numbers).astype("Int64")
         else:
             out[column.name] = series.astype(object).where(series.notna(), None).astype("string")
     # Extras: unknown top-level keys raw (json_normalize would split objects apart),
@@ -715,13 +959,15 @@ def _naive_bool(value: Any) -> bool | None:
 
 def _naive_time(series: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        return pd.to_datetime(series.round(), unit="ms", utc=True).astype(TIMESTAMP)
+        ms = np.trunc(series.to_numpy(dtype="float64", na_value=np.nan))
+        stamps = pd.to_datetime(ms, unit="ms", utc=True)
+        return pd.Series(stamps, index=series.index).astype(TIMESTAMP)
 
     def one(value: Any) -> pd.Timestamp | None:
         if isinstance(value, bool) or value is None:
             return None
         if isinstance(value, int | float):
-            return None if value != value else pd.Timestamp(round(value), unit="ms", tz="UTC")
+            return None if value != value else pd.Timestamp(int(value), unit="ms", tz="UTC")
         if isinstance(value, str):
             text = value.strip()
             if _DIGITS.fullmatch(text):

@@ -147,7 +147,7 @@ _local = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._+\-]{0,20}[A-Za-z0-9]", fullmatc
 )
 _domain = st.from_regex(
     r"[A-Za-z][A-Za-z0-9\-]{0,10}[A-Za-z0-9]\.(com|org|io|co\.uk|example)", fullmatch=True
-)
+).filter(lambda d: d[2:4] != "--")  # IDNA reserves "--" in label positions 3-4 ("xn--")
 _addresses = st.builds(lambda a, b: f"{a}@{b}", _local, _domain)
 
 

@@ -1,0 +1,259 @@
+"""Read many JSON records' fields into Arrow columns in one pass (the shaping fast path).
+
+Reading a field with a Python loop costs about 100 ns a record, so a million events
+with 19 fields spend two seconds in the interpreter before any conversion starts.
+``pa.array(records, type=struct)`` walks every record once in C++, looking up each
+field and converting it straight into typed Arrow buffers; :func:`read_leaves` does
+that for every field whose wire type it can name up front.
+
+The one-pass read is only taken when it gives *exactly* what the per-field path in
+``frames`` would give, so it is conservative:
+
+- each field's Arrow type comes from a sample of the records; a field whose sample
+  holds anything other than the natural wire type for its column (numbers in a text
+  field, floats in a timestamp, ...) is left to the per-field path;
+- a value later in the data that does not fit the sampled type makes Arrow raise,
+  and the whole read is abandoned (``None``): the per-field path then decides, value
+  by value, as before;
+- records must all be ``dict`` and flattened parents ``dict`` or ``None``: Arrow would
+  read a list as a positional struct, which JSON never means.
+
+:func:`parse_json` is the same idea one step earlier: Arrow's C++ JSON reader turns
+raw JSON text (Membrane's page objects, one per line, or one record per line) into
+columns without a single Python object per value, and gives up (``None``) on
+anything it would read differently from ``json.loads``.
+
+Pure: no I/O (``parse_json`` takes the bytes, not a file).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.json as pa_json
+
+SAMPLE: Final = 1_000
+"""Records whose values decide each field's Arrow type."""
+
+_ERRORS: Final = (
+    pa.ArrowInvalid,
+    pa.ArrowTypeError,
+    pa.ArrowNotImplementedError,
+    OverflowError,
+    UnicodeEncodeError,  # lone surrogates: the per-field path replaces them
+)
+
+CONTAINERS: Final = ("results", "records", "items")
+"""Keys under which a page object holds its records (see ``pages``)."""
+
+BLOCK: Final = 16 << 20
+"""Bytes per JSON block; blocks are parsed on all cores, and a line must fit in one."""
+
+Path = tuple[str, ...]
+
+
+def leaf_type(kind: str, sampled: pa.DataType) -> pa.DataType | None:
+    """The Arrow type to read a ``kind`` column as, given its sample's type; None = don't.
+
+    Integers are read as ``int64`` only where truncating a stray non-integral float
+    is what the per-field path does too (Int64 and timestamps, see ``frames``);
+    booleans that arrive as 0/1 are read as ``float64`` so that 0.5 or 2 stay
+    distinguishable from 0 and 1.
+    """
+    is_null = pa.types.is_null(sampled)
+    is_text = pa.types.is_string(sampled) or pa.types.is_large_string(sampled)
+    is_int = pa.types.is_integer(sampled)
+    if kind in ("string", "category"):
+        return pa.large_string() if is_null or is_text else None
+    if kind == "Int64":
+        return pa.int64() if is_null or is_int else None
+    if kind == "Float64":
+        return pa.float64() if is_null or is_int or pa.types.is_floating(sampled) else None
+    if kind == "datetime":
+        if is_null or is_int:
+            return pa.int64()
+        return pa.large_string() if is_text else None
+    if kind == "boolean":
+        if is_null or pa.types.is_boolean(sampled):
+            return pa.bool_()
+        return pa.float64() if is_int or pa.types.is_floating(sampled) else None
+    return None
+
+
+def _dig(record: Mapping[str, Any], path: Path) -> Any:
+    value: Any = record
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _sampled_type(values: list[Any]) -> pa.DataType | None:
+    try:
+        return pa.array(values, from_pandas=True).type
+    except _ERRORS:
+        return None
+
+
+def _struct(tree: Mapping[str, Any]) -> pa.StructType:
+    return pa.struct(
+        [
+            pa.field(key, _struct(node) if isinstance(node, dict) else node)
+            for key, node in tree.items()
+        ]
+    )
+
+
+def _leaves(array: pa.StructArray, prefix: Path, out: dict[Path, pa.Array]) -> None:
+    # flatten() folds a null parent into its children, which .field() would not.
+    for field, child in zip(array.type, array.flatten(), strict=True):
+        path = (*prefix, field.name)
+        if pa.types.is_struct(field.type):
+            _leaves(child, path, out)
+        else:
+            out[path] = child
+
+
+def read_leaves(
+    records: list[Any],
+    leaves: Sequence[tuple[Path, str]],
+    parents: Mapping[Path, list[Any]],
+) -> dict[Path, pa.Array] | None:
+    """Arrow arrays for the ``(path, column kind)`` leaves it can read in one pass.
+
+    ``parents`` holds, for every flattened parent path of the leaves, the list of that
+    parent's values (one per record). Returns None when the one-pass read does not
+    apply; leaves missing from the result are for the per-field path.
+    """
+    if not records or set(map(type, records)) != {dict}:
+        return None
+    for objs in parents.values():
+        if not set(map(type, objs)) <= {dict, type(None)}:
+            return None
+    sample = records[:SAMPLE]
+    tree: dict[str, Any] = {}
+    for path, kind in leaves:
+        sampled = _sampled_type([_dig(r, path) for r in sample])
+        arrow_type = leaf_type(kind, sampled) if sampled is not None else None
+        if arrow_type is None:
+            continue
+        node = tree
+        for key in path[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):  # a path that is both a leaf and a parent
+                return None
+            node = child
+        if path[-1] in node:
+            return None
+        node[path[-1]] = arrow_type
+    if not tree:
+        return {}
+    try:
+        table = pa.array(records, type=_struct(tree), from_pandas=True)
+    except _ERRORS:
+        return None
+    out: dict[Path, pa.Array] = {}
+    _leaves(table, (), out)
+    return out
+
+
+def key_union(objects: Iterable[Any]) -> set[str]:
+    """Every key of the (dict or None) objects, in one C-level pass."""
+    return set().union(*filter(None, objects))
+
+
+def _json_leaf_type(kind: str) -> pa.DataType | None:
+    """The type a JSON leaf is read as; None lets Arrow infer it (checked afterwards).
+
+    Timestamps are read as integers (epoch ms): an ISO string makes Arrow fail, and
+    the caller falls back. Booleans arrive as true/false or as 0/1, so they are
+    inferred and :func:`leaf_type` decides.
+    """
+    if kind in ("string", "category"):
+        return pa.string()
+    if kind in ("Int64", "datetime"):
+        return pa.int64()
+    if kind == "Float64":
+        return pa.float64()
+    return None
+
+
+def _explicit(tree: Mapping[str, Any]) -> pa.StructType:
+    fields = []
+    for key, node in tree.items():
+        if isinstance(node, dict):
+            fields.append(pa.field(key, _explicit(node)))
+        elif node is not None:
+            fields.append(pa.field(key, node))
+    return pa.struct(fields)
+
+
+def _read(data: bytes, schema: pa.Schema, block: int) -> pa.Table:
+    return pa_json.read_json(
+        io.BytesIO(data),
+        read_options=pa_json.ReadOptions(block_size=block),
+        parse_options=pa_json.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="infer"
+        ),
+    )
+
+
+def parse_json(data: bytes, leaves: Sequence[tuple[Path, str]]) -> pa.StructArray | None:
+    """The records in raw JSON ``data`` as one struct array, or None to fall back.
+
+    ``data`` is JSON Lines: page objects (records under ``results``, ``records`` or
+    ``items``), or records. Known ``leaves`` are read with explicit types so Arrow
+    neither guesses timestamps in text nor widens numbers; every other field is
+    inferred and left for the caller to check. Arrow refuses, and this returns None
+    for, whatever ``json.loads`` would read differently: a bare array, mixed types,
+    duplicate keys, lone surrogates, ``NaN``, numbers too big for 64 bits.
+    """
+    head = data[:64].lstrip()
+    if not head.startswith(b"{"):
+        return None
+    tree: dict[str, Any] = {}
+    for path, kind in leaves:
+        node = tree
+        for key in path[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                return None
+            node = child
+        if path[-1] in node:
+            return None
+        node[path[-1]] = _json_leaf_type(kind)
+    record = _explicit(tree)
+    if any(name in CONTAINERS for name in record.names):
+        return None
+    schema = pa.schema([pa.field(c, pa.list_(record)) for c in CONTAINERS] + list(record))
+    try:
+        try:
+            table = _read(data, schema, BLOCK)
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc):
+                raise
+            table = _read(data, schema, len(data) + 1)  # one line longer than a block
+    except _ERRORS:
+        return None
+    filled = [c for c in CONTAINERS if table.column(c).null_count < table.num_rows]
+    if filled:
+        # Every line a page, all of one shape, and nothing of a record at page level.
+        container = table.column(filled[0])
+        if len(filled) > 1 or container.null_count:
+            return None
+        if any(table.column(name).null_count < table.num_rows for name in record.names):
+            return None
+        records = container.combine_chunks().flatten()
+    else:
+        if any(b'"%s"' % name.encode() in data for name in CONTAINERS):
+            # A record with "results": null (say) would lose that key as an extra.
+            return None
+        rows = table.drop_columns(list(CONTAINERS))
+        records = rows.to_struct_array().combine_chunks()
+    if records.null_count or not isinstance(records, pa.StructArray):
+        return None  # a null where a record should be: the per-record path decides
+    return records
