@@ -108,7 +108,13 @@ _STRING = pd.StringDtype()  # "string": pyarrow-backed when pyarrow is installed
 _INT = pd.Int64Dtype()
 _FLOAT = pd.Float64Dtype()
 _BOOL = pd.BooleanDtype()
-_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
+_ARROW_ERRORS = (
+    pa.ArrowInvalid,
+    pa.ArrowTypeError,
+    pa.ArrowNotImplementedError,
+    OverflowError,
+    UnicodeEncodeError,  # lone surrogates
+)
 
 
 # -- column specs --------------------------------------------------------------------
