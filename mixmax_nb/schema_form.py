@@ -16,8 +16,10 @@ array of scalars            ``Textarea``: one item per line, or comma-separated
 array of enum               ``SelectMultiple``
 array of objects            repeated sub-forms with Add / Remove
 object with properties      a nested, framed sub-form
-anything else               a raw JSON ``Textarea`` (anyOf, oneOf, const, $ref, allOf,
-                            type lists, free-form objects, arrays of arrays, ...)
+local ``$ref``              what it points at (``schema_refs``), then as above
+anything else               a raw JSON ``Textarea`` (anyOf, oneOf, const, allOf, remote
+                            or recursive $ref, type lists, free-form objects, arrays of
+                            arrays, ...)
 ==========================  ============================================================
 
 Numbers are text, not ``IntText``/``BoundedIntText``, on purpose: an optional number
@@ -41,6 +43,7 @@ from typing import Any, Final
 import ipywidgets as w
 
 from .errors import InputError
+from .schema_refs import inline_refs
 from .widgets._common import esc
 
 __all__ = ["UNSET", "Field", "SchemaForm", "build_form", "field_kind"]
@@ -508,18 +511,21 @@ class SchemaForm:
 
     def __init__(self, schema: Any) -> None:
         self.schema: Any = schema if isinstance(schema, Mapping) else {}
-        if field_kind(self.schema) == "object":
-            self.root: Field = _ObjectField("", "", self.schema, True, "object", framed=False)
-        elif isinstance(self.schema, Mapping) and _plain_type(self.schema) == "object":
+        # Fields are built from the expanded schema; validation uses the original,
+        # whose references jsonschema resolves itself.
+        plain = inline_refs(self.schema)
+        if field_kind(plain) == "object":
+            self.root: Field = _ObjectField("", "", plain, True, "object", framed=False)
+        elif isinstance(plain, Mapping) and _plain_type(plain) == "object":
             # An object with no declared properties: no parameters, or free-form JSON.
-            free = self.schema.get("additionalProperties", True) is not False
+            free = plain.get("additionalProperties", True) is not False
             self.root = (
-                _JsonField("input", "", self.schema, False, "json")
+                _JsonField("input", "", plain, False, "json")
                 if free
                 else _ObjectField("", "", {"properties": {}}, True, "object", framed=False)
             )
         else:
-            self.root = _JsonField("input", "", self.schema, False, "json")
+            self.root = _JsonField("input", "", plain, False, "json")
         empty = isinstance(self.root, _ObjectField) and not self.root.fields
         note = w.HTML("<i>This action takes no input.</i>") if empty else None
         self.widget = w.VBox([note, self.root.widget] if note else [self.root.widget])

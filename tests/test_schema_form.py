@@ -81,7 +81,8 @@ def test_field_kinds_cover_supported_and_unsupported_constructs() -> None:
     assert kinds["location"] == "object"
     assert kinds["location.geo.lat"] == "number"
     assert kinds["nullable"] == "string"  # ["string", "null"] is a string
-    for raw in ("when", "either", "mode", "ref", "mixed", "free", "matrix"):
+    assert kinds["ref"] == "object" and kinds["ref.x"] == "integer"  # local $ref resolved
+    for raw in ("when", "either", "mode", "mixed", "free", "matrix"):
         assert kinds[raw] == "json", raw
         assert isinstance(form.field(raw).control, w.Textarea)
     assert "server_id" not in kinds  # read-only: the service fills it
