@@ -314,7 +314,7 @@ def _parents(
     key = path[-1]
     if len(path) == 1:
         try:
-            objs: list[Any] = list(map(itemgetter(key), records))  # C loop: 3x a listcomp
+            objs: list[Any] = list(map(itemgetter(key), records))  # a C loop: ~1.4x a listcomp
             if present is not None:
                 present.add(path)
         except (KeyError, TypeError):
@@ -427,11 +427,8 @@ def _epoch_ms(values: list[Any]) -> np.ndarray[Any, np.dtype[np.int64]]:
         arr = None
     if arr is not None:
         kind = arr.type
-        if pa.types.is_null(kind):
-            return np.full(n, _NAT, dtype=np.int64)
-        if pa.types.is_integer(kind):
-            ints = arr.cast(pa.int64()).fill_null(_NAT)
-            return np.asarray(ints.to_numpy(zero_copy_only=False), dtype=np.int64)
+        if pa.types.is_null(kind) or pa.types.is_integer(kind):
+            return _ms_from_arrow(arr)
         if pa.types.is_floating(kind):
             floats = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
             ok = np.isfinite(floats) & (np.abs(floats) < 2.0**63)
