@@ -99,13 +99,34 @@ def _sampled_type(values: list[Any]) -> pa.DataType | None:
         return None
 
 
-def _struct(tree: Mapping[str, Any]) -> pa.StructType:
-    return pa.struct(
-        [
-            pa.field(key, _struct(node) if isinstance(node, dict) else node)
-            for key, node in tree.items()
-        ]
-    )
+def _struct(typed: Iterable[tuple[Path, pa.DataType | None]]) -> pa.StructType | None:
+    """The nested struct type holding each leaf path at its type; None on a clash.
+
+    A leaf typed None claims its name but is left out (Arrow infers it). A path that
+    is both a leaf and a parent, or a leaf given twice, is a clash.
+    """
+    tree: dict[str, Any] = {}
+    for path, arrow_type in typed:
+        node = tree
+        for key in path[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                return None
+            node = child
+        if path[-1] in node:
+            return None
+        node[path[-1]] = arrow_type
+
+    def build(node: Mapping[str, Any]) -> pa.StructType:
+        return pa.struct(
+            [
+                pa.field(key, build(child) if isinstance(child, dict) else child)
+                for key, child in node.items()
+                if child is not None
+            ]
+        )
+
+    return build(tree)
 
 
 def _leaves(array: pa.StructArray, prefix: Path, out: dict[Path, pa.Array]) -> None:
@@ -135,25 +156,19 @@ def read_leaves(
         if not set(map(type, objs)) <= {dict, type(None)}:
             return None
     sample = records[:SAMPLE]
-    tree: dict[str, Any] = {}
+    typed = []
     for path, kind in leaves:
         sampled = _sampled_type([_dig(r, path) for r in sample])
         arrow_type = leaf_type(kind, sampled) if sampled is not None else None
-        if arrow_type is None:
-            continue
-        node = tree
-        for key in path[:-1]:
-            child = node.setdefault(key, {})
-            if not isinstance(child, dict):  # a path that is both a leaf and a parent
-                return None
-            node = child
-        if path[-1] in node:
-            return None
-        node[path[-1]] = arrow_type
-    if not tree:
+        if arrow_type is not None:
+            typed.append((path, arrow_type))
+    struct = _struct(typed)
+    if struct is None:
+        return None
+    if not typed:
         return {}
     try:
-        table = pa.array(records, type=_struct(tree), from_pandas=True)
+        table = pa.array(records, type=struct, from_pandas=True)
     except _ERRORS:
         return None
     out: dict[Path, pa.Array] = {}
@@ -182,16 +197,6 @@ def _json_leaf_type(kind: str) -> pa.DataType | None:
     return None
 
 
-def _explicit(tree: Mapping[str, Any]) -> pa.StructType:
-    fields = []
-    for key, node in tree.items():
-        if isinstance(node, dict):
-            fields.append(pa.field(key, _explicit(node)))
-        elif node is not None:
-            fields.append(pa.field(key, node))
-    return pa.struct(fields)
-
-
 def _read(data: bytes, schema: pa.Schema, block: int) -> pa.Table:
     return pa_json.read_json(
         io.BytesIO(data),
@@ -215,19 +220,8 @@ def parse_json(data: bytes, leaves: Sequence[tuple[Path, str]]) -> pa.StructArra
     head = data[:64].lstrip()
     if not head.startswith(b"{"):
         return None
-    tree: dict[str, Any] = {}
-    for path, kind in leaves:
-        node = tree
-        for key in path[:-1]:
-            child = node.setdefault(key, {})
-            if not isinstance(child, dict):
-                return None
-            node = child
-        if path[-1] in node:
-            return None
-        node[path[-1]] = _json_leaf_type(kind)
-    record = _explicit(tree)
-    if any(name in CONTAINERS for name in record.names):
+    record = _struct((path, _json_leaf_type(kind)) for path, kind in leaves)
+    if record is None or any(name in CONTAINERS for name in record.names):
         return None
     schema = pa.schema([pa.field(c, pa.list_(record)) for c in CONTAINERS] + list(record))
     try:
