@@ -12,7 +12,12 @@ lays them out and wires the controls.
 * **Charts** are plotly ``FigureWidget``s, each wrapped in a ``VBox`` (AppLayout and
   friends reject a bare FigureWidget) and switched with ``ToggleButtons`` that swap
   the children of one ``VBox``, not an ``ipywidgets.Tab``: a FigureWidget inside a
-  Tab shows no data in Voila (reference notebook-stack.md section 4).
+  Tab shows no data in Voila (reference notebook-stack.md section 4). A tab's
+  FigureWidget is created when the tab is first drawn, not up front: each one ships
+  plotly.js (~4.6 MB) to the browser as its own module, and anywidget gives a model
+  2 s to load it before giving up for good ("[anywidget] Failed to initialize
+  model"). Eleven at page load missed that on a busy 2-core machine (Binder) and
+  left every chart blank; one at a time does not.
 * **Everything from data is escaped** before it reaches an ``HTML`` widget or the
   HTML export (sequence names like ``<script>`` are shown, never run). The CSV
   export prefixes cells a spreadsheet would read as a formula with ``'``.
@@ -225,11 +230,12 @@ class EngagementDashboard:
         self.cards = w.HTML()
         self.table = w.HTML()
         self.verdict = w.HTML()
-        self.figures: dict[str, go.FigureWidget] = {key: go.FigureWidget() for _t, key in _TABS}
-        self._wrapped = {key: w.VBox([fig]) for key, fig in self.figures.items()}
+        # Filled as tabs are drawn (see the module doc): tab key -> its figure.
+        self.figures: dict[str, go.FigureWidget] = {}
+        self._wrapped: dict[str, w.VBox] = {}
         self.tab = w.ToggleButtons(options=[(title, key) for title, key in _TABS], value="kpi")
         self.tab.style.button_width = "auto"
-        self.panel = w.VBox([self._wrapped["kpi"]])
+        self.panel = w.VBox([self._slot("kpi")])
         self.runner = TaskRunner(self.output, on_busy=self._busy)
 
         self.refresh_button.on_click(lambda _b: self.refresh())
@@ -392,9 +398,16 @@ class EngagementDashboard:
         if not self._suspend:
             self.redraw()
 
+    def _slot(self, key: str) -> w.VBox:
+        """The tab's figure, wrapped for the panel; created on first use."""
+        if key not in self._wrapped:
+            self.figures[key] = go.FigureWidget()
+            self._wrapped[key] = w.VBox([self.figures[key]])
+        return self._wrapped[key]
+
     def _on_tab(self, change: Any) -> None:
         self._draw_tab(change["new"])
-        self.panel.children = [self._wrapped[change["new"]]]
+        self.panel.children = [self._slot(change["new"])]
         self._show_compare_controls()
 
     def _show_compare_controls(self) -> None:
@@ -523,6 +536,7 @@ class EngagementDashboard:
             self.output.append_stdout(f"Could not draw {key}: {error_text(exc)}\n")
             return
         if fig is not None:
+            self._slot(key)
             _assign(self.figures[key], fig)
         self._stale.discard(key)
 

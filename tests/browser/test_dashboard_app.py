@@ -38,7 +38,8 @@ def _choose_one_sequence(page: Any) -> None:
 def _loaded(page: Any) -> None:
     # The refresh runs as a task on the kernel loop after the cell returns: the cards
     # arrive over the widget comms, after the page has rendered.
-    page.wait_for_selector(".mx-card-value")
+    # Generous: on a loaded 2-core machine the kernel start and first pull are slow.
+    page.wait_for_selector(".mx-card-value", timeout=90_000)
 
 
 def test_a_filter_changes_the_kpis(open_app: Any, ui: Any) -> None:
@@ -66,12 +67,17 @@ def test_the_charts_draw_and_follow_the_filter(open_app: Any, ui: Any) -> None:
     ui.assert_healthy(page)
     before = ui.figure_signature(page)
     _choose_one_sequence(page)
+    # Wait for the new drawing, not a step on the way: a redraw replaces the traces,
+    # so "different from before" alone also matches the moment a chart is empty.
     page.wait_for_function(
-        """(before) => JSON.stringify(Array.from(document.querySelectorAll('.js-plotly-plot'))
-              .filter(gd => gd.offsetParent !== null)
-              .map(gd => JSON.stringify((gd.data || []).map(
-                  t => [t.type, t.name, t.x, t.y, t.z, t.values, t.labels]))))
-              !== JSON.stringify(before)""",
+        """(before) => {
+            const shown = Array.from(document.querySelectorAll('.js-plotly-plot'))
+                .filter(gd => gd.offsetParent !== null);
+            const now = shown.map(gd => JSON.stringify((gd.data || []).map(
+                t => [t.type, t.name, t.x, t.y, t.z, t.values, t.labels])));
+            return JSON.stringify(now) !== JSON.stringify(before)
+                && shown.every(gd => (gd.data || []).length > 0);
+        }""",
         arg=before,
         timeout=30_000,
     )
