@@ -12,7 +12,7 @@ STAMP_DEV := $(VENV)/.stamp-dev
 STAMP_LAB := $(VENV)/.stamp-lab
 STAMP_APP := $(VENV)/.stamp-app
 
-.PHONY: lab demo test bench faults app binder-check lint typecheck pytest clean
+.PHONY: lab demo test test-shifted bench faults app binder-check lint typecheck pytest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,23 @@ test: $(STAMP_DEV)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory test-shifted
 	$(BIN)/python -m pytest -m "browser and not slow" tests/browser
+
+## make test-shifted: the fast suite again under another calendar and zone (libfaketime):
+## a DST-change day of another year, in a zone with a half-hour offset. Nothing may depend
+## on the day, the zone or the machine (tests/conftest.py pins the sandbox's calendar).
+SHIFTED_NOW := 2027-03-14 05:30:00
+SHIFTED_TZ := America/St_Johns
+test-shifted: $(STAMP_DEV)
+	@if command -v faketime >/dev/null 2>&1; then \
+	  echo "== fast suite at $(SHIFTED_NOW) $(SHIFTED_TZ) (faketime)"; \
+	  TZ=$(SHIFTED_TZ) faketime '$(SHIFTED_NOW)' $(BIN)/python -m pytest -q -p no:cacheprovider; \
+	elif [ -n "$${CI:-}" ]; then \
+	  echo "test-shifted: faketime is missing on CI (apt-get install faketime)"; exit 1; \
+	else \
+	  echo "test-shifted: SKIPPED, faketime is not installed (apt-get install faketime)"; \
+	fi
 
 ## make bench: every benchmark under benchmarks/, each printing its figures
 bench: $(STAMP_DEV)

@@ -50,6 +50,9 @@ class Settings:
     ``needs-connect`` (logged in, no connection yet) or ``logged-out``."""
     sandbox_reference_date: str | None = None
     """ISO date the seeded account ends on (default: today, UTC)."""
+    sandbox_now: str | None = None
+    """ISO instant the sandbox's clock reads when its database is first opened; it runs
+    on from there in real time (default: the real clock). Tests and demos pin it."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +75,7 @@ class Settings:
             sandbox_scale=float(env.get("MIXMAX_NB_SANDBOX_SCALE", "1")),
             sandbox_start=env.get("MIXMAX_NB_SANDBOX_START", "ready"),
             sandbox_reference_date=env.get("MIXMAX_NB_SANDBOX_REFERENCE_DATE") or None,
+            sandbox_now=env.get("MIXMAX_NB_SANDBOX_NOW") or None,
         )
 
     def with_(self, **changes: object) -> Settings:

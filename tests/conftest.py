@@ -15,6 +15,12 @@ import pytest
 
 FAKE_MEMBRANE = Path(__file__).with_name("fake_membrane.py")
 
+# The one pinned calendar of the whole suite: every sandbox a test opens ends on this
+# date and its clock starts at this instant, so no test depends on the day, the zone
+# or the machine it runs on. Tests that build an account by hand use these too.
+REFERENCE_DATE = "2025-06-02"  # a Monday
+SANDBOX_NOW = "2025-06-02T10:00:00Z"
+
 # Variables that would steer the toolkit away from what a test sets up.
 _TOOLKIT_ENV = (
     "MIXMAX_NB_BACKEND",
@@ -24,6 +30,16 @@ _TOOLKIT_ENV = (
     "MIXMAX_NB_TIMEOUT",
     "FAKE_MEMBRANE_DIR",
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pinned_calendar() -> Iterator[None]:
+    """Session-wide, so module-scoped fixtures (opened before any function fixture)
+    and every subprocess (the `mixmax-nb-sandbox` command) see the same calendar."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MIXMAX_NB_SANDBOX_REFERENCE_DATE", REFERENCE_DATE)
+        mp.setenv("MIXMAX_NB_SANDBOX_NOW", SANDBOX_NOW)
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import io
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -127,17 +126,15 @@ def test_split_pasted():
     assert split_pasted(text) == ["a@x.com", "b@x.com", "c@x.com", "Jane Doe <j@x.com>", "d@x.com"]
 
 
-def test_hundred_thousand_rows_read_and_planned_fast():
+def test_hundred_thousand_rows_read_and_planned():
+    # How long this takes is a figure of benchmarks/bench_input.py, not a test.
     rows = "\n".join(f'user{i}@ex{i % 500}.com;Name {i};"Acme; Inc"' for i in range(100_000))
     data = ("\ufeffemail;first_name;company\n" + rows + "\n").encode("utf-8")
-    start = time.perf_counter()
     frame = read_recipients(data)
-    read_s = time.perf_counter() - start
     plan = build_plan(SequenceInfo("s", variables=("First name",)), frame)
-    total_s = time.perf_counter() - start
     assert len(plan.to_add) == 100_000
-    assert read_s < 2.0, read_s
-    assert total_s < 6.0, total_s
+    assert plan.to_add["email"].iloc[99_999] == "user99999@ex499.com"
+    assert plan.recipients()[0] == {"email": "user0@ex0.com", "variables": {"First name": "Name 0"}}
 
 
 # -- normalization --------------------------------------------------------------------------

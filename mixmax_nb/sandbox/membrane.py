@@ -19,7 +19,6 @@ import hmac
 import json
 import re
 import secrets
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -36,6 +35,7 @@ from ..transport.base import (
     error_from_payload,
 )
 from . import account, schema
+from .clock import account_clock
 from .faults import Conditions, Gate, MembraneFault, vendor_error
 from .ids import iso, object_id, run_id
 from .mixmax import Mixmax
@@ -172,11 +172,14 @@ def rank_actions(intent: str) -> list[catalog.ActionSpec]:
 class Emulator:
     """Membrane + Mixmax over one store. Every method is synchronous."""
 
-    def __init__(self, store: Store, settings: Settings, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, store: Store, settings: Settings, *, clock: Callable[[], float] | None = None
+    ):
         self.store = store
         self.settings = settings
-        self.clock = clock
-        self.conditions = Conditions(store, clock=clock)
+        # The account's "now" (pinned in tests, see ``clock``); rate windows keep real time.
+        self.clock = clock or account_clock(store, settings.sandbox_now)
+        self.conditions = Conditions(store)
         self.mixmax = Mixmax(store, lambda: int(self.clock() * 1000))
 
     @classmethod
@@ -191,7 +194,7 @@ class Emulator:
         start: str | None = None,
         profile: str | None = None,
         scale: float | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> Emulator:
         """Open (seeding if new) the account; ``start`` applies to a new database, or
         to an existing one when given explicitly."""

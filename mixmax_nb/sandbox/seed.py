@@ -5,6 +5,13 @@ same seed, size, reference date and :data:`GENERATOR_VERSION` always give the sa
 account (ids included). The account ends at midnight UTC of the reference date and
 covers ``days`` before it.
 
+The random draws are seeded by the seed and size only, never by the date: another
+reference date gives the same people, sequences, templates and per-sequence rates
+(so the same story: which sequence wins, who replies), with timestamps moved. Only
+what the calendar decides moves with it: sends keep to weekdays and each sequence's
+send window, so a few stages fall either side of the reference instant and counts
+can differ by a little between two dates.
+
 How outreach is simulated (vectorized with numpy over all enrollments, one loop
 step per sequence stage, so a million events take seconds):
 
@@ -38,7 +45,7 @@ from .ids import METEOR_ALPHABET, iso, object_id
 from .store import Store
 from .templating import compile_template, variables_in
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 MINUTE = 60_000
 HOUR = 3_600_000
 DAY = 86_400_000
@@ -170,6 +177,14 @@ class _Outcomes:
     unsub_t: IntArray
     n_opens: IntArray
 
+    def take(self, idx: IntArray) -> _Outcomes:
+        """The outcomes of rows ``idx`` only."""
+        taken: dict[str, Any] = {
+            name: [times[idx] for times in value] if name == "open_times" else value[idx]
+            for name, value in vars(self).items()
+        }
+        return _Outcomes(**taken)
+
 
 class _Builder:
     def __init__(self, store: Store, seed: int, size_name: str, ref: date) -> None:
@@ -182,8 +197,9 @@ class _Builder:
         self.ref = ref
         self.ref_ms = reference_ms(ref)
         self.start_ms = self.ref_ms - self.size.days * DAY
-        self.rng = np.random.default_rng([seed, ref.toordinal(), list(SIZES).index(size_name)])
-        self.py = random.Random(f"{seed}:{ref.isoformat()}:{size_name}")
+        # Not seeded by the date: the same account tells the same story on any day.
+        self.rng = np.random.default_rng([seed, list(SIZES).index(size_name)])
+        self.py = random.Random(f"{seed}:{size_name}")
         zone_first = self.start_ms - 400 * DAY
         self.zones = _Zones(zone_first, 400 + self.size.days + 120)
         self.counts: dict[str, int] = {}
@@ -542,8 +558,6 @@ class _Builder:
         n_msgs = 0
         for k in range(6):
             has = (k < self.n_stages[seq]) & ~exited & ~draft & ~pending
-            if not has.any():
-                continue
             kind = self.stage_type[seq, k]
             if k == 0:
                 due = prev_t + rng.exponential(20 * MINUTE, n).astype(np.int64)
@@ -581,18 +595,20 @@ class _Builder:
             last_ord[idx] = k
             last_msg[idx] = due[idx]
             prev_t = np.where(has & ~future, due, prev_t)
+            # Drawn for every enrollment, then taken for those sent: how many stages
+            # fall before the reference instant depends on the calendar, and must
+            # not shift the random stream (the same story on any reference date).
+            out = self._outcomes(
+                due,
+                self.p_open[seq],
+                self.p_click[seq],
+                self.p_reply[seq] * (1.3 if k == 0 else 0.85),
+                self.p_bounce[seq] if k == 0 else np.full(n, 0.002),
+                rzone,
+                self.stage_link[seq, k],
+            ).take(idx)
             if len(idx) == 0:
                 continue
-            s_i = seq[idx]
-            out = self._outcomes(
-                due[idx],
-                self.p_open[s_i],
-                self.p_click[s_i],
-                self.p_reply[s_i] * (1.3 if k == 0 else 0.85),
-                self.p_bounce[s_i] if k == 0 else np.full(len(idx), 0.002),
-                rzone[idx],
-                self.stage_link[s_i, k],
-            )
             msg_index = np.arange(n_msgs, n_msgs + len(idx))
             n_msgs += len(idx)
             st_msg[idx, k] = msg_index
@@ -763,6 +779,9 @@ class _Builder:
             18,
             rng.integers(0, 8 * HOUR, m).astype(np.int64),
         )
+        # The window may move a send past the account's end: a week earlier keeps
+        # its weekday and hour, and nothing is sent after the reference instant.
+        sent_t = np.where(sent_t >= self.ref_ms, sent_t - 7 * DAY, sent_t)
         cons = rng.integers(0, self.size.contacts, m).astype(np.int64)
         is_draft = rng.random(m) < 0.06
         one_off_subject = [compile_template(t) for t in N.ONE_OFF_SUBJECTS]
@@ -1140,19 +1159,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         reference_date=date.fromisoformat(args.reference_date),
     )
     return 0
-
-
-def parse_date(value: str | date | None) -> date:
-    """The reference date: an ISO date, a date, or None for today (UTC)."""
-    if isinstance(value, date):
-        return value
-    if value:
-        return date.fromisoformat(value)
-    return datetime.now(UTC).date()
-
-
-def known_sizes() -> Sequence[str]:
-    return tuple(SIZES)
 
 
 if __name__ == "__main__":

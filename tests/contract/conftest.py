@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from conftest import REFERENCE_DATE
 
 from mixmax_nb.config import Settings
 from mixmax_nb.sandbox import seed
@@ -27,7 +28,7 @@ from mixmax_nb.transport.base import Transport
 from mixmax_nb.transport.cli import CliTransport
 
 T = TypeVar("T")
-REFERENCE = "2025-06-02"
+REFERENCE = REFERENCE_DATE
 SEED = 11
 
 

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from conftest import REFERENCE_DATE
 
 from mixmax_nb.client import AsyncClient
 from mixmax_nb.config import Settings
@@ -55,7 +56,7 @@ from mixmax_nb.sandbox.store import Store
 from mixmax_nb.transport.cli import CliTransport
 from mixmax_nb.transport.limits import RetryPolicy
 
-REFERENCE = "2025-06-02"
+REFERENCE = REFERENCE_DATE
 SEED = 11
 N_ENROLL = 2000
 WRAPPER = Path(__file__).with_name("membrane_wrapper.py")
