@@ -6,16 +6,19 @@ result, the page shape of list outputs, whether it writes, and the Mixmax REST c
 it most probably wraps. This table drives input validation (jsonschema), the
 sandbox's dispatch, the generated forms of the explorer and the README's table.
 
-The real connector's schemas are not published (read them at run time with
-``client.actions()``); the ones here are the toolkit's assumptions, collected in
-this one place so they are easy to change.
+The real connector's schemas are not published. At run time the connection's own
+``action list`` gives each action's ``inputSchema``, and that one is what input is
+checked against (``transport/actions.py``); the ones here are only the offline
+default, collected in this one place so they are easy to change. They are never
+stricter than Membrane: objects allow properties they do not name (Membrane passes
+extras on), and bounds that Mixmax applies by clamping (page sizes) or that are our
+own choices (batch sizes) are not in them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Literal
 
 from .errors import InputError
@@ -32,7 +35,8 @@ Schema = dict[str, Any]
 
 
 def _obj(props: Mapping[str, Schema], required: tuple[str, ...] = ()) -> Schema:
-    schema: Schema = {"type": "object", "properties": dict(props), "additionalProperties": False}
+    # No "additionalProperties": false: a guessed schema must not refuse a real parameter.
+    schema: Schema = {"type": "object", "properties": dict(props)}
     if required:
         schema["required"] = list(required)
     return schema
@@ -44,8 +48,6 @@ def _id(what: str) -> Schema:
 
 _LIMIT: Schema = {
     "type": "integer",
-    "minimum": 1,
-    "maximum": STANDARD_PAGE_MAX,
     "default": 50,
     "description": "Page size (Mixmax clamps it to 1..300).",
 }
@@ -160,7 +162,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "add-unsubscribe",
         "Add to Unsubscribes",
         "Add an email address to the unsubscribe list",
-        _obj({"email": _EMAIL, "name": {"type": "string", "maxLength": 500}}, ("email",)),
+        _obj({"email": _EMAIL, "name": {"type": "string"}}, ("email",)),
         _OBJECT,
         "unsubscribe_change",
         writes=True,
@@ -269,7 +271,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
                     "type": "array",
                     "items": _obj({"email": _EMAIL, "name": {"type": "string"}}, ("email",)),
                 },
-                "subject": {"type": "string", "maxLength": 2000},
+                "subject": {"type": "string"},
                 "body": {"type": "string", "description": "HTML body."},
                 "trackingEnabled": {"type": "boolean", "default": True},
                 "linkTrackingEnabled": {"type": "boolean", "default": True},
@@ -302,9 +304,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                 "offset": {"type": "integer", "minimum": 0, "maximum": RECIPIENTS_CAP - 1},
                 "limit": {
                     "type": "integer",
-                    "minimum": 1,
-                    "maximum": RECIPIENTS_PAGE_MAX,
                     "default": RECIPIENTS_PAGE_MAX,
+                    "description": "Page size; Mixmax serves at most 50.",
                 },
                 "includeVariables": {"type": "boolean", "default": True},
                 "sortBy": {
@@ -338,12 +339,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         _obj(
             {
                 "sequenceId": _id("sequence"),
-                "emails": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": CANCEL_BATCH_MAX,
-                    "items": _EMAIL,
-                },
+                "emails": {"type": "array", "minItems": 1, "items": _EMAIL},
             },
             ("sequenceId", "emails"),
         ),
@@ -364,7 +360,6 @@ ACTIONS: tuple[ActionSpec, ...] = (
                 "recipients": {
                     "type": "array",
                     "minItems": 1,
-                    "maxItems": ENROLL_BATCH_MAX,
                     "items": _obj(
                         {
                             "email": _EMAIL,
@@ -458,27 +453,36 @@ def prewarm() -> None:
     threading.Thread(target=load, name="mixmax_nb-prewarm", daemon=True).start()
 
 
-@cache
-def _validator(key: str) -> Any:
-    from jsonschema import Draft202012Validator, FormatChecker
+_VALIDATORS: dict[int, tuple[Schema, Any]] = {}
 
-    return Draft202012Validator(BY_KEY[key].input_schema, format_checker=FormatChecker())
+
+def _validator(schema: Schema) -> Any:
+    """One compiled validator per schema object (the connection's schemas live as long
+    as its action list; the entry keeps its schema so the id stays its own)."""
+    found = _VALIDATORS.get(id(schema))
+    if found is not None and found[0] is schema:
+        return found[1]
+    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema.validators import validator_for
+
+    # The draft the schema declares ($schema), else 2020-12.
+    cls = validator_for(schema, default=Draft202012Validator)
+    validator = cls(schema, format_checker=FormatChecker())
+    if len(_VALIDATORS) > 512:
+        _VALIDATORS.clear()
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
 
 
 def validate_input(key: str, data: Mapping[str, Any] | None, schema: Schema | None = None) -> None:
-    """Check ``data`` against the action's input schema; raise InputError naming the field.
-
-    Known actions use the catalog's schema; ``schema`` serves actions we have never
-    seen (taken from ``action list`` at run time).
+    """Check ``data`` against ``schema`` (the connection's, from ``action list``), else
+    the catalog's built-in one; raise InputError naming the field.
     """
-    from jsonschema import Draft202012Validator, FormatChecker
-
-    if schema is not None:
-        validator = Draft202012Validator(schema, format_checker=FormatChecker())
-    elif key in BY_KEY:
-        validator = _validator(key)
-    else:
-        return
+    if schema is None:
+        if key not in BY_KEY:
+            return
+        schema = BY_KEY[key].input_schema
+    validator = _validator(schema)
     errors = sorted(validator.iter_errors(dict(data or {})), key=lambda e: list(e.path))
     if not errors:
         return

@@ -25,6 +25,7 @@ from . import catalog
 from ._sync import run_sync
 from .config import MIXMAX_APP_URL, Settings
 from .errors import InputError, MixmaxNbError, SetupError
+from .transport.actions import ActionInfo, SchemaSource
 from .transport.base import (
     BUILDING,
     READY,
@@ -127,6 +128,8 @@ class AsyncClient:
             )
             limiter = shared_limiter(account, scale) if paced else NoLimit()
         self.limiter = limiter
+        # Calls to Membrane itself (its action list) do not count against Mixmax's 120/min.
+        self._unpaced = NoLimit()
         self.retry = retry or RetryPolicy()
         self._user_id: str | None = None
 
@@ -143,13 +146,37 @@ class AsyncClient:
 
     # -- generic ----------------------------------------------------------------
 
-    async def run(self, key: str, input: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Run an action; return ``{"output", "actionRunId"}``. Known actions are validated."""
+    async def action_info(self, key: str) -> ActionInfo | None:
+        """The connection's record of action ``key`` (id, schemas), or None if not listed.
+
+        The first call reads `action list` (every page) once for the connection."""
+        return (await self.action_directory()).get(key)
+
+    async def action_directory(self) -> dict[str, ActionInfo]:
+        """Every action the connection lists, by key (read once, then kept)."""
+        return await call_with_retry(
+            self.transport.actions.all, limiter=self._unpaced, policy=self.retry
+        )
+
+    async def input_schema(self, key: str) -> tuple[catalog.Schema | None, SchemaSource]:
+        """The schema input is checked against: the connection's, else the built-in one."""
+        info = await self.action_info(key)
+        if info is not None and info.input_schema is not None:
+            return info.input_schema, "connection"
         spec = catalog.BY_KEY.get(key)
-        if spec is not None:
-            catalog.validate_input(key, input)
-        elif not key or not isinstance(key, str):
+        return (spec.input_schema if spec else None), "built-in"
+
+    async def run(self, key: str, input: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run an action; return ``{"output", "actionRunId"}``.
+
+        Input is checked first against the schema the connection lists for the action
+        (the built-in catalog's when it lists none); properties a schema does not name
+        pass through unchanged, as Membrane passes them."""
+        if not key or not isinstance(key, str):
             raise InputError("An action key is required.", field="key")
+        schema, _source = await self.input_schema(key)
+        catalog.validate_input(key, input, schema)
+        spec = catalog.BY_KEY.get(key)
         data = dict(input or {})
         writes = spec.writes if spec is not None else True  # unknown actions: assume a write
         result = await call_with_retry(
@@ -166,11 +193,12 @@ class AsyncClient:
 
     async def actions(self, intent: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """What the connection offers, ranked by ``intent`` when given (raw records)."""
-        return await call_with_retry(
+        page = await call_with_retry(
             lambda: self.transport.list_actions(intent=intent, limit=limit),
-            limiter=self.limiter,
+            limiter=self._unpaced,
             policy=self.retry,
         )
+        return page["items"]
 
     async def request(
         self,

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .transport.actions import ActionInfo
 
 PACKAGES = (
     "ipywidgets",
@@ -128,6 +134,22 @@ def check(versions: dict[str, str | None]) -> list[Finding]:
     return found
 
 
+def action_report(listed: Mapping[str, ActionInfo]) -> list[str]:
+    """Where each action's schema comes from, and how the connection differs from the
+    catalog (pure: ``listed`` is the connection's action directory)."""
+    from . import catalog
+
+    lines = [f"actions listed by the connection: {len(listed)} (input schema from:)"]
+    for key in sorted(set(listed) | set(catalog.BY_KEY)):
+        info = listed.get(key)
+        if info is None:
+            lines.append(f"  {key:<28}NOT LISTED by the connection (built-in schema unused)")
+        else:
+            known = "" if key in catalog.BY_KEY else "  (not in the built-in catalog)"
+            lines.append(f"  {key:<28}{info.schema_source:<12}id {info.id}{known}")
+    return lines
+
+
 def _membrane_version() -> str:
     from ._sync import run_sync
     from .config import Settings
@@ -140,8 +162,9 @@ def _membrane_version() -> str:
         return f"not available: {exc}"
 
 
-def report(backend: str | None = None) -> str:
-    """The doctor's text: versions, the backend, and every known problem found."""
+def report(backend: str | None = None, actions: Mapping[str, ActionInfo] | None = None) -> str:
+    """The doctor's text: versions, the backend, the connection's actions (when read),
+    and every known problem found."""
     from .config import Settings
 
     versions = installed_versions()
@@ -152,6 +175,8 @@ def report(backend: str | None = None) -> str:
         f"{'membrane CLI':<20}{_membrane_version()}",
         f"{'backend':<20}{backend or Settings.from_env().backend or auto}",
     ]
+    if actions is not None:
+        lines += ["", *action_report(actions)]
     findings = check(versions)
     if findings:
         lines.append("")
@@ -163,7 +188,14 @@ def report(backend: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def doctor(client: object | None = None) -> None:
-    """Print the versions that matter and flag mismatches known to break widgets/figures."""
-    backend = getattr(client, "backend", None)
-    print(report(backend if isinstance(backend, str) else None))
+def doctor(client: Client | None = None) -> None:
+    """Print the versions that matter and flag mismatches known to break widgets/figures.
+
+    With a client, also list the connection's actions and where each input schema
+    comes from (the connection's own, or the built-in catalog's)."""
+    if client is None:
+        print(report())
+        return
+    from ._sync import run_sync
+
+    print(report(client.backend, run_sync(client.aio.action_directory())))

@@ -16,7 +16,9 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from mixmax_nb import catalog
 from mixmax_nb.errors import RateLimitedError, ServerError
+from mixmax_nb.transport.actions import ActionDirectory
 
 SEQ = "5815495f8447b9058a310430"
 
@@ -43,6 +45,7 @@ class FakeMixmax:
 
     def __init__(self, sequences: list[dict[str, Any]] | None = None) -> None:
         self.connection_id: str | None = "conn"
+        self.actions = ActionDirectory.fixed(catalog.BY_KEY)
         self.sequences = {s["_id"]: s for s in (sequences or [sequence()])}
         self.rows: dict[str, list[dict[str, Any]]] = {k: [] for k in self.sequences}
         self.unsubscribed: list[str] = []

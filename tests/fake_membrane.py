@@ -52,15 +52,32 @@ COMMANDS = (
     "action run",
 )
 
+# The fields @membranehq/sdk's ConnectionApiResponse requires (id, name, userId,
+# createdAt, updatedAt) and the ones the toolkit reads.
 CONNECTION: dict[str, Any] = {
     "id": "conn_mixmax_1",
     "name": "Mixmax",
     "key": "mixmax",
+    "userId": "user_1",
+    "tenantId": "tenant_1",
     "state": "READY",
     "connected": True,
     "isDefunct": False,
     "integrationId": "int_mixmax",
+    "createdAt": "2026-01-05T09:00:00.000Z",
+    "updatedAt": "2026-01-05T09:00:00.000Z",
 }
+
+# The 20 actions of the Mixmax connection, each with an id that is not its key (as
+# `action list` gives them); `action run <id>` maps the id back.
+ACTION_KEYS = (
+    "list-teams", "list-rules", "remove-unsubscribe", "add-unsubscribe", "list-unsubscribes",
+    "list-livefeed-events", "get-poll", "list-polls", "get-snippet", "list-snippets",
+    "send-message", "get-message", "create-message", "list-messages",
+    "get-sequence-recipients", "cancel-sequence-recipient", "add-recipient-to-sequence",
+    "search-sequences", "list-sequences", "get-current-user",
+)  # fmt: skip
+ACTION_IDS = {key: f"66a0{i:020x}" for i, key in enumerate(ACTION_KEYS)}
 
 
 def _dir() -> Path:
@@ -146,14 +163,20 @@ def _default(command: str, argv: list[str]) -> tuple[Any, int]:
     if command == "connection list":
         return {"items": [CONNECTION]}, 0
     if command == "action list":
-        return {
-            "items": [
-                {"id": "a1", "key": "list-sequences", "name": "List Sequences"},
-                {"id": "a2", "key": "get-current-user", "name": "Get Current User"},
-            ]
-        }, 0
+        items = [
+            {"id": ACTION_IDS[key], "key": key, "name": key.replace("-", " ").title()}
+            for key in ACTION_KEYS
+        ]
+        return {"items": items}, 0
     if command in ("action run", "act"):
-        key = positional[2] if command == "action run" else flags.get("key", [""])[0]
+        if command == "action run":
+            by_id = {v: k for k, v in ACTION_IDS.items()}
+            key = by_id.get(positional[2], "")
+            if not key:  # as the API answers a key or an unknown id
+                message = f"Action {positional[2]!r} not found"
+                return {"type": "bad_request", "key": "not_found", "message": message}, 1
+        else:
+            key = flags.get("key", [""])[0]
         raw_input = flags.get("input", ["{}"])[0]
         return {
             "output": {
@@ -177,8 +200,8 @@ def _default(command: str, argv: list[str]) -> tuple[Any, int]:
                 "data": json.loads(data) if data is not None else None,
             },
         }, 0
-    error = {"type": "bad_request", "key": "unknown_command", "message": f"unknown: {argv}"}
-    return {"error": error}, 2
+    # Membrane's ErrorData, bare; `key` only from the SDK's enumeration, so none here.
+    return {"type": "bad_request", "message": f"unknown command: {argv}"}, 2
 
 
 def main() -> int:

@@ -12,6 +12,7 @@ import pytest
 from conftest import FakeMembrane
 
 import mixmax_nb as mx
+from mixmax_nb import catalog
 from mixmax_nb.client import AsyncClient, Client
 from mixmax_nb.errors import (
     INSTALL_HINT,
@@ -19,10 +20,12 @@ from mixmax_nb.errors import (
     ConnectionNotReadyError,
     InputError,
     MixmaxNbError,
+    NotFoundError,
     NotLoggedInError,
     RateLimitedError,
     ServerError,
 )
+from mixmax_nb.transport.actions import ActionDirectory
 from mixmax_nb.transport.base import Transport
 from mixmax_nb.transport.limits import NoLimit, RetryPolicy
 
@@ -35,6 +38,7 @@ class ScriptedTransport:
 
     def __init__(self, *replies: Any) -> None:
         self.connection_id: str | None = "c1"
+        self.actions = ActionDirectory.fixed(catalog.BY_KEY)
         self.replies = list(replies)
         self.calls: list[tuple[Any, ...]] = []
 
@@ -68,10 +72,11 @@ class ScriptedTransport:
         return []
 
     async def list_actions(
-        self, *, intent: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]:
+        self, *, intent: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Any:
         self.calls.append(("actions", intent, limit))
-        return self._answer([{"id": "a1", "key": "list-sequences", "name": "List Sequences"}])
+        items = [{"id": "a1", "key": "list-sequences", "name": "List Sequences"}]
+        return {"items": self._answer(items), "cursor": None}
 
     async def run_action(self, key: str, input: Mapping[str, Any] | None) -> Any:
         self.calls.append(("run", key, dict(input or {})))
@@ -112,7 +117,7 @@ def test_run_action_returns_the_output() -> None:
 def test_run_checks_input_before_sending() -> None:
     c, t = client()
     with pytest.raises(InputError) as info:
-        c.run_action("list-sequences", {"limit": 0})
+        c.run_action("list-sequences", {"limit": "five"})
     assert info.value.field == "limit"
     with pytest.raises(InputError):
         c.run_action("", {})
@@ -223,15 +228,26 @@ def test_connect_membrane_with_a_ready_connection(fake_membrane: FakeMembrane) -
     assert c.backend == "membrane"
     assert c.transport.connection_id == "conn_mixmax_1"
     assert c.run_action("get-current-user")["key"] == "get-current-user"
+    c.run_action("list-sequences", {"limit": 5})
+    # The action list is read once for the connection; actions then run by its ids.
     assert fake_membrane.calls() == [
         ["status", "--json"],
         ["connection", "list", "--json"],
+        ["action", "list", "--connectionId=conn_mixmax_1", "--limit=1000", "--json"],
         [
             "action",
             "run",
-            "get-current-user",
+            "66a000000000000000000013",
             "--connectionId=conn_mixmax_1",
             "--input={}",
+            "--json",
+        ],
+        [
+            "action",
+            "run",
+            "66a000000000000000000012",
+            "--connectionId=conn_mixmax_1",
+            '--input={"limit":5}',
             "--json",
         ],
     ]
@@ -334,6 +350,7 @@ def test_events_ask_who_the_user_is_once_per_client(tmp_path: Any) -> None:
     class Plain:  # a transport without account_key, as the CLI one
         backend = "membrane"
         connection_id = inner.connection_id
+        actions = inner.actions
         rate_limited = False
 
         async def run_action(self, key: str, input: Any) -> Any:
@@ -349,3 +366,85 @@ def test_events_ask_who_the_user_is_once_per_client(tmp_path: Any) -> None:
 
     asyncio.run(body())
     assert calls.count("get-current-user") == 1
+
+
+# -- actions run by the id the connection lists; its schemas win -----------------------
+
+
+def _listing(*records: dict[str, Any]) -> dict[str, Any]:
+    return {"json": {"items": list(records)}}
+
+
+def test_a_stale_action_id_reads_the_list_again_once(fake_membrane: FakeMembrane) -> None:
+    stale = {"type": "bad_request", "key": "not_found", "message": "Action not found"}
+    fake_membrane.on(
+        "action list",
+        _listing({"id": "old-id", "key": "list-sequences", "name": "List Sequences"}),
+        {"default": True},
+    )
+    fake_membrane.on("action run", {"error": stale}, {"default": True})
+    c = mx.connect("membrane")
+    assert c.run_action("list-sequences", {})["key"] == "list-sequences"
+    runs = [a[2] for a in fake_membrane.calls() if a[:2] == ["action", "run"]]
+    lists = [a for a in fake_membrane.calls() if a[:2] == ["action", "list"]]
+    assert runs == ["old-id", "66a000000000000000000012"]
+    assert len(lists) == 2
+
+
+def test_an_id_that_stays_the_same_is_not_retried(fake_membrane: FakeMembrane) -> None:
+    stale = {"type": "bad_request", "key": "not_found", "message": "Action not found"}
+    fake_membrane.on("action run", {"error": stale})
+    c = mx.connect("membrane")
+    with pytest.raises(NotFoundError):
+        c.run_action("list-sequences", {})
+    runs = [a for a in fake_membrane.calls() if a[:2] == ["action", "run"]]
+    assert len(runs) == 1
+
+
+def test_a_mixmax_404_through_an_action_does_not_reread_the_list(
+    fake_membrane: FakeMembrane,
+) -> None:
+    vendor = {"type": "action_run", "key": "not_found", "message": "Message not found"}
+    fake_membrane.on("action run", {"error": vendor})
+    c = mx.connect("membrane")
+    with pytest.raises(NotFoundError):
+        c.run_action("get-message", {"messageId": "nope"})
+    assert len([a for a in fake_membrane.calls() if a[:2] == ["action", "list"]]) == 1
+
+
+def test_an_action_the_connection_does_not_list_is_named(fake_membrane: FakeMembrane) -> None:
+    fake_membrane.on("action list", _listing({"id": "x1", "key": "get-current-user", "name": "Me"}))
+    c = mx.connect("membrane")
+    with pytest.raises(NotFoundError, match="offers no action 'list-polls'"):
+        c.run_action("list-polls", {})
+    assert not [a for a in fake_membrane.calls() if a[:2] == ["action", "run"]]
+
+
+def test_the_connection_schema_wins_over_the_built_in_one(fake_membrane: FakeMembrane) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"folder": {"type": "string"}, "limit": {"type": "integer"}},
+        "required": ["folder"],
+    }
+    record = {"id": "66a000000000000000000012", "key": "list-sequences", "name": "List"}
+    record["inputSchema"] = schema
+    fake_membrane.on("action list", _listing(record))
+    c = mx.connect("membrane")
+    with pytest.raises(InputError) as info:
+        c.run_action("list-sequences", {"limit": 10})  # fine by the built-in schema
+    assert info.value.field == "folder"
+    assert c.run_action("list-sequences", {"folder": "Q3"})["input"] == {"folder": "Q3"}
+    assert asyncio.run(c.aio.input_schema("list-sequences")) == (schema, "connection")
+
+
+def test_unknown_properties_reach_the_cli_unchanged(fake_membrane: FakeMembrane) -> None:
+    c = mx.connect("membrane")
+    out = c.run_action("list-sequences", {"limit": 10, "someParameterWeDoNotKnow": 1})
+    assert out["input"] == {"limit": 10, "someParameterWeDoNotKnow": 1}
+    assert fake_membrane.calls()[-1][4] == '--input={"limit":10,"someParameterWeDoNotKnow":1}'
+
+
+def test_act_style_runs_by_key(fake_membrane: FakeMembrane) -> None:
+    c = mx.connect("membrane", call_style="act")
+    c.run_action("get-current-user")
+    assert fake_membrane.calls()[-1][:2] == ["act", "--key=get-current-user"]

@@ -50,3 +50,31 @@ def test_doctor_prints_versions_and_the_cli(
     out = capsys.readouterr().out
     assert "ipywidgets" in out and installed_versions()["ipywidgets"] in out
     assert "not available" in out and "npm install" in out
+
+
+def test_doctor_with_a_client_says_where_each_schema_comes_from(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = mx.connect("sandbox", size="small", db=":memory:")
+    mx.doctor(client)
+    out = capsys.readouterr().out
+    assert "actions listed by the connection: 20" in out
+    assert out.count("connection  id ") == 20
+
+
+def test_action_report_names_what_the_connection_lacks_or_adds() -> None:
+    from mixmax_nb.doctor import action_report
+    from mixmax_nb.transport.actions import info_from_record
+
+    listed = {
+        i.key: i
+        for i in (
+            info_from_record({"id": "a", "key": "list-teams", "name": "T"}),
+            info_from_record({"id": "b", "key": "x-new", "name": "X", "inputSchema": {}}),
+        )
+        if i is not None
+    }
+    text = "\n".join(action_report(listed))
+    assert "list-teams                  built-in    id a" in text
+    assert "x-new                       connection  id b  (not in the built-in catalog)" in text
+    assert "list-polls                  NOT LISTED by the connection" in text

@@ -105,15 +105,23 @@ def test_argv_of_every_command() -> None:
         "--limit=5",
         "--json",
     ]
-    assert cli.argv_action_run("k", "c", {"a": 1}, "action-run") == [
+    assert cli.argv_action_list("c", None, 1000, "cur1") == [
+        "action",
+        "list",
+        "--connectionId=c",
+        "--limit=1000",
+        "--cursor=cur1",
+        "--json",
+    ]
+    assert cli.argv_action_run("66a0f1", "c", {"a": 1}) == [
         "action",
         "run",
-        "k",
+        "66a0f1",
         "--connectionId=c",
         '--input={"a":1}',
         "--json",
     ]
-    assert cli.argv_action_run("k", "c", None, "act") == [
+    assert cli.argv_act("k", "c", None) == [
         "act",
         "--key=k",
         "--connectionId=c",
@@ -151,8 +159,9 @@ def test_every_option_is_in_flag_equals_value_form() -> None:
     """A value starting with `-` can never be read as a flag of its own."""
     argvs = [
         cli.argv_action_list("-c", "--all", 3),
-        cli.argv_action_run("k", "-c", {"x": "--json"}, "action-run"),
-        cli.argv_action_run("k", "-c", {"x": "--json"}, "act"),
+        cli.argv_action_list("c", None, 3, "--cursor"),
+        cli.argv_action_run("k", "-c", {"x": "--json"}),
+        cli.argv_act("k", "-c", {"x": "--json"}),
         cli.argv_request(
             "c", "/p", query={"q": "-1"}, data="--data", headers={"-H": "--x"}, method="GET"
         ),
@@ -167,7 +176,8 @@ def test_every_option_is_in_flag_equals_value_form() -> None:
 @pytest.mark.parametrize(
     "call",
     [
-        lambda: cli.argv_action_run("--evil", "c", {}, "action-run"),
+        lambda: cli.argv_action_run("--evil", "c", {}),
+        lambda: cli.argv_act("--evil", "c", {}),
         lambda: cli.argv_connection_get("-x", wait=False, timeout=1),
         lambda: cli.argv_connection_ensure("--help"),
         lambda: cli.argv_request("-c", "/p"),
@@ -206,7 +216,7 @@ def test_every_command_reaches_the_cli_with_its_argv(fake_membrane: FakeMembrane
     assert out["ensure"]["state"] == "READY"
     assert out["get"]["id"] == "conn_9"
     assert [c["id"] for c in out["list"]] == ["conn_mixmax_1"]
-    assert [a["key"] for a in out["actions"]] == ["list-sequences", "get-current-user"]
+    assert len(out["actions"]["items"]) == 20 and out["actions"]["cursor"] is None
     assert out["run"] == {
         "output": {"key": "list-sequences", "connectionId": CONN, "input": {"limit": 2}},
         "actionRunId": "run_123",
@@ -224,10 +234,12 @@ def test_every_command_reaches_the_cli_with_its_argv(fake_membrane: FakeMembrane
         ["connection", "get", "conn_9", "--wait", "--timeout=5", "--json"],
         cli.argv_connection_list(),
         ["action", "list", f"--connectionId={CONN}", "--intent=sequences", "--limit=7", "--json"],
+        # The directory reads the whole list once, then runs by the id it gave.
+        ["action", "list", f"--connectionId={CONN}", "--limit=1000", "--json"],
         [
             "action",
             "run",
-            "list-sequences",
+            "66a000000000000000000012",
             f"--connectionId={CONN}",
             '--input={"limit":2}',
             "--json",
@@ -521,8 +533,8 @@ def test_timeout_kills_the_process_and_its_children(fake_membrane: FakeMembrane)
     err = info.value
     assert err.timeout == 1.0
     assert "did not answer within 1 s and was stopped" in str(err)
-    assert "action run list-sequences" in str(err)
-    assert len(fake_membrane.pids("main")) == 1
+    assert "`membrane action run 66a000000000000000000012` (list-sequences)" in str(err)
+    assert len(fake_membrane.pids("main")) == 2  # `action list`, then the hanging run
     assert len(fake_membrane.pids("child")) == 1, "the fake did not get to start its child"
     for pid in fake_membrane.pids():
         assert wait_for(lambda pid=pid: not pid_alive(pid)), f"process {pid} survived"
@@ -534,11 +546,11 @@ def test_cancelling_a_long_call_kills_the_process(fake_membrane: FakeMembrane) -
 
     async def scenario() -> None:
         task = asyncio.create_task(t.run_action("list-sequences", {}))
-        for _ in range(500):
-            if len(fake_membrane.pids()) == 2:
+        for _ in range(500):  # `action list`, then the run and its child
+            if len(fake_membrane.pids()) == 3:
                 break
             await asyncio.sleep(0.02)
-        assert len(fake_membrane.pids()) == 2
+        assert len(fake_membrane.pids()) == 3
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -21,6 +21,7 @@ import ipywidgets as w
 import pytest
 
 import mixmax_nb as mx
+from mixmax_nb import catalog
 from mixmax_nb.errors import (
     INSTALL_HINT,
     ActionFailedError,
@@ -29,6 +30,7 @@ from mixmax_nb.errors import (
     NotLoggedInError,
     ServerError,
 )
+from mixmax_nb.transport.actions import ActionDirectory
 from mixmax_nb.widgets import _common
 from mixmax_nb.widgets.connect import ConnectWizard
 
@@ -72,6 +74,7 @@ class FakeTransport:
         echo_code_in_errors: bool = False,
     ) -> None:
         self.connection_id: str | None = None
+        self.actions = ActionDirectory.fixed(catalog.BY_KEY)
         self.logged_in = logged_in
         self.connections = list(connections or [conn("READY")])
         self.user = user or USER
@@ -140,8 +143,10 @@ class FakeTransport:
     async def list_connections(self) -> list[Any]:
         return []
 
-    async def list_actions(self, *, intent: str | None = None, limit: int = 50) -> list[Any]:
-        return []
+    async def list_actions(
+        self, *, intent: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Any:
+        return {"items": [], "cursor": None}
 
     async def run_action(self, key: str, input: Any) -> dict[str, Any]:
         self.calls.append(("run_action", key))

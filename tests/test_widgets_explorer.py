@@ -73,6 +73,7 @@ def test_unknown_action_search_pick_fill_run_frame() -> None:
     assert "may change data" in explorer.about.value  # unknown: assume it might write
 
     explorer.select("list-meeting-types")
+    assert explorer.schema_source == "connection"
     explorer.run()  # "team" is required
     assert "team" in explorer.status.value and aio.runs == []
 
@@ -151,6 +152,9 @@ def test_on_the_sandbox_a_known_list_gets_its_typed_frame() -> None:
     keys = [label for label, _ in explorer.picker.options]
     assert any("list-unsubscribes" in k for k in keys)
     explorer.select("list-unsubscribes")
+    # The sandbox lists each action with its schema, as a connection does: it wins.
+    assert explorer.schema_source == "connection"
+    assert "connection&#x27;s own input schema" in explorer.about.value
     explorer.run()
     frame = explorer.result_frame
     assert frame is not None and list(frame.columns)[:3] == ["id", "email", "name"]

@@ -125,14 +125,25 @@ def _membrane(emu: Emulator, words: list[str], opts: dict[str, Any]) -> Any:
     selector = opts.get("connectionId") or opts.get("connectionKey")
     if words == ["action", "list"]:
         limit = int(opts.get("limit", 50))
-        return {"items": emu.list_actions(selector, intent=opts.get("intent"), limit=limit)}
+        return emu.list_actions(
+            selector, intent=opts.get("intent"), limit=limit, cursor=opts.get("cursor")
+        )
     if (cmd == ["action", "run"] and len(words) == 3) or words == ["act"]:
-        key = words[2] if words[0] == "action" else (opts.get("key") or opts.get("id"))
-        if not key:
-            raise UsageError("act needs --key or --id")
+        # `action run <actionId>` and `act --id` run by id; only `act --key` by key.
+        if words[0] == "action":
+            ref, by = words[2], "id"
+        elif sum(1 for k in ("key", "id") if opts.get(k)) != 1:
+            raise MembraneFault(
+                {"type": "bad_request", "message": "act needs exactly one of --key or --id."}
+            )
+        else:
+            by = "key" if opts.get("key") else "id"
+            ref = str(opts[by])
         data = _json_input(opts.get("input"), "--input")
         return _gated(
-            emu, selector, lambda cid, g: emu.run_action(key, data, cid, truncate=g.truncate)
+            emu,
+            selector,
+            lambda cid, g: emu.run_action(ref, data, cid, by=by, truncate=g.truncate),
         )
     if words[:1] == ["request"] and len(words) == 3:
         query: dict[str, Any] = {}

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from .. import catalog
 from ..config import CLIENT_NAME, Settings
 from ..errors import BadOutputError, CliTimeoutError, InputError
+from ..transport.actions import LIST_PAGE_SIZE, ActionDirectory, ActionInfo, ActionPage
 from ..transport.base import (
     ActionRunResult,
     Connection,
@@ -453,12 +454,27 @@ class Emulator:
     # -- actions -------------------------------------------------------------------------
 
     def list_actions(
-        self, connection_id: str | None, *, intent: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]:
+        self,
+        connection_id: str | None,
+        *,
+        intent: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of Membrane's ``{items, cursor}``; limit 1..1000 (SDK), no cursor = last."""
         self._need_login()
         conn = self._connection(connection_id)
         specs = rank_actions(intent) if intent and intent.strip() else list(catalog.ACTIONS)
-        return [_action_record(s, conn["id"]) for s in specs[: max(1, limit)]]
+        try:
+            start = int(cursor or 0)
+        except ValueError:
+            raise _bad(None, f"Invalid cursor {cursor!r}.", status=400) from None
+        size = max(1, min(1000, int(limit)))
+        page = specs[start : start + size]
+        out: dict[str, Any] = {"items": [_action_record(s, conn["id"]) for s in page]}
+        if start + size < len(specs):
+            out["cursor"] = str(start + size)
+        return out
 
     def begin(self, connection_id: str | None) -> tuple[str, Gate]:
         """Admit one Mixmax-bound call: login, READY connection, then faults/profile."""
@@ -475,9 +491,17 @@ class Emulator:
         return cid, gate
 
     def run_action(
-        self, key: str, input: Mapping[str, Any] | None, cid: str, *, truncate: bool = False
+        self,
+        ref: str,
+        input: Mapping[str, Any] | None,
+        cid: str,
+        *,
+        by: str = "id",
+        truncate: bool = False,
     ) -> ActionRunResult:
-        spec = _find_action(key)
+        """Run by the connection's action id (``action run``, ``act --id``) or, with
+        ``by="key"``, by key (``act --key``)."""
+        spec = _find_action(ref, cid, by=by)
         rid = run_id()
         data = dict(input or {})
         problems = schema.errors(spec.input_schema, data)
@@ -536,20 +560,26 @@ class Emulator:
         return {"status": response.status, "headers": response.headers, "body": response.body}
 
 
-def _find_action(key: str) -> catalog.ActionSpec:
+def _find_action(ref: str, connection_id: str, *, by: str = "id") -> catalog.ActionSpec:
     for spec in catalog.ACTIONS:
-        if key in (spec.key, _action_id(spec.key)):
+        if ref == (spec.key if by == "key" else _action_id(spec.key, connection_id)):
             return spec
-    raise _bad("not_found", f"Action {key!r} was not found for this connection.", status=404)
+    # As the API answers `action run <key>`: a key is not an id (run keys with `act --key`).
+    what = "key" if by == "key" else "id"
+    raise _bad(
+        "not_found", f"Action with {what} {ref!r} was not found for this connection.", status=404
+    )
 
 
-def _action_id(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:24]
+def _action_id(key: str, connection_id: str) -> str:
+    """A 24-hex id of the action on this connection: not its key, and not the same on
+    another connection (so a stale id after a reconnect is found out, as on Membrane)."""
+    return hashlib.sha256(f"{connection_id}:{key}".encode()).hexdigest()[:24]
 
 
 def _action_record(spec: catalog.ActionSpec, connection_id: str) -> dict[str, Any]:
     return {
-        "id": _action_id(spec.key),
+        "id": _action_id(spec.key, connection_id),
         "key": spec.key,
         "name": spec.name,
         "description": spec.description,
@@ -583,8 +613,18 @@ class SandboxTransport:
         self, emulator: Emulator, *, connection_id: str | None = None, timeout: float = 90.0
     ) -> None:
         self.emulator = emulator
+        self.actions = ActionDirectory(self._action_page)
         self.connection_id = connection_id
         self.timeout = timeout
+
+    @property
+    def connection_id(self) -> str | None:
+        return self._connection_id
+
+    @connection_id.setter
+    def connection_id(self, value: str | None) -> None:
+        self._connection_id = value
+        self.actions.forget()  # action ids belong to a connection
 
     @classmethod
     def open(cls, settings: Settings | None = None, **options: Any) -> SandboxTransport:
@@ -720,17 +760,30 @@ class SandboxTransport:
         return await self._call(self.emulator.list_connections)
 
     async def list_actions(
-        self, *, intent: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]:
-        return await self._call(
-            lambda: self.emulator.list_actions(self.connection_id, intent=intent, limit=limit)
+        self, *, intent: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> ActionPage:
+        page = await self._call(
+            lambda: self.emulator.list_actions(
+                self.connection_id, intent=intent, limit=limit, cursor=cursor
+            )
         )
+        return {"items": list(page["items"]), "cursor": page.get("cursor")}
+
+    async def _action_page(self, cursor: str | None) -> ActionPage:
+        return await self.list_actions(limit=LIST_PAGE_SIZE, cursor=cursor)
 
     async def run_action(self, key: str, input: Mapping[str, Any] | None) -> ActionRunResult:
-        return await self._gated(
-            lambda cid, gate: self.emulator.run_action(key, input, cid, truncate=gate.truncate),
-            action_key=key,
-        )
+        """As the CLI transport does: by the id from the connection's action list."""
+
+        async def by_id(info: ActionInfo) -> ActionRunResult:
+            return await self._gated(
+                lambda cid, gate: self.emulator.run_action(
+                    info.id, input, cid, truncate=gate.truncate
+                ),
+                action_key=key,
+            )
+
+        return await self.actions.run(key, by_id)
 
     async def request(
         self,

@@ -20,6 +20,7 @@ from ..errors import (
     ServerError,
     ServiceError,
 )
+from .actions import ActionDirectory, ActionPage
 
 JSON = Any
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -84,6 +85,8 @@ class Transport(Protocol):
 
     backend: str
     connection_id: str | None
+    actions: ActionDirectory
+    """The connection's actions (ids and schemas), read once from `action list`."""
 
     async def version(self) -> str: ...
 
@@ -104,10 +107,14 @@ class Transport(Protocol):
     async def list_connections(self) -> list[Connection]: ...
 
     async def list_actions(
-        self, *, intent: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]: ...
+        self, *, intent: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> ActionPage:
+        """One page of `action list` (ranked by ``intent`` when given)."""
+        ...
 
-    async def run_action(self, key: str, input: Mapping[str, Any] | None) -> ActionRunResult: ...
+    async def run_action(self, key: str, input: Mapping[str, Any] | None) -> ActionRunResult:
+        """Run the action ``key`` by the id the connection lists for it."""
+        ...
 
     async def request(
         self,

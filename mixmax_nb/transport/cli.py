@@ -37,6 +37,7 @@ from ..errors import (
     SetupError,
     redact,
 )
+from .actions import LIST_PAGE_SIZE, ActionDirectory, ActionPage
 from .base import (
     ActionRunResult,
     Connection,
@@ -116,35 +117,49 @@ def argv_connection_list() -> list[str]:
     return ["connection", "list", "--json"]
 
 
-def argv_action_list(connection_id: str, intent: str | None, limit: int) -> list[str]:
+def argv_action_list(
+    connection_id: str, intent: str | None, limit: int, cursor: str | None = None
+) -> list[str]:
     argv = ["action", "list", f"--connectionId={connection_id}"]
     if intent:
         argv.append(f"--intent={intent}")
-    return [*argv, f"--limit={int(limit)}", "--json"]
+    argv.append(f"--limit={int(limit)}")
+    if cursor:
+        # Assumed flag: `connection list` documents --cursor, `action list` only --limit
+        # (the SDK's FindActionsQuery has a cursor). Only sent when a page returned one.
+        argv.append(f"--cursor={cursor}")
+    return [*argv, "--json"]
 
 
 def argv_action_run(
-    key: str, connection_id: str, input: Mapping[str, Any] | None, style: CallStyle
+    action_id: str, connection_id: str, input: Mapping[str, Any] | None
 ) -> list[str]:
-    payload = json.dumps(dict(input or {}), separators=(",", ":"), ensure_ascii=False)
-    if style == "act":
-        # `--key=` is a flag value here, but keep both styles equally strict.
-        _positional(key, "action key")
-        return [
-            "act",
-            f"--key={key}",
-            f"--connectionId={connection_id}",
-            f"--input={payload}",
-            "--json",
-        ]
+    """`membrane action run <actionId>`: the id `action list` gave (the Mixmax skill)."""
     return [
         "action",
         "run",
-        _positional(key, "action key"),
+        _positional(action_id, "action id"),
         f"--connectionId={connection_id}",
-        f"--input={payload}",
+        f"--input={_payload(input)}",
         "--json",
     ]
+
+
+def argv_act(key: str, connection_id: str, input: Mapping[str, Any] | None) -> list[str]:
+    """`membrane act --key=<key>` (POST /act), the setting MIXMAX_NB_CALL_STYLE=act."""
+    # `--key=` is a flag value here, but keep both styles equally strict.
+    _positional(key, "action key")
+    return [
+        "act",
+        f"--key={key}",
+        f"--connectionId={connection_id}",
+        f"--input={_payload(input)}",
+        "--json",
+    ]
+
+
+def _payload(input: Mapping[str, Any] | None) -> str:
+    return json.dumps(dict(input or {}), separators=(",", ":"), ensure_ascii=False)
 
 
 def argv_request(
@@ -201,6 +216,13 @@ def parse_login_url(value: Any, raw: str) -> str:
     return match.group(0)
 
 
+def parse_page(value: Any, what: str, raw: str) -> ActionPage:
+    """A Membrane list page: its items and the cursor of the next page (None: last)."""
+    items = parse_items(value, what, raw)
+    cursor = value.get("cursor") if isinstance(value, Mapping) else None
+    return {"items": items, "cursor": str(cursor) if isinstance(cursor, str) and cursor else None}
+
+
 def parse_items(value: Any, what: str, raw: str) -> list[dict[str, Any]]:
     """Membrane lists come as ``{items: [...]}``, ``{records: [...]}`` or a bare array."""
     if isinstance(value, list):
@@ -252,9 +274,20 @@ class CliTransport:
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.binary = binary or find_binary(self.settings)
+        self.actions = ActionDirectory(self._action_page)
         self.connection_id = connection_id or self.settings.connection_id
         self.call_style: CallStyle = self.settings.call_style
         self.timeout = self.settings.timeout
+
+    @property
+    def connection_id(self) -> str | None:
+        return self._connection_id
+
+    @connection_id.setter
+    def connection_id(self, value: str | None) -> None:
+        # Action ids belong to a connection: another connection, another list.
+        self._connection_id = value
+        self.actions.forget()
 
     def __repr__(self) -> str:
         return f"CliTransport(binary={self.binary!r}, connection_id={self.connection_id!r})"
@@ -262,7 +295,12 @@ class CliTransport:
     # ---- process handling ----
 
     async def _exec(
-        self, argv: Sequence[str], *, timeout: float | None = None, secrets: Sequence[str] = ()
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = None,
+        secrets: Sequence[str] = (),
+        action_key: str | None = None,
     ) -> tuple[int, str, str]:
         """Run ``membrane *argv``; return (returncode, stdout, stderr). Kill on timeout/cancel."""
         deadline = self.timeout if timeout is None else timeout
@@ -294,8 +332,9 @@ class CliTransport:
             out, err = await asyncio.wait_for(proc.communicate(), deadline)
         except TimeoutError as exc:
             await _kill(proc)
+            about = f" ({action_key})" if action_key and action_key not in shown else ""
             raise CliTimeoutError(
-                f"`membrane {shown}` did not answer within {deadline:g} s and was stopped.",
+                f"`membrane {shown}`{about} did not answer within {deadline:g} s and was stopped.",
                 timeout=deadline,
             ) from exc
         except BaseException:
@@ -317,7 +356,9 @@ class CliTransport:
         timeout: float | None = None,
         secrets: Sequence[str] = (),
     ) -> Any:
-        code, out, err = await self._exec(argv, timeout=timeout, secrets=secrets)
+        code, out, err = await self._exec(
+            argv, timeout=timeout, secrets=secrets, action_key=action_key
+        )
         what = redact(" ".join(argv[:2]), *secrets)
         if code == 0:
             try:
@@ -388,17 +429,29 @@ class CliTransport:
         ]
 
     async def list_actions(
-        self, *, intent: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]:
-        result = await self._json(argv_action_list(self._need_connection(), intent, limit))
-        return parse_items(result, "action list", json.dumps(result))
+        self, *, intent: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> ActionPage:
+        argv = argv_action_list(self._need_connection(), intent, limit, cursor)
+        result = await self._json(argv)
+        return parse_page(result, "action list", json.dumps(result))
+
+    async def _action_page(self, cursor: str | None) -> ActionPage:
+        return await self.list_actions(limit=LIST_PAGE_SIZE, cursor=cursor)
 
     async def run_action(self, key: str, input: Mapping[str, Any] | None) -> ActionRunResult:
-        argv = argv_action_run(key, self._need_connection(), input, self.call_style)
+        """Run by the id the connection's `action list` gave (``act --key`` as a setting)."""
+        cid = self._need_connection()
+        if self.call_style == "act":
+            return await self._run(argv_act(key, cid, input), key)
+        return await self.actions.run(
+            key, lambda info: self._run(argv_action_run(info.id, cid, input), key)
+        )
+
+    async def _run(self, argv: list[str], key: str) -> ActionRunResult:
         result = await self._json(argv, action_key=key)
         if not isinstance(result, Mapping) or "output" not in result:
             raise BadOutputError(
-                f"`membrane action run {key}` returned no `output` field.",
+                f"`membrane {argv[0]}` for {key} returned no `output` field.",
                 raw=json.dumps(result)[:2000],
             )
         return {"output": result["output"], "actionRunId": str(result.get("actionRunId", ""))}

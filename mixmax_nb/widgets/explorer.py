@@ -138,6 +138,8 @@ class ActionExplorer:
         self.actions: list[dict[str, Any]] = []
         self.action: dict[str, Any] | None = None
         self.form: SchemaForm | None = None
+        self.schema_source: str = "none"
+        """Where the current form came from: ``connection``, ``built-in`` or ``none``."""
         self.result: dict[str, Any] | None = None
         """The last run's ``{"output", "actionRunId"}``."""
         self.result_frame: pd.DataFrame | None = None
@@ -294,8 +296,18 @@ class ActionExplorer:
             f"{esc(action.get('description') or '')}<br>{warning}"
         )
         schema = action.get("inputSchema")
-        if not isinstance(schema, Mapping) and spec is not None:
+        if isinstance(schema, Mapping):
+            source = "Form from the connection's own input schema."
+        elif spec is not None:
             schema = spec.input_schema
+            source = "The connection lists no input schema: form from the built-in catalog."
+        else:
+            source = "No input schema is known for this action: the form is empty."
+        if isinstance(action.get("inputSchema"), Mapping):
+            self.schema_source = "connection"
+        else:
+            self.schema_source = "built-in" if spec is not None else "none"
+        self.about.value += f"<br><small>{esc(source)}</small>"
         self.form = SchemaForm(schema or {})
         self.form_box.children = [self.form.widget]
 

@@ -53,7 +53,7 @@ class Harness:
         """The same action straight from the emulator (no transport, no process):
         the truth a test compares the transport's answers with."""
         ready = [c for c in self.control.list_connections() if c["state"] == "READY"]
-        return self.control.run_action(key, input or {}, ready[0]["id"])["output"]
+        return self.control.run_action(key, input or {}, ready[0]["id"], by="key")["output"]
 
 
 @pytest.fixture(scope="session")

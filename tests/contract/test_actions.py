@@ -19,6 +19,7 @@ from mixmax_nb.errors import (
     RateLimitedError,
     ServerError,
 )
+from mixmax_nb.sandbox.faults import MembraneFault
 
 from .conftest import Harness
 
@@ -50,10 +51,37 @@ def first_sequence(h: Harness, writable: bool = True) -> dict[str, Any]:
 
 
 def test_action_list_has_the_20_actions(sandbox: Harness) -> None:
-    actions = sandbox.call(sandbox.transport.list_actions(limit=50))
+    page = sandbox.call(sandbox.transport.list_actions(limit=50))
+    actions = page["items"]
+    assert page["cursor"] is None
     assert sorted(a["key"] for a in actions) == sorted(catalog.BY_KEY)
     for a in actions:
         assert {"id", "key", "name", "description", "inputSchema", "outputSchema"} <= set(a)
+        assert a["id"] != a["key"] and len(a["id"]) == 24
+
+
+def test_action_list_pages_with_a_cursor(sandbox: Harness) -> None:
+    first = sandbox.call(sandbox.transport.list_actions(limit=7))
+    assert len(first["items"]) == 7 and first["cursor"]
+    keys = [a["key"] for a in first["items"]]
+    cursor = first["cursor"]
+    while cursor:
+        page = sandbox.call(sandbox.transport.list_actions(limit=7, cursor=cursor))
+        keys += [a["key"] for a in page["items"]]
+        cursor = page["cursor"]
+    assert sorted(keys) == sorted(catalog.BY_KEY)
+
+
+def test_actions_run_by_the_listed_id_never_by_key(sandbox: Harness) -> None:
+    """`action run <key>` is not found, as on Membrane; the transport runs by the id."""
+    listed = {a["key"]: a["id"] for a in sandbox.call(sandbox.transport.list_actions())["items"]}
+    cid = sandbox.transport.connection_id
+    assert cid is not None
+    me = sandbox.control.run_action(listed["get-current-user"], {}, cid)["output"]
+    assert me["sandbox"] is True
+    with pytest.raises(MembraneFault, match="not found"):
+        sandbox.control.run_action("get-current-user", {}, cid)
+    assert sandbox.action("get-current-user")["_id"] == me["_id"]
 
 
 @pytest.mark.parametrize(
@@ -66,7 +94,7 @@ def test_action_list_has_the_20_actions(sandbox: Harness) -> None:
     ],
 )
 def test_intent_ranking(sandbox: Harness, intent: str, expected: str) -> None:
-    ranked = sandbox.call(sandbox.transport.list_actions(intent=intent, limit=5))
+    ranked = sandbox.call(sandbox.transport.list_actions(intent=intent, limit=5))["items"]
     assert ranked[0]["key"] == expected
 
 
