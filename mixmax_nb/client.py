@@ -425,6 +425,18 @@ class AsyncClient:
 
         return await enroll(self, plan, schedule, **options)
 
+    async def pending_enrollments(
+        self, sequence_id: str | None = None, *, settle: bool = False
+    ) -> pd.DataFrame:
+        """Enrollments and cancels with work left (running, an answer lost, or people
+        not reached); ``settle=True`` first checks every lost answer against its sequence.
+
+        Planning an enrollment settles its sequence's lost answers by itself; re-running
+        the same enrollment finishes what was not sent."""
+        from .enrollment import pending_enrollments
+
+        return await pending_enrollments(self, sequence_id, settle=settle)
+
     async def plan_cancel(self, sequence_id: str, emails: Any, **options: Any) -> CancelPlan:
         """Which of ``emails`` are active in the sequence and would be cancelled."""
         from .enrollment import plan_cancel
@@ -567,6 +579,12 @@ class Client:
 
     def plan_cancel(self, sequence_id: str, emails: Any, **options: Any) -> CancelPlan:
         return run_sync(self.aio.plan_cancel(sequence_id, emails, **options))
+
+    def pending_enrollments(
+        self, sequence_id: str | None = None, *, settle: bool = False
+    ) -> pd.DataFrame:
+        """Enrollments and cancels with work left; ``settle=True`` checks lost answers first."""
+        return run_sync(self.aio.pending_enrollments(sequence_id, settle=settle))
 
     def cancel_recipients(
         self, plan: CancelPlan | str, emails: Any = None, **options: Any

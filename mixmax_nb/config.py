@@ -24,6 +24,13 @@ def _default_home() -> Path:
     return Path.home() / ".mixmax_nb"
 
 
+def _default_lock_dir() -> Path:
+    import tempfile
+
+    # Per user and machine, not per home: two homes on one machine still meet here.
+    return Path(tempfile.gettempdir()) / f"mixmax_nb-locks-{os.getuid()}"
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the environment asked for. Build with :meth:`from_env`; override with ``replace``."""
@@ -40,6 +47,8 @@ class Settings:
     """Seconds before one CLI call is killed (Membrane itself stops actions at 60 s)."""
     home: Path = field(default_factory=_default_home)
     """Where the cache, the enrollment journal and the sandbox's default database live."""
+    lock_dir: Path = field(default_factory=_default_lock_dir)
+    """Where the per-sequence write locks live (shared by every home of this user)."""
     sandbox_db: str | None = None
     sandbox_size: str = "default"
     sandbox_seed: int = 7
@@ -68,6 +77,9 @@ class Settings:
             connection_id=env.get("MIXMAX_NB_CONNECTION_ID") or None,
             timeout=float(env.get("MIXMAX_NB_TIMEOUT", "90")),
             home=Path(home).expanduser() if home else _default_home(),
+            lock_dir=Path(env["MIXMAX_NB_LOCK_DIR"])
+            if env.get("MIXMAX_NB_LOCK_DIR")
+            else (_default_lock_dir()),
             sandbox_db=env.get("MIXMAX_NB_SANDBOX_DB") or None,
             sandbox_size=env.get("MIXMAX_NB_SANDBOX_SIZE", "default"),
             sandbox_seed=int(env.get("MIXMAX_NB_SANDBOX_SEED", "7")),

@@ -48,6 +48,8 @@ def _clean_toolkit_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in _TOOLKIT_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MIXMAX_NB_HOME", str(tmp_path / "mixmax_nb_home"))
+    # Machine-wide by default (two homes must meet there); per test here.
+    monkeypatch.setenv("MIXMAX_NB_LOCK_DIR", str(tmp_path / "locks"))
 
 
 def pid_alive(pid: int) -> bool:

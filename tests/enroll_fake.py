@@ -42,6 +42,7 @@ class FakeMixmax:
     backend = "sandbox"
     rate_limited = False
     account_key = "acct-test"
+    max_input_bytes = 10_000_000
 
     def __init__(self, sequences: list[dict[str, Any]] | None = None) -> None:
         self.connection_id: str | None = "conn"

@@ -178,11 +178,16 @@ def _default(command: str, argv: list[str]) -> tuple[Any, int]:
         else:
             key = flags.get("key", [""])[0]
         raw_input = flags.get("input", ["{}"])[0]
+        try:
+            action_input = json.loads(raw_input)
+        except json.JSONDecodeError as exc:
+            # ErrorData, as for any refused call (the SDK has no key for bad input).
+            return {"type": "bad_request", "message": f"--input is not valid JSON: {exc.msg}"}, 1
         return {
             "output": {
                 "key": key,
                 "connectionId": flags.get("connectionId", [None])[0],
-                "input": json.loads(raw_input),
+                "input": action_input,
             },
             "actionRunId": "run_123",
         }, 0
@@ -219,6 +224,14 @@ def main() -> int:
             stdin=subprocess.DEVNULL,
         )
         _append("pids", f"{child.pid} child")
+    if reply.get("detached_child"):
+        detached = subprocess.Popen(  # holds none of our pipes: only a group kill ends it
+            [sys.executable, "-S", "-c", f"import time; time.sleep({reply['detached_child']})"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _append("pids", f"{detached.pid} child")
     if reply.get("sleep"):
         time.sleep(float(reply["sleep"]))
     if reply.get("stderr"):

@@ -34,6 +34,7 @@ class ScriptedTransport:
     """A Transport in process: records calls, answers from a script (errors are raised)."""
 
     backend = "membrane"
+    max_input_bytes = 10_000_000
     rate_limited = False
 
     def __init__(self, *replies: Any) -> None:
@@ -351,6 +352,7 @@ def test_events_ask_who_the_user_is_once_per_client(tmp_path: Any) -> None:
         backend = "membrane"
         connection_id = inner.connection_id
         actions = inner.actions
+        max_input_bytes = inner.max_input_bytes
         rate_limited = False
 
         async def run_action(self, key: str, input: Any) -> Any:

@@ -258,9 +258,23 @@ def test_journal_file_is_private_and_ordered(client: AsyncClient):
     run(enroll(client, plan, batch_size=10, concurrency=1, progress=False))
     path = _journal_path(client, plan)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    # Every directory level the journal created is private, whatever the umask.
+    for level in (path.parent, path.parent.parent, path.parent.parent.parent):
+        assert stat.S_IMODE(level.stat().st_mode) == 0o700, level
     kinds = [json.loads(line)["t"] for line in path.read_text().splitlines()]
-    assert kinds == ["plan", "pending", "done", "pending", "done"]
+    assert kinds == ["plan", "pending", "done", "pending", "done", "mark"]
+
+
+def test_journal_directories_are_private_under_a_wide_umask(client: AsyncClient):
+    old = os.umask(0)
+    try:
+        plan = run(_plan(client, people(2)))
+        run(enroll(client, plan, progress=False))
+    finally:
+        os.umask(old)
+    path = _journal_path(client, plan)
+    for level in (path.parent, path.parent.parent, path.parent.parent.parent):
+        assert stat.S_IMODE(level.stat().st_mode) == 0o700, level
 
 
 def test_journal_is_locked_while_applying(client: AsyncClient, tmp_path: Path):

@@ -218,6 +218,7 @@ def retry(
             policy=RetryPolicy(**{"jitter": 0.0, **policy}),
             is_write=is_write,
             sleep=clock.sleep,
+            clock=clock,
             rng=random.Random(0),
         )
     )
@@ -257,8 +258,41 @@ def test_a_429_holds_back_other_callers_sharing_the_limiter() -> None:
     assert other >= 20.0
 
 
-@pytest.mark.parametrize("error", [ServerError("502"), CliTimeoutError("slow", timeout=1)])
-def test_reads_are_retried_on_5xx_and_timeouts(error: Exception) -> None:
+def test_a_timed_out_read_is_tried_twice_at_most() -> None:
+    # A CLI that hung once usually hangs again: 2 x timeout, not 5 x timeout + backoff.
+    clock = FakeClock()
+    slow = CliTimeoutError("slow", timeout=90)
+    assert run_ok(Flaky(clock, slow), clock) == [0.0, 1.0]
+    fn = Flaky(clock, slow, slow)
+    with pytest.raises(CliTimeoutError):
+        retry(fn, clock)
+    assert len(fn.attempt_times) == 2
+
+
+def test_retries_stop_at_the_time_budget() -> None:
+    clock = FakeClock()
+    fn = Flaky(clock, *([ServerError("503")] * 10))
+    with pytest.raises(ServerError):
+        run(
+            call_with_retry(
+                fn,
+                limiter=limiter(clock, rate=1e9),
+                policy=RetryPolicy(base=50.0, jitter=0.0, budget=300.0, attempts=10),
+                sleep=clock.sleep,
+                clock=clock,
+            )
+        )
+    # Waits of 50 s, then 60 s (the cap); a sixth wait would end past the 300 s budget.
+    assert fn.attempt_times == pytest.approx([0.0, 50.0, 110.0, 170.0, 230.0, 290.0], abs=1e-6)
+
+
+def run_ok(fn: Any, clock: FakeClock) -> list[float]:
+    assert retry(fn, clock) == "ok"
+    return [t - fn.attempt_times[0] for t in fn.attempt_times]
+
+
+@pytest.mark.parametrize("error", [ServerError("502")])
+def test_reads_are_retried_on_5xx(error: Exception) -> None:
     clock = FakeClock()
     fn = Flaky(clock, error, error)
     seen: list[tuple[int, str, float]] = []
@@ -303,7 +337,6 @@ def test_other_errors_are_never_retried(error: Exception) -> None:
         (RateLimitedError("429", retry_after=1), False),
         (RateLimitedError("429", retry_after=1), True),
         (ServerError("500"), False),
-        (CliTimeoutError("slow", timeout=1), False),
     ],
 )
 def test_attempts_are_bounded(error: Exception, is_write: bool) -> None:

@@ -737,3 +737,68 @@ def test_not_logged_in_error_with_token_in_message(fake_membrane: FakeMembrane) 
         run(transport().run_action("list-sequences", {}))
     assert "expired" in str(info.value)
     assert_no_secret(_all_text(info.value))
+
+
+# -- what a misbehaving CLI leaves behind ----------------------------------------------
+
+
+def test_an_answer_is_read_when_the_cli_exits_even_if_its_child_holds_the_pipe(
+    fake_membrane: FakeMembrane,
+) -> None:
+    fake_membrane.on("connection list", {"child": 30, "default": True})
+    started = time.monotonic()
+    connections = run(transport(timeout=20.0).list_connections())
+    took = time.monotonic() - started
+    assert [c["id"] for c in connections] == ["conn_mixmax_1"]
+    assert took < 10, f"waited {took:.1f} s for a pipe the CLI's child kept open"
+    (child,) = fake_membrane.pids("child")
+    assert wait_for(lambda: not pid_alive(child)), "the CLI's child outlived the call"
+
+
+def test_the_whole_group_is_killed_after_a_clean_exit(fake_membrane: FakeMembrane) -> None:
+    # A child that closed our pipes and keeps running is killed with its group too.
+    fake_membrane.on("--version", {"detached_child": 30, "default": True})
+    assert run(transport().version()) == "1.18.0"
+    (child,) = fake_membrane.pids("child")
+    assert wait_for(lambda: not pid_alive(child))
+
+
+def test_a_hung_read_gives_up_after_two_attempts(fake_membrane: FakeMembrane) -> None:
+    import mixmax_nb as mx
+
+    fake_membrane.on("action run", {"sleep": 60})
+    client = mx.connect("membrane", timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(CliTimeoutError):
+        client.run_action("list-sequences", {})
+    took = time.monotonic() - started
+    runs = [a for a in fake_membrane.calls() if a[:2] == ["action", "run"]]
+    assert len(runs) == 2
+    assert took < 8, took  # 2 x 1 s deadline + one backoff, not 5 x timeout + backoff
+
+
+def test_the_cli_dies_with_python_after_a_kill_9(fake_membrane: FakeMembrane) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    fake_membrane.on("action run", {"sleep": 60})
+    code = (
+        "import asyncio\n"
+        "from mixmax_nb.config import Settings\n"
+        "from mixmax_nb.transport.cli import CliTransport\n"
+        "t = CliTransport(Settings.from_env().with_(connection_id='c1', timeout=120.0))\n"
+        "asyncio.run(t.run_action('list-sequences', {}))\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ))
+    try:
+        assert wait_for(lambda: len(fake_membrane.pids("main")) >= 2, timeout=20)
+        cli_pid = fake_membrane.pids("main")[-1]  # after `action list`, the hanging run
+        assert pid_alive(cli_pid)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        assert wait_for(lambda: not pid_alive(cli_pid)), "the CLI outlived a killed Python"
+    finally:
+        if parent.poll() is None:
+            parent.kill()

@@ -63,6 +63,7 @@ class FakeTransport:
 
     backend = "membrane"
     rate_limited = False
+    max_input_bytes = 10_000_000
 
     def __init__(
         self,

@@ -5,6 +5,7 @@
 - :mod:`.plan`       :class:`EnrollmentPlan` / :class:`CancelPlan` and their rules (pure)
 - :mod:`.result`     :class:`EnrollmentResult` / :class:`CancelResult`, spreadsheet-safe CSV (pure)
 - :mod:`.journal`    the local JSON-lines journal (file I/O only)
+- :mod:`.locks`      one write lock per account and sequence, machine-wide (file I/O only)
 - :mod:`.apply`      ``plan_enrollment``, ``enroll``, ``plan_cancel``, ``cancel_recipients``
                      against an AsyncClient (the only module here that talks to Mixmax)
 """
@@ -16,11 +17,13 @@ from .apply import (
     UnresolvedBatchError,
     cancel_recipients,
     enroll,
+    pending_enrollments,
     plan_cancel,
     plan_enrollment,
 )
 from .emails import check_email, email_key, normalize_email, split_pasted
 from .journal import JournalBusyError
+from .locks import SequenceBusyError
 from .plan import (
     DEFAULT_DAILY_SEND_LIMIT,
     CancelPlan,
@@ -44,6 +47,7 @@ __all__ = [
     "JournalBusyError",
     "PlanSummary",
     "Schedule",
+    "SequenceBusyError",
     "SequenceInfo",
     "UnresolvedBatchError",
     "build_cancel_plan",
@@ -55,6 +59,7 @@ __all__ = [
     "guess_columns",
     "guess_email_column",
     "normalize_email",
+    "pending_enrollments",
     "plan_cancel",
     "plan_enrollment",
     "required_variables",

@@ -27,9 +27,11 @@ request really leaves, not before the wait for a rate-limit slot.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import warnings
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -37,9 +39,20 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import pandas as pd
 
 from .. import catalog
+from ..config import Settings
 from ..errors import InputError, MixmaxNbError, RateLimitedError
 from ..transport.limits import call_with_retry
-from .journal import Journal, journal_dir, new_batch_id, sequence_history
+from .journal import (
+    Journal,
+    JournalBusyError,
+    iter_headers,
+    journal_dir,
+    new_batch_id,
+    read_lines,
+    replay,
+    sequence_history,
+)
+from .locks import SequenceLock, lock_path, read_writes
 from .plan import (
     DEFAULT_DAILY_SEND_LIMIT,
     CancelPlan,
@@ -55,6 +68,7 @@ from .result import CancelResult, EnrollmentResult, Outcome, cancel_result, enro
 if TYPE_CHECKING:
     from ..client import AsyncClient
 
+log = logging.getLogger(__name__)
 Unresolved = Literal["check", "assume_added", "resend"]
 DEFAULT_CONCURRENCY = 4
 """Batches in flight at once. The limiter spaces request *starts* 0.5 s apart;
@@ -172,10 +186,17 @@ async def plan_enrollment(
     sequence = await load_sequence(client, sequence_id)
     resolve_columns(sequence, frame, email, variables)  # fail fast, before the big reads
     await _check_writable(client, sequence)
+    account = await client.account_key()
+    directory = journal_dir(_home(home), client.backend, account)
+    # A run killed mid-batch left an answer unknown: settle it first (reading the
+    # sequence), so this plan neither skips nor re-sends those people blindly.
+    unsettled = await settle_journals(client, directory, sequence_id=sequence.id)
+    # Read before the sequence: a write after this point shows as a changed count.
+    lock_file = lock_path(Settings.from_env().lock_dir, client.backend, directory.name, sequence.id)
+    seen = read_writes(lock_file)
     existing, capped = await _listed(client, sequence.id)
     unsubscribed = await client.unsubscribes()
-    account = await client.account_key()
-    history = sequence_history(journal_dir(_home(home), client.backend, account), sequence.id)
+    history = sequence_history(directory, sequence.id)
     plan = build_plan(
         sequence,
         frame,
@@ -187,8 +208,116 @@ async def plan_enrollment(
         existing_capped=capped,
         daily_limit=daily_limit,
     )
+    plan.warnings = [*unsettled, *plan.warnings]
     plan.origin = (client.backend, account)
+    plan.seen_writes = seen
     return plan
+
+
+async def settle_journals(
+    client: AsyncClient, directory: Path, *, sequence_id: str | None = None
+) -> list[str]:
+    """Reconcile every journal (of one sequence, or all) whose batch answer was lost and
+    that no run holds now; return what could not be settled, as sentences.
+
+    A journal another run holds has its batch in flight, not lost: it is left alone."""
+    notes: list[str] = []
+    for path, header in iter_headers(directory):
+        kind = header.get("kind")
+        seq = header.get("sequence")
+        if kind not in ("enroll", "cancel") or not isinstance(seq, str):
+            continue
+        if sequence_id is not None and seq != sequence_id:
+            continue
+        if not replay(read_lines(path)).unknown:
+            continue
+        try:
+            journal = Journal.open(directory, path.stem)
+        except JournalBusyError:
+            continue
+        with journal:
+            state = journal.state()
+            if not state.unknown:
+                continue
+            times = [_epoch(state.sent_at.get(b, "")) for b in set(state.unknown.values())]
+            known = [t for t in times if t is not None]
+            target = _Target(kind, seq, str(header.get("plan") or path.stem))
+            try:
+                await _settle_unknown(
+                    client,
+                    target,
+                    journal,
+                    state.unknown,
+                    sent_at=min(known) if len(known) == len(times) else None,
+                    draft=header.get("schedule") == "draft",
+                    unresolved="check",
+                )
+            except UnresolvedBatchError as exc:
+                notes.append(f"{exc.message} ({len(exc.emails):,} address(es); {exc.hint})")
+    return notes
+
+
+def _journal_rows(directory: Path, sequence_id: str | None) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path, header in iter_headers(directory):
+        seq = header.get("sequence")
+        if sequence_id is not None and seq != sequence_id:
+            continue
+        state = replay(read_lines(path))
+        try:
+            Journal.open(directory, path.stem).close()
+            running = False
+        except JournalBusyError:
+            running = True
+        count = int(header.get("count") or 0)
+        answered = len(state.outcomes)
+        rows.append(
+            {
+                "plan_id": path.stem,
+                "kind": header.get("kind"),
+                "sequence_id": seq,
+                "schedule": header.get("schedule"),
+                "recipients": count,
+                "answered": answered,
+                "unknown": len(state.unknown),
+                "not_sent": max(0, count - answered - len(state.unknown)),
+                "running": running,
+                "started": pd.Timestamp(header["at"]) if header.get("at") else pd.NaT,
+                "journal": str(path),
+            }
+        )
+    return rows
+
+
+def pending_frame(directory: Path, sequence_id: str | None = None) -> pd.DataFrame:
+    """The journals with work left: running now, an answer lost (``unknown``), or
+    recipients never reached (``not_sent``: run the same enrollment again to finish)."""
+    columns = [
+        "plan_id", "kind", "sequence_id", "schedule", "recipients", "answered", "unknown",
+        "not_sent", "running", "started", "journal",
+    ]  # fmt: skip
+    rows = [
+        r
+        for r in _journal_rows(directory, sequence_id)
+        if r["running"] or r["unknown"] or r["not_sent"]
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    for name in ("recipients", "answered", "unknown", "not_sent"):
+        frame[name] = frame[name].astype("Int64")
+    frame["running"] = frame["running"].astype("boolean")
+    frame["started"] = pd.to_datetime(frame["started"], utc=True)
+    return frame.sort_values("started", ignore_index=True)
+
+
+async def pending_enrollments(
+    client: AsyncClient, sequence_id: str | None = None, *, settle: bool = False, home: Any = None
+) -> pd.DataFrame:
+    """Unfinished enrollments and cancels of this account (see :func:`pending_frame`);
+    ``settle=True`` first reconciles every lost answer against its sequence."""
+    directory = journal_dir(_home(home), client.backend, await client.account_key())
+    if settle:
+        await settle_journals(client, directory, sequence_id=sequence_id)
+    return pending_frame(directory, sequence_id)
 
 
 async def plan_cancel(
@@ -234,6 +363,14 @@ class _Job:
     payload: Callable[[list[dict[str, Any]]], dict[str, Any]]
     parse: Callable[[Any, list[str]], list[dict[str, Any]]]
     header: dict[str, Any]
+    rows: Mapping[str, Any] = field(default_factory=dict)
+    """Address -> input row, to name the row an error is about."""
+    seen_writes: int | None = None
+    """The sequence's write count when the plan read it (None: unknown, read again)."""
+
+    def batches(self, items: list[dict[str, Any]], max_bytes: int) -> list[list[dict[str, Any]]]:
+        rows = [self.rows.get(str(item["email"])) for item in items]
+        return split_batches(items, self.payload, self.batch_size, max_bytes, rows)
 
 
 def _enroll_outcomes(output: Any, emails: list[str]) -> list[dict[str, Any]]:
@@ -301,6 +438,8 @@ class _Run:
         self.stop = stop
         self.outcomes: dict[str, Outcome] = {}
         self.bar: Any = None
+        self.sent_any = False
+        """A batch left for Mixmax (its answer may or may not have come back)."""
 
     def _counts(self) -> dict[str, int]:
         counts: dict[str, int] = {"total": len(self.job.items), "done": len(self.outcomes)}
@@ -332,6 +471,7 @@ class _Run:
         async def attempt() -> Any:
             # Runs once the limiter has granted the slot, right before the request.
             self.journal.write({"t": "pending", "batch": batch_id, "emails": emails})
+            self.sent_any = True
             return await transport.run_action(job.action, payload)
 
         try:
@@ -357,8 +497,7 @@ class _Run:
         self._report(len(outcomes))
 
     async def run(self, remaining: list[dict[str, Any]]) -> None:
-        size = self.job.batch_size
-        batches = [remaining[i : i + size] for i in range(0, len(remaining), size)]
+        batches = self.job.batches(remaining, self.client.transport.max_input_bytes)
         if not batches:
             return
         pending = iter(batches)
@@ -394,6 +533,51 @@ class _Run:
                 "answer was lost is checked against the sequence first."
             )
             raise error
+
+
+def _encoded_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def split_batches(
+    items: list[dict[str, Any]],
+    payload: Callable[[list[dict[str, Any]]], dict[str, Any]],
+    max_count: int,
+    max_bytes: int,
+    rows: Sequence[Any] | None = None,
+) -> list[list[dict[str, Any]]]:
+    """Consecutive batches of at most ``max_count`` items whose encoded input stays within
+    ``max_bytes`` (one command-line argument on the CLI path). Raises InputError naming
+    the input row (``rows``, aligned with ``items``) when one item alone cannot fit; the
+    whole split is done before anything is sent."""
+    overhead = _encoded_size(payload([]))
+    room = max_bytes - overhead
+    batches: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    used = 0
+    for index, item in enumerate(items):
+        size = _encoded_size(item) + 1  # and the comma between items
+        if size > room:
+            row = rows[index] if rows is not None else None
+            raise _item_too_big(item, row, size + overhead, max_bytes)
+        if current and (len(current) >= max_count or used + size > room):
+            batches.append(current)
+            current, used = [], 0
+        current.append(item)
+        used += size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _item_too_big(item: Mapping[str, Any], row: Any, size: int, limit: int) -> InputError:
+    where = f" (input row {row})" if row is not None else ""
+    return InputError(
+        f"The recipient {item.get('email')!r}{where} makes an input of {size:,} bytes, more "
+        f"than the {limit:,} this connection can take in one call.",
+        field="variables",
+        hint="Shorten that row's variables (or leave the long ones out); nothing was sent.",
+    )
 
 
 CLOCK_MARGIN_S = 120.0
@@ -459,9 +643,18 @@ async def _scan_recent(
     return found, False
 
 
+@dataclass(frozen=True)
+class _Target:
+    """What settling a journal needs to know about its plan."""
+
+    kind: Literal["enroll", "cancel"]
+    sequence_id: str
+    plan_id: str
+
+
 async def _settle_unknown(
     client: AsyncClient,
-    job: _Job,
+    job: _Job | _Target,
     journal: Journal,
     unknown: Mapping[str, str],
     *,
@@ -551,6 +744,48 @@ async def _apply(
             hint="Use 'check' (default), 'assume_added' or 'resend'.",
         )
     directory = await _journal_dir(client, home, origin)
+    lock = await SequenceLock.acquire(
+        lock_path(Settings.from_env().lock_dir, client.backend, directory.name, job.sequence_id),
+        on_wait=lambda: _note_waiting(job),
+    )
+    try:
+        return await _apply_locked(
+            client,
+            job,
+            lock,
+            directory,
+            draft=draft,
+            unresolved=unresolved,
+            concurrency=concurrency,
+            progress=progress,
+            on_progress=on_progress,
+            stop=stop,
+        )
+    finally:
+        lock.release()
+
+
+def _note_waiting(job: _Job) -> None:
+    log.info(
+        "waiting for another %s into sequence %s to finish (it holds the sequence's lock)",
+        job.kind,
+        job.sequence_id,
+    )
+
+
+async def _apply_locked(
+    client: AsyncClient,
+    job: _Job,
+    lock: SequenceLock,
+    directory: Path,
+    *,
+    draft: bool,
+    unresolved: Unresolved,
+    concurrency: int,
+    progress: bool,
+    on_progress: ProgressFn | None,
+    stop: Any,
+) -> tuple[dict[str, Outcome], bool]:
     with Journal.open(directory, job.plan_id) as journal:
         state = journal.state()
         if state.header is None:
@@ -584,6 +819,9 @@ async def _apply(
             )
         run.outcomes = dict(state.outcomes)
         remaining = [item for item in job.items if item["email"] not in run.outcomes]
+        if job.kind == "enroll" and remaining:
+            remaining = await _drop_added_meanwhile(client, job, journal, lock, remaining)
+            run.outcomes = dict(journal.state().outcomes)
         if remaining:
             from tqdm.auto import tqdm
 
@@ -600,8 +838,57 @@ async def _apply(
         finally:
             if run.bar is not None:
                 run.bar.close()
+            if run.sent_any:
+                # The sequence changed: plans that read it before now must look again;
+                # this plan's own next run need not (the mark says it was us).
+                lock.bump()
+                journal.write({"t": "mark", "writes": lock.writes()})
         outcomes = journal.state().outcomes
         return outcomes, run._stopped()
+
+
+async def _drop_added_meanwhile(
+    client: AsyncClient,
+    job: _Job,
+    journal: Journal,
+    lock: SequenceLock,
+    items: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Leave out, before anything is sent, whoever another run put in the sequence after
+    this plan read it: Mixmax would take a case variant of them as someone new.
+
+    Other runs on this machine hold the same lock while they write and count their
+    writes in it; when the count is still the one the plan saw, nothing changed and no
+    request is needed. Otherwise the sequence is read again (and our own journals)."""
+    now = lock.writes()
+    if now == job.seen_writes or now == journal.state().writes:
+        return items
+    listed, _capped = await _listed(client, job.sequence_id)
+    present: dict[str, str] = {
+        str(e).casefold(): str(e) for e in listed["email"].dropna() if isinstance(e, str)
+    }
+    for key, note in sequence_history(journal.path.parent, job.sequence_id).items():
+        present.setdefault(key, note)
+    keep: list[dict[str, Any]] = []
+    dropped: list[dict[str, Any]] = []
+    for item in items:
+        email = str(item["email"])
+        found = present.get(email.casefold())
+        if found is None:
+            keep.append(item)
+        else:
+            as_what = f" (as {found})" if found.casefold() == email.casefold() else f": {found}"
+            dropped.append(
+                {
+                    "email": email,
+                    "status": "duplicated",
+                    "detail": "already in the sequence" + as_what + "; another run added it "
+                    "after this plan was made, so it was not sent",
+                }
+            )
+    if dropped:
+        journal.write({"t": "done", "batch": "precheck-" + new_batch_id(), "outcomes": dropped})
+    return keep
 
 
 # -- public coroutines ----------------------------------------------------------------------
@@ -667,7 +954,10 @@ async def enroll(
             "schedule": sched.token,
             "count": len(items),
         },
+        rows=dict(zip(plan.to_add["email"].astype(str), plan.to_add["row"], strict=True)),
+        seen_writes=plan.seen_writes,
     )
+    job.batches(items, client.transport.max_input_bytes)  # a row too big: refused up front
     outcomes, _ = await _apply(
         client,
         job,

@@ -11,6 +11,7 @@ the caller goes on, so what the file says survives a kernel crash:
 ``{"t": "not_sent", ...}``   the batch was refused before Mixmax did anything (429, input)
 ``{"t": "reconciled", ...}`` after a lost answer: who the sequence lists (``present``)
                              and who it does not (``absent``, safe to send again)
+``{"t": "mark", ...}``       the sequence's write count after this run wrote (``locks``)
 
 :func:`replay` folds the lines into the state apply needs: an outcome per address,
 and the addresses whose batch was sent but never answered (``unknown``), which
@@ -49,6 +50,17 @@ def _safe(part: str) -> str:
     return _UNSAFE.sub("_", part).strip("._") or "unknown"
 
 
+def private_dirs(directory: Path, *, levels: int) -> None:
+    """Make ``directory`` and its ``levels - 1`` parents, each 0700 whatever the umask
+    (``mkdir``'s mode is cut by it): the journal holds prospects' addresses."""
+    chain = [directory, *list(directory.parents)[: levels - 1]]
+    directory.mkdir(parents=True, exist_ok=True)
+    for level in chain:
+        with contextlib.suppress(OSError):
+            if level.stat().st_mode & 0o777 != 0o700:
+                os.chmod(level, 0o700)
+
+
 def journal_dir(home: Path, backend: str, account: str) -> Path:
     return Path(home) / "journal" / _safe(backend) / _safe(account)
 
@@ -61,7 +73,7 @@ def new_batch_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _read_lines(path: Path) -> list[dict[str, Any]]:
+def read_lines(path: Path) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     try:
         text = path.read_text(encoding="utf-8")
@@ -88,6 +100,8 @@ class JournalState:
     sent_at: dict[str, str] = field(default_factory=dict)
     """batch id -> when its ``pending`` line was written (ISO, UTC)."""
     batches: int = 0
+    writes: int | None = None
+    """The sequence's write count (``locks``) this plan's own last run left."""
 
 
 def replay(records: Sequence[Mapping[str, Any]]) -> JournalState:
@@ -115,6 +129,8 @@ def replay(records: Sequence[Mapping[str, Any]]) -> JournalState:
             for email in members.get(batch, ()):
                 if state.unknown.get(email) == batch:
                     del state.unknown[email]
+        elif kind == "mark":
+            state.writes = int(record.get("writes") or 0)
         elif kind == "reconciled":
             for item in record.get("present") or ():
                 email = str(item.get("email")) if isinstance(item, Mapping) else str(item)
@@ -146,7 +162,7 @@ class Journal:
 
     def _open(self) -> None:
         directory = self.path.parent
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dirs(directory, levels=3)
         # O_APPEND: every write lands at the end even if the file is shared;
         # 0600 at creation, never a window where it is world-readable.
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
@@ -174,7 +190,7 @@ class Journal:
                 os.close(dir_fd)
 
     def read(self) -> list[dict[str, Any]]:
-        return _read_lines(self.path)
+        return read_lines(self.path)
 
     def state(self) -> JournalState:
         return replay(self.read())
@@ -208,7 +224,7 @@ def iter_headers(directory: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     if not directory.is_dir():
         return
     for path in sorted(directory.glob("*.jsonl")):
-        records = _read_lines(path)
+        records = read_lines(path)
         if records and records[0].get("t") == "plan":
             yield path, records[0]
 
@@ -223,7 +239,7 @@ def sequence_history(directory: Path, sequence_id: str) -> dict[str, str]:
     for path, header in iter_headers(directory):
         if header.get("kind") != "enroll" or header.get("sequence") != sequence_id:
             continue
-        state = replay(_read_lines(path))
+        state = replay(read_lines(path))
         label = f"journal {path.stem}, schedule {header.get('schedule', '?')}"
         for email, outcome in state.outcomes.items():
             if outcome.status == "success":

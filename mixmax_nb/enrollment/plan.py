@@ -413,6 +413,9 @@ class EnrollmentPlan:
         self.created_at = created_at or datetime.now(UTC)
         self.origin: tuple[str, str] | None = None
         """(backend, account) the plan was read from; set by ``plan_enrollment``."""
+        self.seen_writes: int | None = None
+        """The sequence's write count (``locks``) when the plan read it; set by
+        ``plan_enrollment``. None: applying reads the sequence again first."""
 
     @property
     def sequence_id(self) -> str:

@@ -28,6 +28,7 @@ from ..config import CLIENT_NAME, Settings
 from ..errors import BadOutputError, CliTimeoutError, InputError
 from ..transport.actions import LIST_PAGE_SIZE, ActionDirectory, ActionInfo, ActionPage
 from ..transport.base import (
+    MEMBRANE_MAX_REQUEST_BYTES,
     ActionRunResult,
     Connection,
     HttpMethod,
@@ -253,7 +254,7 @@ class Emulator:
     def complete_connect(self, connection_id: str | None = None) -> Connection:
         """The person pasted a Mixmax API token on the (fake) connect page."""
         doc = self._connection(connection_id)
-        doc.update(state="READY", connected=True, disconnected=False, isDefunct=False, errors=[])
+        doc.update(state="READY", connected=True, isDefunct=False, errors=[])
         doc.pop("clientAction", None)
         # The token exists only inside the database: never printed, never returned.
         self.store.set_meta("api_token", str(uuid.uuid4()))
@@ -264,7 +265,7 @@ class Emulator:
         if state not in STATES:
             raise ValueError(f"state must be one of {STATES}")
         doc = self._connection(connection_id)
-        doc.update(state=state, connected=state == "READY", disconnected=state != "READY")
+        doc.update(state=state, connected=state == "READY")
         doc.pop("clientAction", None)
         doc["errors"] = []
         if state == "CLIENT_ACTION_REQUIRED":
@@ -359,7 +360,6 @@ class Emulator:
             "tenantId": "sandbox-tenant",
             "state": state,
             "connected": state == "READY",
-            "disconnected": state != "READY",
             "isDefunct": False,
             "errors": [],
             "integrationId": "sandbox-mixmax-integration",
@@ -430,19 +430,21 @@ class Emulator:
         self._need_login()
         doc = self._connection(selector)
         if doc["state"] != "READY":
-            raise MembraneFault(
-                {
-                    "type": "connection",
-                    "key": "connection_is_defunct" if doc.get("isDefunct") else "not_ready",
-                    "message": f"The connection is {doc['state']}, not READY.",
-                    "data": {
-                        "state": doc["state"],
-                        "connectionId": doc["id"],
-                        "clientAction": doc.get("clientAction"),
-                        "errors": doc.get("errors", []),
-                    },
-                }
-            )
+            payload: dict[str, Any] = {
+                "type": "connection",
+                "message": f"The connection is {doc['state']}, not READY.",
+                "data": {
+                    "state": doc["state"],
+                    "connectionId": doc["id"],
+                    "clientAction": doc.get("clientAction"),
+                    "errors": doc.get("errors", []),
+                },
+            }
+            # Keys come only from the SDK's ConnectionErrorKey, which has none for "not
+            # READY yet": the type (and data.state) say it; a defunct one has its key.
+            if doc.get("isDefunct"):
+                payload["key"] = "connection_is_defunct"
+            raise MembraneFault(payload)
         return doc
 
     def _make_defunct(self, cid: str) -> None:
@@ -594,8 +596,17 @@ def _action_record(spec: catalog.ActionSpec, connection_id: str) -> dict[str, An
     }
 
 
+# Stored by earlier sandbox versions; the SDK deprecates it (for `connected`), so a
+# database made before is answered without it too.
+_DEPRECATED_CONNECTION_FIELDS = frozenset({"disconnected"})
+
+
 def _public(doc: Mapping[str, Any]) -> Connection:
-    out = {k: v for k, v in doc.items() if not k.startswith("_")}
+    out = {
+        k: v
+        for k, v in doc.items()
+        if not k.startswith("_") and k not in _DEPRECATED_CONNECTION_FIELDS
+    }
     return out  # type: ignore[return-value]
 
 
@@ -614,6 +625,7 @@ class SandboxTransport:
     ) -> None:
         self.emulator = emulator
         self.actions = ActionDirectory(self._action_page)
+        self.max_input_bytes = MEMBRANE_MAX_REQUEST_BYTES  # in process: no command line
         self.connection_id = connection_id
         self.timeout = timeout
 

@@ -483,11 +483,26 @@ class Mixmax:
         items = body.get("recipients")
         if not isinstance(items, list) or not items:
             raise HttpError(400, "`recipients` must be a non-empty array.")
+        required = [v for v in seq.get("variables", []) if v.lower() != "email"]
+        emails = [str(r.get("email")) for r in items if isinstance(r, Mapping)]
+        # Check and insert in one write transaction: two calls at once (two processes)
+        # must not both find an address free. Exact matches only, as Mixmax does.
+        with self.store.tx() as conn:
+            return self._add_recipients(conn, id, seq, body, items, emails, required)
+
+    def _add_recipients(
+        self,
+        conn: sqlite3.Connection,
+        id: str,
+        seq: Mapping[str, Any],
+        body: Mapping[str, Any],
+        items: list[Any],
+        emails: list[str],
+        required: list[str],
+    ) -> dict[str, Any]:
         default_at = body.get("scheduledAt")
         allow_missing = bool(body.get("allowMissingVariables"))
         enrich = bool(body.get("enrich"))
-        required = [v for v in seq.get("variables", []) if v.lower() != "email"]
-        emails = [str(r.get("email")) for r in items if isinstance(r, Mapping)]
         marks = ",".join("?" * len(emails)) or "''"
         taken = {
             r["email"]
@@ -574,9 +589,8 @@ class Mixmax:
         if new_rows:
             seq_doc = self._doc("sequences", id, "Sequence")
             seq_doc["updatedAt"] = iso(now)
-            with self.store.tx() as conn:
-                conn.executemany(f"INSERT INTO recipients VALUES ({','.join('?' * 19)})", new_rows)  # noqa: S608 - placeholders only
-                self._save_doc(conn, "sequences", seq_doc)
+            conn.executemany(f"INSERT INTO recipients VALUES ({','.join('?' * 19)})", new_rows)  # noqa: S608 - placeholders only
+            self._save_doc(conn, "sequences", seq_doc)
         return {"recipients": outcomes}
 
     def _send_limit(self) -> int:

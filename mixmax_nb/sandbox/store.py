@@ -69,7 +69,7 @@ INDEXES = """
 CREATE INDEX IF NOT EXISTS docs_order ON docs (kind, sort_key, _id);
 CREATE INDEX IF NOT EXISTS docs_name ON docs (kind, name);
 CREATE INDEX IF NOT EXISTS recipients_seq ON recipients (sequence_id, created, _id);
-CREATE INDEX IF NOT EXISTS recipients_email ON recipients (sequence_id, email);
+CREATE UNIQUE INDEX IF NOT EXISTS recipients_once ON recipients (sequence_id, email);
 CREATE INDEX IF NOT EXISTS recipients_sched ON recipients (user_id, next_scheduled);
 CREATE INDEX IF NOT EXISTS messages_order ON messages (created, _id);
 CREATE INDEX IF NOT EXISTS messages_seq ON messages (sequence_id, created, _id);
@@ -109,7 +109,14 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=30000")
-        conn.executescript(SCHEMA)
+        conn.executescript(TABLES)
+        try:
+            conn.executescript(INDEXES)
+        except sqlite3.IntegrityError:
+            # A database from before recipients were unique per sequence, holding an
+            # exact duplicate: keep it readable (add_recipients still checks in its
+            # transaction); `sandbox reset` rebuilds it with the constraint.
+            conn.executescript(INDEXES.replace("CREATE UNIQUE INDEX", "CREATE INDEX"))
         return cls(conn, text)
 
     @contextmanager

@@ -69,6 +69,9 @@ class ProxyResponse(TypedDict):
     body: JSON
 
 
+# Membrane's request limit (MC §7): 10 MB.
+MEMBRANE_MAX_REQUEST_BYTES = 10_000_000
+
 READY = "READY"
 BUILDING = "BUILDING"
 CLIENT_ACTION_REQUIRED = "CLIENT_ACTION_REQUIRED"
@@ -87,6 +90,8 @@ class Transport(Protocol):
     connection_id: str | None
     actions: ActionDirectory
     """The connection's actions (ids and schemas), read once from `action list`."""
+    max_input_bytes: int
+    """The largest action input (compact JSON, UTF-8) one call can carry."""
 
     async def version(self) -> str: ...
 

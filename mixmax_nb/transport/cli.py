@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -49,6 +50,8 @@ from .base import (
 
 log = logging.getLogger(__name__)
 
+_IDENTITY = ("user", "email", "name", "tenantKey", "workspaceKey", "apiUri")
+"""What `status` and `login complete` may hand back: identity, never tokens."""
 _URL = re.compile(r"https?://[^\s\"'<>]+")
 _NOT_LOGGED_IN = re.compile(r"(?i)not (logged|signed) in|please (log|sign) in|unauthori[sz]ed")
 
@@ -278,6 +281,9 @@ class CliTransport:
         self.connection_id = connection_id or self.settings.connection_id
         self.call_style: CallStyle = self.settings.call_style
         self.timeout = self.settings.timeout
+        self._launcher = _launcher()
+        # The input travels as one `--input=<json>` argument.
+        self.max_input_bytes = MAX_ARG_BYTES - len("--input=")
 
     @property
     def connection_id(self) -> str | None:
@@ -302,12 +308,22 @@ class CliTransport:
         secrets: Sequence[str] = (),
         action_key: str | None = None,
     ) -> tuple[int, str, str]:
-        """Run ``membrane *argv``; return (returncode, stdout, stderr). Kill on timeout/cancel."""
+        """Run ``membrane *argv``; return (returncode, stdout, stderr).
+
+        The answer is read when the process exits, even if a child it left behind
+        keeps our pipes open; the whole process group is killed afterwards, and on
+        timeout or cancellation. Output comes back as printed: customer data is never
+        rewritten; only the exact ``secrets`` of this call (a login code) are taken out.
+        """
         deadline = self.timeout if timeout is None else timeout
         shown = redact(" ".join(argv[:3]), *secrets)
         log.debug("membrane %s", shown)
+        _check_argv_size(argv, action_key)
+        if self._launcher:
+            _check_executable(self.binary)  # through setpriv it would be setpriv's exit 127
         try:
             proc = await asyncio.create_subprocess_exec(
+                *self._launcher,
                 self.binary,
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
@@ -328,24 +344,26 @@ class CliTransport:
             raise CliNotFoundError(f"The `membrane` CLI at {self.binary!r} vanished.") from exc
         except PermissionError as exc:
             raise CliNotFoundError(f"{self.binary!r} is not executable.") from exc
+        except OSError as exc:
+            if exc.errno == errno.E2BIG:  # the kernel's own limit, if ours was not enough
+                raise _too_big(sum(len(a.encode()) for a in argv), action_key) from None
+            raise
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), deadline)
+            out, err = await asyncio.wait_for(_communicate(proc), deadline)
         except TimeoutError as exc:
-            await _kill(proc)
             about = f" ({action_key})" if action_key and action_key not in shown else ""
             raise CliTimeoutError(
                 f"`membrane {shown}`{about} did not answer within {deadline:g} s and was stopped.",
                 timeout=deadline,
             ) from exc
-        except BaseException:
-            # Cancelled (Cancel button, kernel interrupt): never leave the process running.
+        finally:
+            # Always, also after a clean exit: nothing the call started may live on.
             await _kill(proc)
-            raise
         assert proc.returncode is not None
         return (
             proc.returncode,
-            redact(out.decode("utf-8", "replace"), *secrets),
-            redact(err.decode("utf-8", "replace"), *secrets),
+            _without(out.decode("utf-8", "replace"), secrets),
+            _without(err.decode("utf-8", "replace"), secrets),
         )
 
     async def _json(
@@ -395,7 +413,10 @@ class CliTransport:
         if not code:
             raise NotLoggedInError("No login code was given.")
         result = await self._json(argv_login_complete(code), timeout=60, secrets=(code,))
-        return dict(result) if isinstance(result, Mapping) else {"ok": True}
+        if not isinstance(result, Mapping):
+            return {"ok": True}
+        # The answer may carry the new session's tokens: keep only who logged in.
+        return {k: result[k] for k in ("ok", "loggedIn", *_IDENTITY) if k in result}
 
     async def whoami(self) -> dict[str, Any]:
         result = await self._json(argv_status(), timeout=30)
@@ -403,11 +424,7 @@ class CliTransport:
             if result.get("loggedIn") is False or result.get("authenticated") is False:
                 raise NotLoggedInError("Membrane says you are not logged in.")
             # Keep only harmless identity fields: status output may carry tokens.
-            return {
-                k: result[k]
-                for k in ("user", "email", "name", "tenantKey", "workspaceKey", "apiUri")
-                if k in result
-            }
+            return {k: result[k] for k in _IDENTITY if k in result}
         return {}
 
     async def ensure_connection(self, app_url: str) -> Connection:
@@ -482,14 +499,108 @@ class CliTransport:
         return self.connection_id
 
 
+EOF_GRACE_S = 1.0
+"""How long pipes may stay open after the CLI exited before its leftovers are killed."""
+
+# Linux limits one argument to 32 pages (MAX_ARG_STRLEN, 128 KiB, NUL included).
+MAX_ARG_BYTES = 131_072 - 1
+
+
+def _check_argv_size(argv: Sequence[str], action_key: str | None) -> None:
+    """Refuse, before starting anything, an argument no command line can carry."""
+    longest = max((len(a.encode("utf-8", "surrogatepass")) for a in argv), default=0)
+    if longest > MAX_ARG_BYTES:
+        raise _too_big(longest, action_key)
+
+
+def _too_big(size: int, action_key: str | None) -> InputError:
+    what = f"{action_key}: the" if action_key else "The"
+    return InputError(
+        f"{what} input is {size:,} bytes, more than the {MAX_ARG_BYTES + 1:,} bytes one "
+        "command-line argument can hold, so the `membrane` CLI cannot be given it.",
+        hint="Send less at once (smaller batches or shorter variables); nothing was sent.",
+    )
+
+
+def _check_executable(binary: str) -> None:
+    if not os.access(binary, os.X_OK):
+        what = "vanished" if not os.path.exists(binary) else "is not executable"
+        raise CliNotFoundError(f"The `membrane` CLI at {binary!r} {what}.")
+
+
+def _without(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+async def _leader_exit(proc: asyncio.subprocess.Process) -> None:
+    """Wait until the process itself exits (``proc.wait()`` also waits for its pipes,
+    which a child left behind may hold open for as long as it likes)."""
+    if proc.returncode is not None:
+        return
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except ProcessLookupError:
+        return  # already exited and reaped
+    except (OSError, AttributeError):
+        await proc.wait()  # no pidfd here: fall back to waiting for the pipes too
+        return
+    loop = asyncio.get_running_loop()
+    exited = loop.create_future()
+
+    def ready() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(fd, ready)
+    try:
+        await exited
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+async def _communicate(proc: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
+    assert proc.stdout is not None and proc.stderr is not None
+    reads = (asyncio.ensure_future(proc.stdout.read()), asyncio.ensure_future(proc.stderr.read()))
+    try:
+        await _leader_exit(proc)
+        _, open_pipes = await asyncio.wait(reads, timeout=EOF_GRACE_S)
+        if open_pipes:
+            # The CLI answered and exited, but something it started holds our pipes:
+            # end it, and the answer already in the pipe is read to the end.
+            _killpg(proc)
+        out, err = await reads[0], await reads[1]
+        await proc.wait()
+        return out, err
+    finally:
+        for read in reads:
+            read.cancel()
+
+
+def _killpg(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 async def _kill(proc: asyncio.subprocess.Process) -> None:
+    """Kill the call's whole process group (even when the leader has already exited:
+    its children may live on) and reap the leader."""
+    _killpg(proc)
     if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
     with contextlib.suppress(Exception):
         await asyncio.shield(proc.wait())
+
+
+def _launcher() -> tuple[str, ...]:
+    """``setpriv --pdeathsig KILL`` (util-linux) when there is one: the CLI then dies with
+    this Python even after a kill -9, instead of finishing a write nobody will journal."""
+    setpriv = shutil.which("setpriv")
+    return (setpriv, "--pdeathsig", "KILL") if setpriv else ()
 
 
 def _connection(value: Any, what: str, raw: str) -> Connection:

@@ -121,6 +121,11 @@ class RetryPolicy:
     base: float = 1.0
     cap: float = 60.0
     jitter: float = 0.25
+    timeout_attempts: int = 2
+    """A call that hung once usually hangs again: a timed-out read is tried this often."""
+    budget: float = 300.0
+    """Seconds a read may take, every attempt and wait included: no new attempt starts
+    after that (a 429 wait, which the server asked for, is the one exception)."""
 
     def backoff(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         """Seconds to wait before attempt ``attempt + 1`` (attempt counts from 1)."""
@@ -139,10 +144,12 @@ async def call_with_retry(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: random.Random | None = None,
     on_retry: Callable[[int, BaseException, float], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """Run ``fn`` under the limiter; retry what is safe to retry (see module docstring)."""
     rng = rng or random.Random()
-    attempt = 0
+    attempt = timeouts = 0
+    started = clock()
     while True:
         attempt += 1
         await limiter.acquire()
@@ -161,7 +168,12 @@ async def call_with_retry(
         except (ServerError, CliTimeoutError) as exc:
             if is_write or attempt >= policy.attempts:
                 raise
+            timeouts += isinstance(exc, CliTimeoutError)
+            if timeouts >= policy.timeout_attempts:
+                raise
             delay = policy.backoff(attempt, None, rng)
+            if clock() - started + delay > policy.budget:
+                raise
             error = exc
             pause = delay
         log.info("retrying after %s (attempt %d, %.1f s)", type(error).__name__, attempt, delay)
