@@ -9,16 +9,23 @@ One store per backend and account (sandbox and real data never mix), under
 ``Settings.home / "cache"``: directories 0700, files 0600. A refresh is committed
 atomically (temporary file, then rename) only when the walk reached stored data or
 the end of the feed, so an interrupted refresh leaves the previous store intact:
-no gap and no duplicate. Events that arrive late with an older timestamp than the
-newest stored one are not seen by an incremental refresh (``clear()`` then pull
-to rebuild).
+no gap and no duplicate. How far down the feed the store is complete (its *floor*)
+is written into the same Parquet file's metadata, so data and coverage commit
+together; a file that is unreadable or lacks it is set aside and rebuilt. Events
+that arrive late with an older timestamp than the newest stored one are not seen by
+an incremental refresh (``clear()`` then pull to rebuild).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import tempfile
+import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -31,8 +38,26 @@ def _safe(part: str) -> str:
     return cleaned[:80] or "unknown"
 
 
+COVERAGE_KEY = b"mixmax_nb.coverage"
+"""Parquet schema metadata: how far down the feed the file is complete. Kept inside the
+data file so the two can never disagree (one rename commits both)."""
+
+
+class CacheRebuiltWarning(UserWarning):
+    """The local event store could not be read; it is rebuilt by the next pull."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the store holds: the events, and the instant (epoch ms) below which they may
+    be incomplete (None: complete down to the oldest event of the feed)."""
+
+    frame: pd.DataFrame
+    floor_ms: int | None
+
+
 class EventStore:
-    """The Parquet file of one account's events."""
+    """The Parquet file of one account's events, with its coverage in the same file."""
 
     def __init__(self, root: Path, backend: str, account: str) -> None:
         self.dir = Path(root) / "cache" / _safe(backend) / _safe(account)
@@ -44,21 +69,64 @@ class EventStore:
     def exists(self) -> bool:
         return self.path.exists()
 
-    def load(self) -> pd.DataFrame | None:
+    def read(self) -> Stored | None:
+        """The stored events and their coverage; None when there is no usable store.
+
+        A file that cannot be read (truncated, corrupt) or that does not say how far it
+        is complete is set aside with a warning, and the next pull rebuilds it: a partial
+        pull is never taken for a complete one."""
         if not self.path.exists():
             return None
-        return pd.read_parquet(self.path)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
-    def save(self, frame: pd.DataFrame) -> None:
-        """Replace the store with ``frame`` atomically, readable by the user only."""
+        try:
+            table = pq.read_table(self.path)
+            coverage = json.loads((table.schema.metadata or {})[COVERAGE_KEY])
+            floor = coverage["floor_ms"]
+            frame = table.to_pandas()
+        except (OSError, pa.ArrowException, KeyError, TypeError, ValueError) as exc:
+            self._set_aside(exc)
+            return None
+        return Stored(frame, int(floor) if floor is not None else None)
+
+    def load(self) -> pd.DataFrame | None:
+        stored = self.read()
+        return stored.frame if stored is not None else None
+
+    def _set_aside(self, exc: BaseException) -> None:
+        aside = self.path.with_name(f"events.unreadable-{int(time.time())}.parquet")
+        with contextlib.suppress(OSError):
+            os.replace(self.path, aside)
+        warnings.warn(
+            CacheRebuiltWarning(
+                f"The local event cache {self.path} could not be used "
+                f"({type(exc).__name__}); it was moved to {aside.name} and the next pull "
+                "reads the live feed again in full."
+            ),
+            stacklevel=3,
+        )
+
+    def save(self, frame: pd.DataFrame, *, floor_ms: int | None) -> None:
+        """Replace the store with ``frame`` and its coverage in one atomic rename,
+        readable by the user only."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         for d in (self.dir, self.dir.parent, self.dir.parent.parent):
             os.chmod(d, 0o700)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        metadata = dict(table.schema.metadata or {})
+        metadata[COVERAGE_KEY] = json.dumps({"floor_ms": floor_ms}).encode()
+        table = table.replace_schema_metadata(metadata)
         fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".events-", suffix=".parquet")
         os.close(fd)
         try:
             os.chmod(tmp, 0o600)
-            frame.to_parquet(tmp, index=False)
+            pq.write_table(table, tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

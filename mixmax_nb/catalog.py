@@ -474,6 +474,53 @@ def _validator(schema: Schema) -> Any:
     return validator
 
 
+MAX_INPUT_DEPTH = 64
+"""Nesting no Mixmax input needs; deeper input is a mistake (and would exhaust Python's
+recursion in the schema check and the JSON encoder)."""
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deeply ``value`` nests, counted without recursion, stopping past ``limit``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, Mapping | list | tuple):
+            deepest = max(deepest, level)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, Mapping) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def check_encodable(key: str, data: Mapping[str, Any] | None) -> None:
+    """Refuse, as InputError, input that no action can be sent: too deep, numbers JSON
+    cannot carry (``10**5000``, ``nan``), values that are not JSON at all."""
+    if data is not None and not isinstance(data, Mapping):
+        raise InputError(
+            f"{key}: the input must be a dict of parameters, not a {type(data).__name__}.",
+            field="input",
+        )
+    if _depth(data, MAX_INPUT_DEPTH) > MAX_INPUT_DEPTH:
+        raise InputError(
+            f"{key}: the input nests more than {MAX_INPUT_DEPTH} levels deep.",
+            field="input",
+            hint="Pass the parameters the action's schema names; nothing was sent.",
+        )
+    import json
+
+    try:
+        json.dumps(dict(data or {}), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"{key}: the input cannot be sent as JSON ({exc}).",
+            field="input",
+            hint="Use text, whole numbers of sensible size, true/false, lists and dicts; "
+            "nothing was sent.",
+        ) from None
+
+
 def validate_input(key: str, data: Mapping[str, Any] | None, schema: Schema | None = None) -> None:
     """Check ``data`` against ``schema`` (the connection's, from ``action list``), else
     the catalog's built-in one; raise InputError naming the field.

@@ -174,6 +174,7 @@ class AsyncClient:
         pass through unchanged, as Membrane passes them."""
         if not key or not isinstance(key, str):
             raise InputError("An action key is required.", field="key")
+        catalog.check_encodable(key, input)
         schema, _source = await self.input_schema(key)
         catalog.validate_input(key, input, schema)
         spec = catalog.BY_KEY.get(key)

@@ -49,6 +49,11 @@ _SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?i)(login\s+complete\s+)\S+"),
 )
 _REDACTED = "[redacted]"
+# Keys whose values are credentials wherever they appear in parsed data.
+_SECRET_KEY = re.compile(
+    r"(?i)(access_?token|refresh_?token|token|secret|workspace_?secret|api_?token|password|"
+    r"login_?code|auth_?code|authorization|x-api-token|jwt|credentials?)"
+)
 _MAX_RAW = 4000
 
 
@@ -70,13 +75,16 @@ def redact(text: str, *secrets: str) -> str:
 
 
 def _redact_value(value: Any) -> Any:
-    """``redact`` every string inside a JSON-like value (keys named like secrets too)."""
+    """A JSON-like value with the values of credential-named keys (``token``,
+    ``password``, ``apiToken``, ...) and whole JWTs taken out. Other strings are data
+    (a subject, a link) and stay as they are: customer data is never rewritten."""
     if isinstance(value, str):
-        return redact(value)
+        # A value that *is* a token (a JWT) is one; text that mentions one is data.
+        return _REDACTED if _SECRET_PATTERNS[0].fullmatch(value.strip()) else value
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            if isinstance(v, str) and redact(f'"{k}": "{v}"') != f'"{k}": "{v}"':
+            if isinstance(v, str) and _SECRET_KEY.fullmatch(str(k)):
                 out[str(k)] = _REDACTED
             else:
                 out[str(k)] = _redact_value(v)

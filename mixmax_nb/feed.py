@@ -16,7 +16,6 @@ once the walk has reached the end of the feed).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,36 +61,14 @@ def _record_ms(record: Mapping[str, Any]) -> int | None:
         return None
 
 
-def _meta_path(store: EventStore) -> Any:
-    return store.dir / "meta.json"
-
-
-def read_floor(store: EventStore) -> tuple[bool, int | None]:
-    """(store exists, floor in epoch ms or None when complete to the beginning)."""
-    if not store.exists():
-        return False, None
-    try:
-        meta = json.loads(_meta_path(store).read_text())
-    except (OSError, ValueError):
-        return True, None
-    floor = meta.get("floor_ms")
-    return True, int(floor) if floor is not None else None
-
-
-def _write_floor(store: EventStore, floor: int | None) -> None:
-    path = _meta_path(store)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"floor_ms": floor}))
-    tmp.chmod(0o600)
-    tmp.replace(path)
-
-
 async def refresh(
     run: RunFn, store: EventStore, *, since: pd.Timestamp | None = None, progress: Any = None
 ) -> RefreshStats:
     """Bring ``store`` up to date with the feed (and down to ``since`` when given)."""
-    exists, floor = read_floor(store)
-    stored = store.load() if exists else None
+    found = store.read()
+    exists = found is not None
+    stored = found.frame if found is not None else None
+    floor = found.floor_ms if found is not None else None
     known: set[str] = set(stored["id"].astype(str)) if stored is not None else set()
     since_ms = int(since.value // 1_000_000) if since is not None else None
     if not exists:
@@ -138,8 +115,7 @@ async def refresh(
         new_floor = min(floor or 0, oldest_seen) if oldest_seen is not None else floor
     else:
         new_floor = floor
-    store.save(merged)
-    _write_floor(store, new_floor)
+    store.save(merged, floor_ms=new_floor)
     return RefreshStats(len(new), requests, len(merged), reached_end)
 
 

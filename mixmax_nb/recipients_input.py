@@ -8,7 +8,9 @@
 - a list/tuple/Series of email addresses (one ``email`` column).
 
 CSVs come from Excel, Google Sheets, CRMs and hand edits, so the reader copes
-with a UTF-8 BOM (and UTF-16 exports), legacy Windows encodings, ``,`` ``;``
+with a UTF-8 BOM (and UTF-16 exports), a legacy Windows-1252 file (said so in
+``frame.attrs["encoding_note"]``; a UTF-8 file with a stray byte is refused, naming
+its line, rather than garbled), ``,`` ``;``
 tab or ``|`` delimiters (sniffed from the header line), quoted fields with
 embedded delimiters and newlines, blank lines, and rows that are only
 delimiters. Every cell is read as text: no "NA" turned into a missing value, no
@@ -38,20 +40,61 @@ MAX_BYTES = 200 * 1024 * 1024  # a CSV this large is a mistake, not a recipient 
 _SAMPLE = 64 * 1024
 
 
-def decode(data: bytes) -> str:
-    """Bytes to text: BOMs first, then UTF-8, then Windows-1252 (Excel's legacy export)."""
+LEGACY_NOTE = (
+    "The file is not UTF-8; it was read as Windows-1252 (Excel's older CSV export). "
+    "Check a name with an accent in the preview; if it looks wrong, save the file as "
+    "'CSV UTF-8' and load it again."
+)
+
+
+def decode(data: bytes) -> tuple[str, str | None]:
+    """Bytes to text, and a note when the text is not what the file said it was.
+
+    A BOM decides; otherwise UTF-8. A file that is UTF-8 elsewhere but has a few bytes
+    that are not (one line pasted from an older export) is refused, naming the line:
+    reading the whole file as another encoding would silently garble every accented
+    name (``José`` -> ``JosÃ©``). Only a file with no UTF-8 text at all is read as
+    Windows-1252 (or Latin-1), and the note says so."""
     if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace")
+        return _utf8(data[len(codecs.BOM_UTF8) :]), None
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16", errors="replace")
+        return data.decode("utf-16", errors="replace"), None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), None
     except UnicodeDecodeError:
         pass
+    if any(_is_utf8_text(line) for line in data.splitlines()):
+        _utf8(data)  # raises, naming the first line that is not UTF-8
     try:
-        return data.decode("cp1252")
+        return data.decode("cp1252"), LEGACY_NOTE
     except UnicodeDecodeError:
-        return data.decode("latin-1")  # never fails: every byte is a character
+        return data.decode("latin-1"), LEGACY_NOTE  # every byte is a character
+
+
+def _is_utf8_text(line: bytes) -> bool:
+    """The line holds non-ASCII text that decodes as UTF-8: evidence of a UTF-8 file."""
+    if line.isascii():
+        return False
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _utf8(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        bad = data[exc.start : exc.end]
+        raise InputError(
+            f"Line {line} of the CSV is not UTF-8 (byte {bad!r}), while the rest of the "
+            "file is; reading it as another encoding would garble the other lines.",
+            field="recipients",
+            hint=f"Fix line {line} (often a character pasted from an older export) or save "
+            "the whole file as 'CSV UTF-8', then load it again; nothing was read.",
+        ) from None
 
 
 def sniff_delimiter(text: str) -> str:
@@ -80,7 +123,7 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_source(source: Any) -> str:
+def _read_source(source: Any) -> tuple[str, str | None]:
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
     elif isinstance(source, str | os.PathLike):
@@ -103,7 +146,7 @@ def _read_source(source: Any) -> str:
     elif hasattr(source, "read"):
         content = source.read()
         if isinstance(content, str):
-            return content
+            return content, None
         data = bytes(content)
     else:
         raise InputError(
@@ -144,7 +187,12 @@ def read_csv_text(text: str, delimiter: str | None = None) -> pd.DataFrame:
             field="recipients",
             hint="Check that quotes are closed.",
         ) from None
-    assert header is not None  # the text has a non-blank character
+    if header is None:
+        raise InputError(
+            "The CSV holds only delimiters: no header row and no data.",
+            field="recipients",
+            hint="Use a file whose first line names the columns (e.g. email,first_name).",
+        )
     width = len(header)
     for number, record in enumerate(rows, start=1):
         if len(record) == width:
@@ -201,7 +249,10 @@ def read_recipients(source: Any, *, email: str = "email") -> pd.DataFrame:
             )
         frame = pd.DataFrame({email: pd.array(items, dtype=object)})
     else:
-        frame = read_csv_text(_read_source(source))
+        text, note = _read_source(source)
+        frame = read_csv_text(text)
+        if note:
+            frame.attrs["encoding_note"] = note
     if frame.empty:
         raise InputError(
             "There are no recipients in the input.",

@@ -416,3 +416,53 @@ def test_dashboard_csv_defuses_formulas(cells: list[str]) -> None:
 
     table = pd.DataFrame({"sequence": cells, "sent": range(len(cells))})
     _assert_spreadsheet_safe(EngagementDashboard.report_csv(table))
+
+
+def test_a_bare_carriage_return_cannot_start_a_formula_row() -> None:
+    import csv
+    import io
+
+    from mixmax_nb.exports import safe_csv
+
+    frame = pd.DataFrame({"note": ["ok\r+1+2", "a\n=HYPERLINK(1)", "\r\t"], "n": [1, 2, 3]})
+    text = safe_csv(frame)
+    assert text is not None
+    # Quoted, a line break is part of its cell (unquoted, `\r` ended the row and
+    # `+1+2` began the next one as a formula).
+    assert '"ok\r+1+2"' in text and '"a\n=HYPERLINK(1)"' in text
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert [r[0] for r in rows[1:]] == ["ok\r+1+2", "a\n=HYPERLINK(1)", "'\r\t"]
+
+
+def test_categorical_cells_are_defused_too() -> None:
+    from mixmax_nb.exports import safe_csv
+
+    frame = pd.DataFrame({"sequence": pd.Categorical(["=cmd|' /C calc'!A0", "plain"])})
+    text = safe_csv(frame)
+    assert text is not None and "\"'=cmd|" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (10**5000, "cannot be sent as JSON"),
+        (float("nan"), "cannot be sent as JSON"),
+        (object(), "cannot be sent as JSON"),
+    ],
+    ids=["10**5000", "nan", "object"],
+)
+def test_input_json_cannot_carry_is_an_input_error(value: Any, words: str) -> None:
+    client = mx.connect("sandbox", size="small", db=":memory:")
+    with pytest.raises(InputError, match=words):
+        client.run_action("list-sequences", {"limit": 5, "x": value})
+
+
+def test_input_nested_a_thousand_deep_is_an_input_error() -> None:
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(1000):
+        node["n"] = {}
+        node = node["n"]
+    client = mx.connect("sandbox", size="small", db=":memory:")
+    with pytest.raises(InputError, match="nests more than 64 levels"):
+        client.run_action("create-message", {"to": [{"email": "a@x.example"}], "meta": deep})

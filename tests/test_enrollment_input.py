@@ -192,3 +192,24 @@ def test_unicode_and_display_names():
     assert normalize_email(None) is None
     assert normalize_email(float("nan")) is None
     assert normalize_email(pd.NA) is None
+
+
+def test_one_stray_legacy_byte_in_a_utf8_file_is_refused_naming_its_line() -> None:
+    data = "email,first_name\njose@acme.com,José\n".encode() + b"zoe@acme.com,Zo\xeb\n"
+    with pytest.raises(InputError, match=r"Line 3 of the CSV is not UTF-8") as info:
+        read_recipients(data)
+    assert "nothing was read" in str(info.value)
+
+
+def test_a_wholly_legacy_file_is_read_and_says_so() -> None:
+    data = "email,first_name\njose@acme.com,José\n".encode("cp1252")
+    frame = read_recipients(data)
+    assert list(frame["first_name"]) == ["José"]
+    assert "Windows-1252" in frame.attrs["encoding_note"]
+    assert "encoding_note" not in read_recipients(b"email\na@x.com\n").attrs
+
+
+@pytest.mark.parametrize("text", [";", ",,,", ";;;\n;;;\n", " , \n"])
+def test_a_delimiter_only_csv_is_a_clear_input_error(text: str) -> None:
+    with pytest.raises(InputError, match="only delimiters"):
+        read_recipients(text.encode())

@@ -219,3 +219,9 @@ def test_connection_error_from_a_connection_object() -> None:
     assert "The Mixmax connection is CLIENT_ACTION_REQUIRED: Paste key" in str(err)
     failed = connection_error({"id": "c2", "state": "SETUP_FAILED", "errors": [{"message": "bad"}]})
     assert "SETUP_FAILED: bad" in str(failed)
+
+
+def test_customer_text_in_error_data_is_not_rewritten() -> None:
+    data = {"subject": 'Reset token: abcd"ef', "url": "https://x.example/?token=abcd1234"}
+    err = error_from_payload({"type": "action_run", "message": "no", "data": data})
+    assert err.data == data

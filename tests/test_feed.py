@@ -197,3 +197,68 @@ def test_chunked_shaping_keeps_dtypes_across_unknown_categories(
     assert isinstance(frame["type"].dtype, pd.CategoricalDtype)
     assert list(frame["type"].cat.categories[:7]) == list(feed.frames.EVENT_TYPES)
     assert "rsvp_yes" in frame["type"].cat.categories
+
+
+# -- data and coverage commit together; an unreadable store is rebuilt, never half-used -----
+
+
+def test_a_partial_pull_is_never_taken_for_a_complete_one(store: EventStore) -> None:
+    live = LiveFeed(2431)
+    since = pd.Timestamp(T0 + 1831 * 60_000, unit="ms", tz="UTC")
+    refresh(live, store, since=since)  # only the newest 600 (two pages) are needed
+    stored = store.read()
+    assert stored is not None and 600 <= len(stored.frame) < 2431
+    assert stored.floor_ms is not None  # the file itself says it is partial
+    refresh(live, store)
+    assert len(store.load()) == 2431  # type: ignore[arg-type]
+
+
+def test_a_store_without_its_coverage_is_rebuilt_in_full(store: EventStore) -> None:
+    import pyarrow.parquet as pq
+
+    live = LiveFeed(2431)
+    refresh(live, store, since=pd.Timestamp(T0 + 1831 * 60_000, unit="ms", tz="UTC"))
+    # As an older version (or a hand-edit) would leave it: data with no coverage.
+    table = pq.read_table(store.path)
+    pq.write_table(table.replace_schema_metadata({}), store.path)
+    with pytest.warns(UserWarning, match="could not be used"):
+        refresh(live, store)
+    assert len(store.load()) == 2431  # type: ignore[arg-type]
+
+
+def test_a_crash_while_saving_keeps_the_previous_store(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    live = LiveFeed(700)
+    refresh(live, store)
+    before = store.read()
+    live.grow(50)
+    real = pq.write_table
+
+    def torn(table: Any, where: Any, **kw: Any) -> None:
+        real(table.slice(0, 10), where, **kw)
+        raise OSError("disk died mid-write")
+
+    monkeypatch.setattr(pq, "write_table", torn)
+    with pytest.raises(OSError, match="disk died"):
+        refresh(live, store)
+    monkeypatch.setattr(pq, "write_table", real)
+    after = store.read()
+    assert before is not None and after is not None
+    pd.testing.assert_frame_equal(after.frame, before.frame)
+    assert after.floor_ms == before.floor_ms
+    assert not list(store.dir.glob(".events-*"))  # no temporary left behind
+    refresh(live, store)
+    assert len(store.load()) == 750  # type: ignore[arg-type]
+
+
+def test_a_truncated_store_says_so_and_rebuilds(store: EventStore) -> None:
+    live = LiveFeed(900)
+    refresh(live, store)
+    data = store.path.read_bytes()
+    store.path.write_bytes(data[: len(data) // 2])
+    with pytest.warns(UserWarning, match="moved to events.unreadable-"):
+        stats = refresh(live, store)
+    assert stats.new_events == 900 and len(store.load()) == 900  # type: ignore[arg-type]

@@ -192,3 +192,37 @@ def test_another_date_tells_the_same_story() -> None:
         return (names, people, store.get_meta("counts")["recipients"], name and name["name"])
 
     assert story(a) == story(b)
+
+
+def test_sandbox_files_are_private_and_old_caches_pruned(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    home = tmp_path / "home"
+    old = os.umask(0)
+    try:
+        transport = SandboxTransport.open(
+            Settings(home=home), size="default", reference_date="2025-06-02"
+        )
+    finally:
+        os.umask(old)
+    db = Path(transport.emulator.store.path)
+    for path in (db, Path(str(db) + "-wal")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+    cache = home / "sandbox-cache"
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    current = next(cache.glob(f"v{account.GENERATOR_VERSION}-default-*.sqlite"))
+    assert stat.S_IMODE(current.stat().st_mode) == 0o600
+    stale = [cache / "v1-default-seed7-2025-01-01.sqlite"]
+    stale += [
+        cache / f"v{account.GENERATOR_VERSION}-default-seed7-2024-0{m}-01.sqlite"
+        for m in range(1, 5)
+    ]
+    for i, path in enumerate(stale):
+        path.write_bytes(b"")
+        os.utime(path, (1_000_000 + i, 1_000_000 + i))
+    removed = account.prune_cache(cache, keep=current)
+    assert stale[0] in removed  # another generator version
+    left = sorted(p.name for p in cache.glob("*.sqlite"))
+    assert len(left) == account.KEEP_CACHED and current.name in left

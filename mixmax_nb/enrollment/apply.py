@@ -208,7 +208,8 @@ async def plan_enrollment(
         existing_capped=capped,
         daily_limit=daily_limit,
     )
-    plan.warnings = [*unsettled, *plan.warnings]
+    note = frame.attrs.get("encoding_note")
+    plan.warnings = [*unsettled, *([note] if note else []), *plan.warnings]
     plan.origin = (client.backend, account)
     plan.seen_writes = seen
     return plan
@@ -576,7 +577,8 @@ def _item_too_big(item: Mapping[str, Any], row: Any, size: int, limit: int) -> I
         f"The recipient {item.get('email')!r}{where} makes an input of {size:,} bytes, more "
         f"than the {limit:,} this connection can take in one call.",
         field="variables",
-        hint="Shorten that row's variables (or leave the long ones out); nothing was sent.",
+        hint="Shorten that row's variables (or leave the long ones out), then run again; "
+        "nothing was sent.",
     )
 
 

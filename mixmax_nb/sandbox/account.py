@@ -13,6 +13,7 @@ which keeps the `mixmax-nb-sandbox` command quick.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -81,11 +82,41 @@ def _generate_in_child(out: Path, *, seed: int, size: str, reference: date) -> b
     return done.returncode == 0 and out.exists()
 
 
+KEEP_CACHED = 3
+"""Cached accounts kept per size and seed (one is generated per reference date)."""
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
+
+
+def prune_cache(directory: Path, *, keep: Path) -> list[Path]:
+    """Remove cached accounts of older generator versions, and all but the newest
+    :data:`KEEP_CACHED` of each size and seed (``keep`` always stays); return them."""
+    removed: list[Path] = []
+    groups: dict[str, list[Path]] = {}
+    for path in directory.glob("v*-*-seed*-*.sqlite"):
+        version, _, rest = path.name.partition("-")
+        if version != f"v{GENERATOR_VERSION}":
+            removed.append(path)
+            continue
+        size, seed_part = rest.split("-")[:2]
+        groups.setdefault(f"{size}-{seed_part}", []).append(path)
+    for paths in groups.values():
+        paths.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+        removed += [p for p in paths[KEEP_CACHED:] if p != keep]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
 def _cached(settings: Settings, *, seed: int, size: str, reference: date) -> Path:
     """The fully seeded cache file of a bigger size, generated first if missing."""
     cached = cache_path(settings, seed=seed, size=size, reference=reference)
     if not cached.exists():
-        cached.parent.mkdir(parents=True, exist_ok=True)
+        _private_dir(cached.parent)
         tmp = cached.with_suffix(f".tmp{os.getpid()}")
         tmp.unlink(missing_ok=True)
         if not _generate_in_child(tmp, seed=seed, size=size, reference=reference):
@@ -93,7 +124,9 @@ def _cached(settings: Settings, *, seed: int, size: str, reference: date) -> Pat
 
             tmp.unlink(missing_ok=True)
             seeding.write_file(tmp, seed=seed, size=size, reference_date=reference)
+        os.chmod(tmp, 0o600)
         os.replace(tmp, cached)  # atomic: a concurrent reader never sees half a file
+        prune_cache(cached.parent, keep=cached)
     return cached
 
 
@@ -121,6 +154,8 @@ def open_store(
     path = resolve_db(settings, db, seed=seed, size=size)
     ref = reference_date(reference)
     target = Path(path)
+    if path != MEMORY and db is None and not settings.sandbox_db:
+        _private_dir(target.parent)  # the default place, under the toolkit's home
     if path != MEMORY and size in SIZES[1:] and not target.exists():
         # A new file of a cached size is a plain file copy of the cache (tens of
         # milliseconds for `default`), not a page-by-page SQLite backup into an

@@ -13,7 +13,9 @@ give the rows their meaning.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -83,6 +85,16 @@ SCHEMA = TABLES + INDEXES
 MEMORY = ":memory:"
 
 
+def _private(path: Path, *, create: bool = False) -> None:
+    """0600: a sandbox account holds made-up people, but it is a person's database,
+    and the WAL files SQLite adds take the database file's mode."""
+    with contextlib.suppress(OSError):
+        if create and not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        if path.exists() and path.stat().st_mode & 0o777 != 0o600:
+            os.chmod(path, 0o600)
+
+
 class Store:
     """A SQLite connection with the sandbox schema, safe to share between threads.
 
@@ -102,12 +114,15 @@ class Store:
         text = str(path)
         if text != MEMORY:
             Path(text).parent.mkdir(parents=True, exist_ok=True)
+            _private(Path(text), create=True)
         conn = sqlite3.connect(text, check_same_thread=False, timeout=30, isolation_level=None)
         conn.row_factory = sqlite3.Row
         if text != MEMORY:
             # WAL: readers never block the writer, so concurrent subprocesses cooperate.
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            for suffix in ("-wal", "-shm"):
+                _private(Path(text + suffix))
         conn.execute("PRAGMA busy_timeout=30000")
         conn.executescript(TABLES)
         try:

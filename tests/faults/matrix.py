@@ -30,12 +30,14 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import re
 import shutil
 import stat
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -48,7 +50,7 @@ from conftest import REFERENCE_DATE
 from mixmax_nb.client import AsyncClient
 from mixmax_nb.config import Settings
 from mixmax_nb.enrollment.apply import load_sequence
-from mixmax_nb.errors import MixmaxNbError
+from mixmax_nb.errors import InputError, MixmaxNbError
 from mixmax_nb.sandbox import seed
 from mixmax_nb.sandbox.faults import MembraneFault
 from mixmax_nb.sandbox.membrane import Emulator, SandboxTransport
@@ -60,6 +62,7 @@ REFERENCE = REFERENCE_DATE
 SEED = 11
 N_ENROLL = 2000
 WRAPPER = Path(__file__).with_name("membrane_wrapper.py")
+CHILD = Path(__file__).with_name("enroll_child.py")
 
 FAULTS = (
     "rate_limit",
@@ -71,6 +74,11 @@ FAULTS = (
     "truncated_page",
     "next_echoed",
     "interrupt",
+    "overlap",
+    "kill_random",
+    "oversized",
+    "hostile",
+    "torn_store",
 )
 WORKFLOWS = ("pull", "enroll", "dashboard", "wizard")
 PATHS = ("sandbox", "cli")
@@ -85,6 +93,19 @@ FAULT_LABELS = {
     "truncated_page": "truncated pages (x2)",
     "next_echoed": "`next` echoed on last page",
     "interrupt": "interrupt, then re-run",
+    "overlap": "2 processes, overlapping plans at once",
+    "kill_random": "kill -9 at a random point, then re-run",
+    "oversized": "1.5 KB variables, one 200 KB row",
+    "hostile": "credential-looking subjects and variables",
+    "torn_store": "cache without coverage, then truncated",
+}
+# Rows that only make sense for some workflows.
+ONLY = {
+    "overlap": {"enroll"},
+    "kill_random": {"enroll"},
+    "oversized": {"enroll"},
+    "hostile": {"pull", "enroll", "dashboard"},
+    "torn_store": {"pull"},
 }
 
 # What "says what to do" looks like: an instruction, not only a diagnosis.
@@ -101,6 +122,10 @@ RETRY = RetryPolicy(attempts=5, base=0.2, cap=2.0, jitter=0.1)
 
 
 def applicable(fault: str, workflow: str, path: str) -> bool:
+    if fault in ONLY and workflow not in ONLY[fault]:
+        return False
+    if fault == "oversized" and path == "sandbox":
+        return False  # in process there is no command line: Membrane's 10 MB applies
     if fault == "killed" and path == "sandbox":
         return False  # no process to kill in process
     # The wizard reads no list, so page faults cannot reach it.
@@ -446,6 +471,252 @@ def people(required: list[str], n: int) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+async def _own_sequence(client: AsyncClient) -> tuple[str, list[str]]:
+    me = (await client.me())["_id"]
+    sequences = await client.sequences()
+    mine = sequences.loc[
+        sequences["user_id"].eq(me) & ~sequences["archived"].fillna(False).astype(bool)
+    ]
+    sequence_id = str(mine["id"].iloc[0])
+    return sequence_id, list((await load_sequence(client, sequence_id)).required)
+
+
+def _check_once(world: World, out: Outcome, sequence_id: str, emails: list[str]) -> None:
+    """Every intended address (compared case-folded) exactly once on the server side."""
+    rows = world.control.store.read(
+        "SELECT email FROM recipients WHERE sequence_id = ?", (sequence_id,)
+    )
+    counts = Counter(str(r["email"]).casefold() for r in rows)
+    keys = {e.casefold() for e in emails}
+    missing = sum(1 for k in keys if counts[k] == 0)
+    twice = sum(1 for k in keys if counts[k] > 1)
+    if missing:
+        out.problems.append(f"{missing} intended recipient(s) not enrolled")
+    if twice:
+        out.problems.append(f"{twice} recipient(s) enrolled more than once")
+    if not (missing or twice):
+        out.checks.append(f"{len(keys):,} enrolled x1 (server count)")
+
+
+def _child_env(world: World, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAULT_")}
+    env.update(MIXMAX_NB_HOME=str(home), TQDM_DISABLE="1", MIXMAX_NB_SANDBOX_DB=str(world.db))
+    if world.path == "cli":
+        env["MIXMAX_NB_MEMBRANE_BIN"] = str(world.wrapper)
+    return env
+
+
+def _child(world: World, csv: Path, sequence_id: str, home: Path, *extra: str) -> Any:
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), world.path, str(csv), sequence_id, *extra],
+        env=_child_env(world, home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def wf_enroll_overlap(world: World, out: Outcome) -> None:
+    """Two processes, two homes, one sequence: 1,000 shared addresses (the second list
+    with other capitals, which Mixmax alone would take as new), planned before either
+    applies, then applied at the same moment."""
+    client = world.client(world.transport())
+    sequence_id, required = await _own_sequence(client)
+    shared = [f"ov.{i:05d}@prospect{i % 37}.example" for i in range(1000)]
+    lists = {
+        "a": shared + [f"a.{i:05d}@own.example" for i in range(500)],
+        "b": [e.upper() for e in shared] + [f"b.{i:05d}@own.example" for i in range(500)],
+    }
+    go = world.root / "go"
+    children = []
+    for name, emails in lists.items():
+        csv = world.root / f"{name}.csv"
+        people(required, len(emails)).assign(email=emails).to_csv(csv, index=False)
+        children.append(
+            _child(world, csv, sequence_id, world.root / f"home_{name}", "--wait", str(go))
+        )
+    deadline = time.monotonic() + 120
+    while len(list(world.root.glob("go.ready-*"))) < 2 and time.monotonic() < deadline:
+        if any(c.poll() is not None for c in children):
+            break
+        await asyncio.sleep(0.05)
+    go.write_text("go")
+    answers = []
+    for child in children:
+        stdout, stderr = child.communicate(timeout=300)
+        if child.returncode != 0:
+            out.problems.append(f"a process failed: {stderr.strip()[-300:]}")
+        else:
+            answers.append(json.loads(stdout.strip().splitlines()[-1]))
+    out.first = "ok: " + " + ".join(
+        ", ".join(f"{k} {v}" for k, v in sorted(a.items())) for a in answers
+    )
+    _check_once(world, out, sequence_id, lists["a"] + lists["b"])
+    await client.transport.aclose()
+
+
+async def wf_enroll_kill(world: World, out: Outcome) -> None:
+    """A notebook process killed (-9) after a random number of batches, then the same
+    cell run again in another: everyone exactly once, nobody stranded."""
+    client = world.client(world.transport())
+    sequence_id, required = await _own_sequence(client)
+    frame = people(required, N_ENROLL)
+    csv = world.root / "people.csv"
+    frame.to_csv(csv, index=False)
+    rng = random.Random(f"{world.path}-kill")  # the same "random" point every run
+    at = rng.randint(1, 12)
+    child = _child(world, csv, sequence_id, world.home)
+    journals = world.home / "journal"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        sent = sum(p.read_text().count('"t":"pending"') for p in journals.rglob("*.jsonl"))
+        if sent >= at:
+            break
+        await asyncio.sleep(0.01)
+    child.kill()
+    child.wait(30)
+    out.first = f"killed -9 after {at} batch(es) sent"
+    plan = await client.plan_enrollment(sequence_id, frame)
+    await client.enroll(plan, progress=False)
+    out.rerun = f"same cell again: {plan.summary().to_add:,} left to add"
+    pending = await client.pending_enrollments()
+    if int(pending["unknown"].sum()):
+        out.problems.append("a lost answer is still unsettled after the re-run")
+    _check_once(world, out, sequence_id, list(frame["email"]))
+    await client.transport.aclose()
+
+
+async def wf_enroll_oversized(world: World, out: Outcome) -> None:
+    """2,000 recipients with 1.5 KB of variables each (a batch of 100 would not fit one
+    command-line argument), one of them with 200 KB: refused before anything is sent,
+    naming the row; the person shortens it and runs again."""
+    client = world.client(world.transport())
+    sequence_id, required = await _own_sequence(client)
+    frame = people(required, N_ENROLL)
+    frame["Notes"] = "n" * 1500
+    frame.loc[1499, "Notes"] = "N" * 200_000
+    plan = await client.plan_enrollment(sequence_id, frame, variables={"Notes": "Notes"})
+    try:
+        await client.enroll(plan, progress=False)
+        out.problems.append("a 200 KB row was not refused")
+    except InputError as exc:
+        out.note_error(exc)
+        if "input row 1500" not in str(exc):
+            out.problems.append(f"the message does not name the row: {exc}")
+    _check_none(world, out, sequence_id, list(frame["email"]))
+    frame.loc[1499, "Notes"] = "n" * 1500
+    plan = await client.plan_enrollment(sequence_id, frame, variables={"Notes": "Notes"})
+    await client.enroll(plan, progress=False)
+    out.rerun = "row shortened, re-run ok"
+    _check_once(world, out, sequence_id, list(frame["email"]))
+    await client.transport.aclose()
+
+
+def _check_none(world: World, out: Outcome, sequence_id: str, emails: list[str]) -> None:
+    counts = world.server_counts(sequence_id, emails)
+    if any(counts.values()):
+        out.problems.append("recipients were sent although the input was refused")
+
+
+HOSTILE = ('Reset token: abcd"ef', 'password: abcd"ef', "https://x.example/?token=abcd1234")
+
+
+def plant_hostile(world: World) -> str:
+    """Customer data that looks like credentials, written as Mixmax would hold it."""
+    mixmax = world.control.mixmax
+    draft = mixmax.handle(
+        "POST", "messages", None, {"to": [{"email": "h@x.example"}], "subject": HOSTILE[0]}
+    )
+    sent = mixmax.handle(
+        "POST",
+        "messages",
+        None,
+        {"to": [{"email": "s@x.example"}], "subject": HOSTILE[1], "body": HOSTILE[2]},
+    )
+    mixmax.handle("POST", f"messages/{sent.body['_id']}/send", None, {})
+    return str(draft.body["_id"])
+
+
+async def wf_hostile(world: World, workflow: str, out: Outcome) -> None:
+    draft_id = plant_hostile(world)
+    client = world.client(world.transport())
+    try:
+        if workflow == "pull":
+            events = await client.events()
+            if HOSTILE[1] not in set(events["subject"].dropna()):
+                out.problems.append("a sent subject came back rewritten or missing")
+            await _check_cache(world, client, out)
+        elif workflow == "enroll":
+            sequence_id, required = await _own_sequence(client)
+            frame = people(required, 200)
+            frame["Notes"] = HOSTILE[1]
+            plan = await client.plan_enrollment(sequence_id, frame, variables={"Notes": "Notes"})
+            await client.enroll(plan, progress=False)
+            listed = await client.recipients(sequence_id)
+            notes = {v.get("Notes") for v in listed["variables"] if isinstance(v, dict)}
+            if HOSTILE[1] not in notes:
+                out.problems.append("a variable came back rewritten")
+            _check_once(world, out, sequence_id, list(frame["email"]))
+        else:
+            from mixmax_nb.widgets.dashboard import EngagementDashboard
+
+            board = EngagementDashboard(client, load=False)
+            board.refresh()
+            await board.runner.wait()
+            if board.data is None:
+                out.problems.append(f"the dashboard did not load: {_widget_text(board.output)}")
+        message = await client.message(draft_id)
+        if message.get("subject") != HOSTILE[0]:
+            out.problems.append(f"a draft subject came back as {message.get('subject')!r}")
+        messages = await client.messages()
+        if HOSTILE[0] not in set(messages["subject"].dropna()):
+            out.problems.append("messages() lost the draft")
+        out.first = "ok: data verbatim"
+    except Exception as exc:
+        out.problems.append(f"{type(exc).__name__}: {exc}")
+    await client.transport.aclose()
+
+
+async def wf_torn_store(world: World, out: Outcome) -> None:
+    """A partial pull (``since``) whose store then lost its coverage (an older version's
+    file, a hand edit), then a truncated file: each time the next pull is complete."""
+    import warnings
+
+    import pyarrow.parquet as pq
+
+    client = world.client(world.transport())
+    truth = await world.truth_ids()
+    newest = max(truth)  # ids sort by time: any recent instant will do
+    await client.events(since=pd.Timestamp(int(newest[:8], 16) - 86_400 * 3, unit="s", tz="UTC"))
+    store = await client.event_store()
+    table = pq.read_table(store.path)
+    pq.write_table(table.replace_schema_metadata({}), store.path)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        first = await client.events()
+        data = store.path.read_bytes()
+        store.path.write_bytes(data[: len(data) // 3])
+        second = await client.events()
+    said = [str(w.message) for w in seen if "could not be used" in str(w.message)]
+    out.first = f"warned {len(said)}x, re-pulled"
+    if len(said) != 2:
+        out.problems.append(f"expected 2 warnings, got {len(said)}: {said}")
+    for name, frame in (("after losing coverage", first), ("after truncation", second)):
+        if set(frame["id"].astype(str)) != truth:
+            out.problems.append(f"{name}: {len(truth - set(frame['id'].astype(str)))} missing")
+    await _check_cache(world, client, out)
+    await client.transport.aclose()
+
+
+SPECIAL: dict[str, Callable[[World, str, Outcome], Awaitable[None]]] = {
+    "overlap": lambda w, wf, o: wf_enroll_overlap(w, o),
+    "kill_random": lambda w, wf, o: wf_enroll_kill(w, o),
+    "oversized": lambda w, wf, o: wf_enroll_oversized(w, o),
+    "hostile": wf_hostile,
+    "torn_store": lambda w, wf, o: wf_torn_store(w, o),
+}
+
+
 async def wf_enroll(world: World, fault: str, out: Outcome) -> None:
     tap = Tap(world.transport())
     client = world.client(tap)
@@ -624,7 +895,10 @@ def run_row(fault: str, workflow: str, path: str, root: Path, template: Path) ->
     started = time.perf_counter()
     world = World(root, template, path, start="logged-out" if workflow == "wizard" else "ready")
     try:
-        asyncio.run(WORKFLOW_FNS[workflow](world, fault, out))
+        if fault in SPECIAL:
+            asyncio.run(SPECIAL[fault](world, workflow, out))
+        else:
+            asyncio.run(WORKFLOW_FNS[workflow](world, fault, out))
     except Exception as exc:  # the matrix reports it as a failed row
         out.problems.append(f"crashed: {type(exc).__name__}: {exc}")
     finally:

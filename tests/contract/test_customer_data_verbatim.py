@@ -1,0 +1,61 @@
+"""Customer data comes back exactly as Mixmax holds it, on both ways in: text that
+looks like a credential (a subject "Reset token: ...", a link "?token=...") is data,
+and is neither rewritten nor able to break a listing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mixmax_nb.client import AsyncClient
+from mixmax_nb.transport.limits import NoLimit
+
+from .conftest import Harness, run
+
+HOSTILE_SUBJECT = 'Reset token: abcd"ef'
+SENT_SUBJECT = "Your password: hunter22"
+LINK = "https://x.example/reset?token=abcd1234&apiToken=zzzz9999"
+VARIABLE = 'password: abcd"ef'
+
+
+def test_credential_looking_text_survives_every_listing(sandbox: Harness) -> None:
+    h = sandbox
+    client = AsyncClient(h.transport, limiter=NoLimit())  # pacing is not what is tested
+    draft = h.action(
+        "create-message",
+        {
+            "to": [{"email": "jane@new.example", "name": "Jane"}],
+            "subject": HOSTILE_SUBJECT,
+            "body": f'<p><a href="{LINK}">reset</a></p>',
+        },
+    )
+    sent = h.action(
+        "create-message",
+        {"to": [{"email": "joe@new.example"}], "subject": SENT_SUBJECT, "body": "<p>x</p>"},
+    )
+    h.action("send-message", {"messageId": sent["_id"]})
+
+    messages = run(client.messages())
+    subjects = set(messages["subject"].dropna())
+    assert {HOSTILE_SUBJECT, SENT_SUBJECT} <= subjects
+    one = run(client.message(draft["_id"]))
+    assert one["subject"] == HOSTILE_SUBJECT and LINK in one["body"]
+
+    events = run(client.events())
+    assert SENT_SUBJECT in set(events["subject"].dropna())
+
+    me = h.action("get-current-user")["_id"]
+    seqs = run(client.sequences())
+    sid = str(
+        seqs.loc[seqs["user_id"].eq(me) & ~seqs["archived"].fillna(False).astype(bool), "id"].iloc[
+            0
+        ]
+    )
+    body: dict[str, Any] = {
+        "sequenceId": sid,
+        "recipients": [{"email": "vars@new.example", "variables": {"Notes": VARIABLE}}],
+        "allowMissingVariables": True,
+    }
+    assert h.action("add-recipient-to-sequence", body)["recipients"][0]["status"] == "success"
+    recipients = run(client.recipients(sid))
+    row = recipients.loc[recipients["email"] == "vars@new.example"].iloc[0]
+    assert row["variables"]["Notes"] == VARIABLE
