@@ -123,6 +123,23 @@ def _rate_name(rate: str) -> str:
     return rate.replace("_", " ").replace("rate", "").strip().capitalize() + " rate"
 
 
+def message_figure(title: str, text: str) -> go.Figure:
+    """A figure that says, instead of drawing, why there is nothing to draw."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=_esc(text),
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+        showarrow=False,
+        font={"size": 14, "color": "#546e7a"},
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _finish(fig, title, pd.DataFrame())
+
+
 def _nan_to_none(values: Any) -> list[Any]:
     return [None if (v is None or (isinstance(v, float) and math.isnan(v))) else v for v in values]
 
@@ -178,27 +195,41 @@ def kpi_chart(table: pd.DataFrame, rate: str = "reply_rate", top: int = 15) -> g
 
 
 def funnel_chart(frame: pd.DataFrame) -> go.Figure:
-    """The recipient funnel (a :func:`analytics.funnel`)."""
+    """The email funnel (a :func:`analytics.funnel`): nested, never wider downwards."""
     fig = go.Figure()
-    if len(frame) == 0 or int(frame["recipients"].iloc[0]) == 0:
-        return _finish(_empty(fig), "Recipient funnel", frame)
+    title = "Email funnel: sent → delivered → opened → replied after opening"
+    if len(frame) == 0 or int(frame["emails"].iloc[0]) == 0:
+        return _finish(_empty(fig), title, frame)
     fig.add_trace(
         go.Funnel(
             y=[s.capitalize() for s in frame["step"]],
-            x=frame["recipients"].to_numpy(),
+            x=frame["emails"].to_numpy(),
             textinfo="value+percent initial",
             customdata=np.column_stack(
                 [frame["of_sent"].to_numpy() * 100, frame["of_previous"].to_numpy() * 100]
             ),
             hovertemplate=(
-                "<b>%{y}</b>: %{x:,} recipients<br>%{customdata[0]:.1f}% of those sent to<br>"
+                "<b>%{y}</b>: %{x:,} emails<br>%{customdata[0]:.1f}% of those sent<br>"
                 "%{customdata[1]:.1f}% of the previous step<extra></extra>"
             ),
             marker={"color": list(_COLORS[: len(frame)])},
         )
     )
-    fig.update_yaxes(title_text="Step (unique recipients)")
-    return _finish(fig, "Recipient funnel: sent → opened → clicked → replied", frame)
+    fig.update_yaxes(title_text="Step (emails)")
+    unopened = int(frame.attrs.get("replied_unopened", 0))
+    if unopened:
+        fig.add_annotation(
+            text=f"{unopened:,} more replies came without a tracked open (images blocked): "
+            "they count in Reply %, not in this nested funnel.",
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=-0.12,
+            xanchor="left",
+            showarrow=False,
+            font={"size": 11, "color": "#546e7a"},
+        )
+    return _finish(fig, title, frame)
 
 
 def stage_chart(frame: pd.DataFrame) -> go.Figure:
@@ -427,9 +458,9 @@ def comparison_chart(comparison: analytics.Comparison) -> go.Figure:
     """Two reply rates with their intervals, and the verdict under the title."""
     frame = comparison.to_frame()
     fig = go.Figure()
-    values = frame["reply_rate"].to_numpy(dtype=float) * 100
-    lo = frame["reply_rate_lo"].to_numpy(dtype=float) * 100
-    hi = frame["reply_rate_hi"].to_numpy(dtype=float) * 100
+    values = frame["people_reply_rate"].to_numpy(dtype=float) * 100
+    lo = frame["people_reply_rate_lo"].to_numpy(dtype=float) * 100
+    hi = frame["people_reply_rate_hi"].to_numpy(dtype=float) * 100
     fig.add_trace(
         go.Bar(
             x=_labels(frame["group"]),
@@ -445,8 +476,8 @@ def comparison_chart(comparison: analytics.Comparison) -> go.Figure:
                 [frame["replied"].to_numpy(), frame["reached"].to_numpy(), lo, hi]
             ),
             hovertemplate=(
-                "<b>%{x}</b><br>Reply rate: %{y:.1f}%<br>"
-                "%{customdata[0]:,} of %{customdata[1]:,} recipients<br>"
+                "<b>%{x}</b><br>People who replied: %{y:.1f}%<br>"
+                "%{customdata[0]:,} of %{customdata[1]:,} people reached<br>"
                 "95% interval: %{customdata[2]:.1f}% – %{customdata[3]:.1f}%<extra></extra>"
             ),
         )

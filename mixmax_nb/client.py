@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .cache import EventStore
+    from .data.engagement import Detail, EngagementData
+    from .data.planner import EngagementPlan
+    from .data.store import MessageEventStore
     from .enrollment import CancelPlan, CancelResult, EnrollmentPlan, EnrollmentResult
     from .feed import RefreshStats
 
@@ -132,6 +135,8 @@ class AsyncClient:
         self._unpaced = NoLimit()
         self.retry = retry or RetryPolicy()
         self._user_id: str | None = None
+        self._planned: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        """What the last plan_engagement fetched, reused by the same engagement call."""
 
     @property
     def backend(self) -> str:
@@ -399,6 +404,81 @@ class AsyncClient:
 
     async def clear_event_cache(self) -> None:
         (await self.event_store()).clear()
+        (await self.engagement_store()).clear()
+
+    # -- the engagement dataset ------------------------------------------------------
+
+    async def engagement_store(self) -> MessageEventStore:
+        """The private store of per-message events (see ``data.store``)."""
+        from .data.store import MessageEventStore
+
+        if getattr(self.transport, "ephemeral", False):
+            root = _ephemeral_home()
+        else:
+            root = Settings.from_env().home
+        return MessageEventStore(root, self.backend, await self.account_key())
+
+    async def plan_engagement(
+        self,
+        *,
+        since: Any = None,
+        until: Any = None,
+        sequences: Sequence[str] | str | None = None,
+        detail: Detail = "summary",
+    ) -> EngagementPlan:
+        """How many requests :meth:`engagement` needs, how long they take at 120 per
+        minute, and what is already stored. Costs the sequences page and one live-feed
+        stats request per sequence, which the pull then reuses."""
+        from .data.pull import plan_pull
+
+        made, found = await plan_pull(
+            self,
+            await self.engagement_store(),
+            since=since,
+            until=until,
+            sequences=sequences,
+            detail=detail,
+        )
+        self._planned = (since, until, sequences, detail), found
+        return made
+
+    async def engagement(
+        self,
+        *,
+        since: Any = None,
+        until: Any = None,
+        sequences: Sequence[str] | str | None = None,
+        detail: Detail = "summary",
+        progress: Any = None,
+        stop: Any = None,
+    ) -> EngagementData:
+        """The engagement dataset that analytics, charts and the dashboard read.
+
+        ``detail="summary"`` makes no per-message call: the recipients' stage counters,
+        the messages and Mixmax's live-feed stats. ``detail="events"`` adds each
+        engaged message's events (times, devices, places, links), fetching only the
+        messages whose counters changed since the store last saw them. ``sequences``:
+        ids or names (None: all). ``since`` / ``until``: the sending window.
+        ``progress``: ``(what, done, total)`` callback; ``stop``: an Event that ends
+        the pull between batches, keeping what was fetched."""
+        from .data.pull import pull
+
+        key = (since, until, sequences, detail)
+        planned = None
+        if self._planned is not None and self._planned[0] == key:
+            planned = self._planned[1]
+        self._planned = None
+        return await pull(
+            self,
+            await self.engagement_store(),
+            since=since,
+            until=until,
+            sequences=sequences,
+            detail=detail,
+            progress=progress,
+            stop=stop,
+            planned=planned,
+        )
 
     # -- enrollment ---------------------------------------------------------------
 
@@ -523,6 +603,41 @@ class Client:
 
     def clear_event_cache(self) -> None:
         run_sync(self.aio.clear_event_cache())
+
+    def plan_engagement(
+        self,
+        *,
+        since: Any = None,
+        until: Any = None,
+        sequences: Sequence[str] | str | None = None,
+        detail: Detail = "summary",
+    ) -> EngagementPlan:
+        """How many requests :meth:`engagement` needs, and how long at 120 per minute."""
+        return run_sync(
+            self.aio.plan_engagement(since=since, until=until, sequences=sequences, detail=detail)
+        )
+
+    def engagement(
+        self,
+        *,
+        since: Any = None,
+        until: Any = None,
+        sequences: Sequence[str] | str | None = None,
+        detail: Detail = "summary",
+        progress: Any = None,
+        stop: Any = None,
+    ) -> EngagementData:
+        """The engagement dataset (see :meth:`AsyncClient.engagement`)."""
+        return run_sync(
+            self.aio.engagement(
+                since=since,
+                until=until,
+                sequences=sequences,
+                detail=detail,
+                progress=progress,
+                stop=stop,
+            )
+        )
 
     def messages(self) -> pd.DataFrame:
         return run_sync(self.aio.messages())

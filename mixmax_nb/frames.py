@@ -1014,6 +1014,51 @@ def _stage_rows(records: list[Record]) -> list[Record]:
     return rows
 
 
+_REC_ID: Final = "\x00recipient_id"
+_REC_SEQ: Final = "\x00recipient_sequence_id"
+_REC_EMAIL: Final = "\x00recipient_email"
+_REC_USER: Final = "\x00recipient_user_id"
+_REC_STATE: Final = "\x00recipient_state"
+_REC_REASON: Final = "\x00recipient_completed_reason"
+
+
+def _recipient_stage_rows(records: list[Record]) -> list[Record]:
+    """One row per stage on a sequence recipient's schedule (its per-stage engagement)."""
+    rows: list[Record] = []
+    for recipient in records:
+        to = recipient.get("to")
+        email = (to.get("email") if isinstance(to, Mapping) else None) or recipient.get("email")
+        where = {
+            _REC_ID: recipient.get("_id"),
+            _REC_SEQ: recipient.get("sequenceId"),
+            _REC_EMAIL: email,
+            _REC_USER: recipient.get("userId"),
+            _REC_STATE: recipient.get("state"),
+            _REC_REASON: recipient.get("completedReason"),
+        }
+        for stage in _items(recipient, "stages"):
+            if isinstance(stage, Mapping):
+                rows.append({**stage, **where})
+    return rows
+
+
+def _flag(key: str) -> Callable[[Record], bool | None]:
+    """A stage flag the live schema sends as a number (count, 0/1 or a timestamp) or
+    null, and older data as a boolean: true when it is set and not zero."""
+
+    def flag(record: Record) -> bool | None:
+        value = record.get(key)
+        if value is None:
+            return None
+        truth = _truth(value)
+        if truth is not None:
+            return truth
+        number = _number(value)
+        return None if number is None else number > 0
+
+    return flag
+
+
 _TEAM_ID: Final = "\x00team_id"
 _TEAM_NAME: Final = "\x00team_name"
 
@@ -1181,7 +1226,9 @@ _EVENTS = _spec(
             "stage_id", "string", "sequence", "stageId", doc="Sequence stage that sent the message."
         ),
         _c("stage_index", "Int64", "sequence", "stageIndex", doc="0-based position of that stage."),
-        _c("city", "string", "city", doc="Where the open/click came from (as Mixmax guessed it)."),
+        _c("country", "string", "country", doc="Where the open/click came from (Mixmax's guess)."),
+        _c("region", "string", "region"),
+        _c("city", "string", "city"),
         _c("os", "string", "os"),
         _c("program", "string", "program", doc="Mail client or browser."),
         _c("is_mobile", "boolean", "isMobile", doc="Opened/clicked on a mobile device (wire 0/1)."),
@@ -1519,12 +1566,79 @@ _TEAM_MEMBERS = _spec(
     explode=_member_rows,
 )
 
+_RECIPIENT_STAGES = _spec(
+    [
+        _c("recipient_id", "string", _REC_ID, doc="The sequence recipient (`_id`)."),
+        _c("sequence_id", "string", _REC_SEQ),
+        _c("email", "string", _REC_EMAIL, doc="Recipient address (`to.email`, else `email`)."),
+        _c("user_id", "string", _REC_USER, doc="Sender who added the recipient."),
+        _c("recipient_state", "category", _REC_STATE, cats=RECIPIENT_STATES),
+        _c("completed_reason", "category", _REC_REASON, cats=COMPLETED_REASONS),
+        _c("stage_id", "string", "stageId"),
+        _c("ordinal", "Int64", "ordinal", doc="0-based position of the stage."),
+        _c("type", "category", "type", cats=STAGE_KINDS),
+        _c("state", "string", "state", doc="Stage state as Mixmax reports it (values open)."),
+        _c("scheduled_at", "datetime", "scheduledAt"),
+        _c("sent_at", "datetime", "sentAt"),
+        _c("processed_at", "datetime", "processedAt"),
+        _c("message_id", "string", "messageId", doc="The message this stage sent."),
+        _c("opens", "Int64", "opens", doc="Opens of that message (Mixmax's counter)."),
+        _c("clicks", "Int64", "clicks"),
+        _c("downloads", "Int64", "downloads"),
+        _d("replied", "boolean", _flag("replied"), "Got a reply (count, flag or time > 0)."),
+        _d("bounced", "boolean", _flag("bounced"), "Bounced (count, flag or time > 0)."),
+        _d("sender_replied", "boolean", _flag("senderReplied"), "The sender followed up."),
+        _c("failed_error", "string", "failedError", doc="Why the stage failed, if it did."),
+        _c("from_email", "string", "from", "email", doc="Who the stage is sent as."),
+    ],
+    known=(
+        "replied",
+        "bounced",
+        "senderReplied",
+        "accepted",
+        "declined",
+        "tentative",
+        "hasOpens",
+        "hasLinks",
+        "hasFiles",
+        "scheduleBetween",
+        _REC_ID,
+        _REC_SEQ,
+        _REC_EMAIL,
+        _REC_USER,
+        _REC_STATE,
+        _REC_REASON,
+    ),
+    nested={("from",): ("email", "name"), ("scheduleBetween",): ("start", "end", "timezone")},
+    explode=_recipient_stage_rows,
+)
+
+_LIVEFEED_MESSAGES = _spec(
+    [
+        _c("id", "string", "_id", doc="The message id (17-character Meteor id)."),
+        _c("user_id", "string", "userId"),
+        _c("sent_at", "datetime", "sent"),
+        _c("from_email", "string", "fromEmail"),
+        _c("from_name", "string", "fromName"),
+        _d("to", "string", _join("recipients", key="email"), "Recipient addresses, joined."),
+        _d("to_count", "Int64", _count("recipients"), "Number of recipients."),
+        _c("subject", "string", "subject"),
+        _c("service", "string", "service"),
+        _c("service_message_id", "string", "serviceMessageId"),
+        _c("service_thread_id", "string", "serviceThreadId"),
+        _c("in_team_live_feed", "boolean", "includeInTeamLiveFeed"),
+    ],
+    known=("recipients",),
+)
+
 _SPECS: Final[Mapping[str, _Spec]] = MappingProxyType(
     {
         "events": _EVENTS,
         "sequences": _SEQUENCES,
         "sequence_stages": _STAGES,
         "recipients": _RECIPIENTS,
+        "recipient_stages": _RECIPIENT_STAGES,
+        "livefeed_messages": _LIVEFEED_MESSAGES,
         "messages": _MESSAGES,
         "message": _MESSAGES,
         "snippets": _SNIPPETS,

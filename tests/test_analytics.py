@@ -1,4 +1,6 @@
-"""analytics: hand-computed cases, and an independent plain-loop recomputation on the sandbox."""
+"""analytics over the documented engagement model: hand-computed cases from wire-shaped
+records, and the KPI table against an independent count of the raw outputs of
+get-sequence-recipients and list-messages on the sandbox."""
 
 from __future__ import annotations
 
@@ -6,84 +8,163 @@ import math
 from collections import defaultdict
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
+import mixmax_nb as mx
 from mixmax_nb import analytics as A
 from mixmax_nb import frames
+from mixmax_nb.data.engagement import EngagementData, empty_stats, tag_events
 
-T0 = pd.Timestamp("2025-03-03 09:00", tz="UTC")  # a Monday
+T0 = pd.Timestamp("2025-03-03 09:00", tz="UTC")  # a Monday, 09:00 UTC
+MS = int(T0.value // 1_000_000)
+HOUR = 3_600_000
 
 
-def ev(kind: str, msg: str, email: str, hours: float = 0.0, **extra: Any) -> dict[str, Any]:
-    row = {
-        "id": f"{kind}-{msg}-{email}-{hours}",
+def stage(
+    ordinal: int,
+    msg: str | None,
+    *,
+    hours: float = 0.0,
+    opens: int = 0,
+    clicks: int = 0,
+    downloads: int = 0,
+    replied: Any = 0,
+    bounced: Any = 0,
+    kind: str = "email",
+) -> dict[str, Any]:
+    """One recipient stage as the live schema sends it: numbers, never booleans."""
+    sent = MS + int(hours * HOUR) if msg else None
+    return {
+        "stageId": f"st{ordinal}",
+        "ordinal": ordinal,
         "type": kind,
-        "timestamp": T0 + pd.Timedelta(hours=hours),
-        "message_id": msg,
-        "user_id": extra.pop("user", "u1"),
-        "recipient_email": email,
-        "sequence_id": extra.pop("seq", "s1"),
-        "sequence_name": extra.pop("seq_name", "Seq one"),
-        "stage_index": extra.pop("stage", 0),
-        "subject": extra.pop("subject", "Hello"),
+        "state": "sent" if msg else "scheduled",
+        "scheduledAt": sent,
+        "sentAt": sent,
+        "messageId": msg,
+        "opens": opens,
+        "clicks": clicks,
+        "downloads": downloads,
+        "replied": replied,
+        "bounced": bounced,
     }
-    row.update(extra)
-    return row
 
 
-def frame(rows: list[dict[str, Any]], source: str | None = "sandbox") -> pd.DataFrame:
-    df = pd.DataFrame(rows)
-    for column in frames.SCHEMAS["events"]:
-        if column not in df:
-            df[column] = None
-    df = df[list(frames.SCHEMAS["events"])].astype(dict(frames.SCHEMAS["events"]))
-    if source:
-        df.attrs["source"] = source
-    return df
+def recipient(
+    rid: str, seq: str, email: str, stages: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "_id": rid,
+        "sequenceId": seq,
+        "to": {"email": email},
+        "userId": extra.pop("user", "u1"),
+        "state": extra.pop("state", "active"),
+        "completedReason": extra.pop("reason", None),
+        "createdAt": MS - 24 * HOUR,
+        "stages": stages,
+        **extra,
+    }
 
 
-@pytest.fixture
-def hand() -> pd.DataFrame:
-    """Two sequences. s1: a (opened twice, clicked, replied), b (bounced), c (opened).
-    s2: d (sent two stages, opened stage 0, replied stage 1), e (sent, nothing)."""
-    return frame(
-        [
-            ev("sent", "m1", "a"),
-            ev("opened", "m1", "a", 1),
-            ev("opened", "m1", "a", 3),
-            ev("clicked", "m1", "a", 3, link_url="https://x.example/p", link_text="P"),
-            ev("replied", "m1", "a", 5),
-            ev("sent", "m2", "b"),
-            ev("bounced", "m2", "b", 0.1),
-            ev("opened", "m2", "b", 2),  # an open on a bounced message does not count
-            ev("sent", "m3", "c"),
-            ev("opened", "m3", "c", 30),
-            ev("sent", "m4", "d", seq="s2", seq_name="Seq two"),
-            ev("opened", "m4", "d", 2, seq="s2", seq_name="Seq two"),
-            ev("sent", "m5", "d", 72, seq="s2", seq_name="Seq two", stage=1),
-            ev("replied", "m5", "d", 80, seq="s2", seq_name="Seq two", stage=1),
-            ev("sent", "m6", "e", seq="s2", seq_name="Seq two", user="u2"),
-            ev("opened", "m9", "z", 1),  # orphan: its message was never seen sent
-        ]
+def event(kind: str, hours: float, **extra: Any) -> dict[str, Any]:
+    return {"_id": f"{kind}-{hours}-{extra}", "type": kind, "timestamp": MS + int(hours * HOUR)}
+
+
+def dataset(
+    recipients: list[dict[str, Any]],
+    events: dict[str, list[dict[str, Any]]] | None = None,
+    sequences: list[dict[str, Any]] | None = None,
+) -> EngagementData:
+    seqs = sequences or [{"_id": "s1", "name": "Seq one"}, {"_id": "s2", "name": "Seq two"}]
+    tagged = None
+    if events is not None:
+        tagged = frames.shape(
+            "events", [e for mid, evs in events.items() for e in tag_events(mid, evs)]
+        )
+    return EngagementData(
+        sequences=frames.shape("sequences", seqs),
+        recipients=frames.shape("recipients", recipients),
+        stages=frames.shape("recipient_stages", recipients),
+        messages=frames.empty("messages"),
+        stats=empty_stats(),
+        events=tagged,
+        detail="events" if events is not None else "summary",
+        source="sandbox",
     )
 
 
-def test_kpi_table_hand_computed(hand: pd.DataFrame) -> None:
+@pytest.fixture
+def hand() -> EngagementData:
+    """s1: a (opened twice, clicked, replied), b (bounced), c (opened).
+    s2: d (two stages sent: opened stage 0, replied stage 1 with no tracked open),
+    e (sent, nothing), f (scheduled, not sent yet)."""
+    people = [
+        recipient(
+            "ra", "s1", "a@x.com", [stage(0, "m1", opens=2, clicks=1, replied=1)], state="completed"
+        ),
+        recipient("rb", "s1", "b@x.com", [stage(0, "m2", bounced=1)]),
+        recipient("rc", "s1", "c@x.com", [stage(0, "m3", hours=24, opens=1)]),
+        recipient(
+            "rd",
+            "s2",
+            "d@x.com",
+            [stage(0, "m4", opens=1), stage(1, "m5", hours=72, replied=1)],
+            state="completed",
+            reason="replied",
+        ),
+        recipient("re", "s2", "e@x.com", [stage(0, "m6")]),
+        recipient("rf", "s2", "f@x.com", [stage(0, None)]),
+    ]
+    events = {
+        "m1": [
+            event("replied", 5),
+            event("clicked", 3, linkUrl="https://x.example/p"),
+            event("opened", 3),
+            event("opened", 1),
+        ],
+        "m3": [event("opened", 30)],
+        "m4": [event("opened", 2)],
+        "m5": [event("replied", 80)],
+    }
+    events["m1"][1].update(linkUrl="https://x.example/p", linkText="P")
+    return dataset(people, events)
+
+
+def test_kpi_table_as_mixmax_counts_it(hand: EngagementData) -> None:
     table = A.kpi_table(hand, "sequence").set_index("key")
     s1, s2 = table.loc["s1"], table.loc["s2"]
-    assert (s1.sent, s1.delivered, s1.bounced, s1.opened, s1.clicked) == (3, 2, 1, 2, 1)
-    assert (s1.reached, s1.replied) == (2, 1)
-    assert s1.open_rate == pytest.approx(1.0)
-    assert s1.reply_rate == pytest.approx(0.5)
-    assert s1.bounce_rate == pytest.approx(1 / 3)
-    assert s1.click_to_open_rate == pytest.approx(0.5)
-    assert (s2.sent, s2.delivered, s2.opened, s2.reached, s2.replied) == (3, 3, 1, 2, 1)
-    assert s2.label == "Seq two"
-    assert pd.isna(s1.enrolled)  # no recipients frame given
-    assert table.attrs["source"] == "sandbox"
-    assert A.prepare(hand).orphan_events == 1
+    assert [int(s1[c]) for c in ("sent", "delivered", "bounced", "opened", "clicked")] == [
+        3,
+        2,
+        1,
+        2,
+        1,
+    ]
+    assert int(s1["replied"]) == 1 and int(s2["replied"]) == 1  # emails replied
+    assert int(s2["sent"]) == 3 and int(s2["opened"]) == 1
+    # Mixmax's rates: % of delivered emails; bounces % of sent.
+    assert s1["open_rate"] == pytest.approx(2 / 2) and s1["reply_rate"] == pytest.approx(1 / 2)
+    assert s1["bounce_rate"] == pytest.approx(1 / 3)
+    assert s2["reply_rate"] == pytest.approx(1 / 3)
+    # Ours, per person: d replied of d and e reached.
+    assert int(s2["reached"]) == 2 and s2["people_reply_rate"] == pytest.approx(1 / 2)
+    assert int(s2["enrolled"]) == 3  # f is enrolled, not yet sent
+    all_ = A.kpi_summary(hand)
+    assert int(all_["sent"]) == 6 and int(all_["replied"]) == 2
+
+
+def test_counters_in_every_documented_form_count_the_same() -> None:
+    # replied/bounced as a count, a 0/1 flag or a timestamp; counters null when none.
+    forms = [1, 2, MS + HOUR, True]
+    for value in forms:
+        data = dataset([recipient("r", "s1", "a@x.com", [stage(0, "m1", replied=value)])])
+        assert int(A.kpi_summary(data)["replied"]) == 1, value
+    nulls = stage(0, "m1")
+    nulls.update(opens=None, clicks=None, downloads=None, replied=None, bounced=None)
+    data = dataset([recipient("r", "s1", "a@x.com", [nulls])])
+    row = A.kpi_summary(data)
+    assert int(row["sent"]) == 1 and int(row["opened"]) == 0 and int(row["delivered"]) == 1
 
 
 def test_wilson_matches_known_values() -> None:
@@ -105,86 +186,83 @@ def test_newcombe_matches_published_example() -> None:
     assert hi == pytest.approx(0.3339, abs=1e-4)
 
 
-def test_funnel_dropoff_timing(hand: pd.DataFrame) -> None:
-    f = A.funnel(hand).set_index("step")
-    assert f["recipients"].tolist() == [5, 3, 1, 2]  # sent a,b,c,d,e; opened a,c,d; ...
-    assert f.loc["replied", "of_sent"] == pytest.approx(0.4)
+def test_the_funnel_never_widens(hand: EngagementData) -> None:
+    f = A.funnel(hand)
+    assert f["emails"].tolist() == [6, 5, 3, 1]  # sent, delivered, opened, replied+opened
+    assert all(a >= b for a, b in zip(f["emails"], f["emails"].iloc[1:], strict=False))
+    assert f.attrs["replied_unopened"] == 1  # m5: a reply with images blocked
+    assert f.set_index("step").loc["opened", "emails"] == A.kpi_summary(hand)["opened"]
+
+
+def test_stage_dropoff_and_timings(hand: EngagementData) -> None:
     drop = A.stage_dropoff(hand, "s2")
     assert drop["sent"].tolist() == [2, 1]
     assert drop["continued"].tolist() == [1, 0]
     assert drop["dropoff_rate"].iloc[0] == pytest.approx(0.5)
     assert math.isnan(drop["dropoff_rate"].iloc[1])
     summary = A.time_to_summary(hand).set_index("kind")
-    # first opens: a 1h, c 30h, d 2h -> median 2h; replies: a 5h, d 8h -> median 6.5h
+    # first opens: m1 1h, m3 6h (sent at 24h, opened at 30h), m4 2h -> median 2h
     assert summary.loc["open", "median_h"] == pytest.approx(2.0)
+    # replies: m1 5h, m5 8h (sent at 72h, replied at 80h) -> median 6.5h
     assert summary.loc["reply", "median_h"] == pytest.approx(6.5)
-    hist = A.time_to_first(hand)
-    assert hist.loc[hist.kind == "open", "deliveries"].sum() == 3
+    assert A.time_to_first(hand).attrs["needs_events"] is False
 
 
-def test_heatmap_zones(hand: pd.DataFrame) -> None:
+def test_a_summary_has_no_timings_and_says_so(hand: EngagementData) -> None:
+    summary = EngagementData(
+        sequences=hand.sequences,
+        recipients=hand.recipients,
+        stages=hand.stages,
+        messages=hand.messages,
+        stats=hand.stats,
+        source="sandbox",
+    )
+    assert A.time_to_summary(summary)["n"].tolist() == [0, 0]
+    assert A.time_to_first(summary).attrs["needs_events"] is True
+    assert A.heatmap(summary).attrs["needs_events"] is True
+    # Counts never depend on events.
+    pd.testing.assert_frame_equal(A.kpi_table(summary), A.kpi_table(hand))
+
+
+def test_heatmaps_by_event_and_by_send_time(hand: EngagementData) -> None:
     utc = A.heatmap(hand, tz="UTC")
-    assert utc.to_numpy().sum() == 5  # every open event of a known send (repeats too)
-    assert utc.loc["Mon", 10] == 1  # a's first open, 10:00 UTC Monday
+    assert utc.to_numpy().sum() == 4  # every opened event of a sequence email
+    assert utc.loc["Mon", 10] == 1  # m1's first open, 10:00 UTC Monday
     ny = A.heatmap(hand, tz="America/New_York")
     assert ny.loc["Mon", 5] == 1  # the same open at 05:00 in New York (EST)
-    seqs = pd.DataFrame({"id": ["s1", "s2"], "name": ["Seq one", "Seq two"]})
-    seqs["timezone"] = ["Asia/Tokyo", None]
-    eng = A.prepare(hand, sequences=seqs, account_tz="Europe/Berlin")
-    grid = A.heatmap(eng)
-    assert "send-window" in grid.attrs["tz"]
-    assert grid.loc["Mon", 19] == 1  # s1 opens in Tokyo: 10:00 UTC = 19:00 JST
-    assert grid.loc["Mon", 12] == 1  # s2 (no zone) in Berlin: 11:00 UTC = 12:00 CET
     send = A.heatmap(hand, "replied", tz="UTC", when="sent")
-    assert send.loc["Mon", 9] == pytest.approx(1 / 4)  # delivered m1, m3, m4, m6; m1 replied
+    # Sent Monday 09:00 UTC and delivered: m1, m4, m6 (m2 bounced); m1 replied.
+    assert send.loc["Mon", 9] == pytest.approx(1 / 3)
 
 
-def test_filter_by_time_counts_later_engagement(hand: pd.DataFrame) -> None:
+def test_filter_by_time_counts_later_engagement(hand: EngagementData) -> None:
     eng = A.prepare(hand)
     later = eng.filter(since=T0 + pd.Timedelta(hours=48))
     table = A.kpi_table(later, None)
     assert int(table.sent.iloc[0]) == 1  # only m5 was sent after 48 h
     assert int(table.replied.iloc[0]) == 1
-    s2 = eng.filter(sequences=["s2"], senders=["u1"])
-    assert int(A.kpi_table(s2, None).sent.iloc[0]) == 2
+    assert int(A.kpi_table(eng.filter(sequences=["s2"], senders=["u1"]), None).sent.iloc[0]) == 3
     no_replies = eng.filter(types=["opened", "clicked", "bounced"])
     assert int(A.kpi_table(no_replies, None).replied.iloc[0]) == 0
-    no_bounce = eng.filter(types=["opened"])
-    assert int(A.kpi_table(no_bounce, None).delivered.iloc[0]) == 6
     assert int(A.kpi_table(eng.filter(sequences=[]), None).sent.sum()) == 0
 
 
 def test_compare_verdicts() -> None:
-    rows = []
+    people = []
     for i in range(400):
         seq, win = ("A", i < 120) if i % 2 == 0 else ("B", i < 40)
-        rows.append(ev("sent", f"m{i}", f"p{i}", seq=seq, seq_name=f"Seq {seq}"))
-        if win:
-            rows.append(ev("replied", f"m{i}", f"p{i}", 2, seq=seq, seq_name=f"Seq {seq}"))
-    data = frame(rows)
+        people.append(recipient(f"r{i}", seq, f"p{i}@x.com", [stage(0, f"m{i}", replied=win)]))
+    data = dataset(people, sequences=[{"_id": "A", "name": "Seq A"}, {"_id": "B", "name": "Seq B"}])
     c = A.compare(data, "A", "B")
     assert (c.replied_a, c.reached_a, c.replied_b, c.reached_b) == (60, 200, 20, 200)
     assert c.lower > 0 and "Seq A gets more replies" in c.verdict
     flipped = A.compare(data, "Seq B", "Seq A")
     assert flipped.upper < 0 and "Seq A gets more replies" in flipped.verdict
-    even = A.compare(frame(rows[:40]), "A", "B")
-    assert even.lower < 0 < even.upper or even.reached_b == 0
     assert "Cannot compare" in A.compare(data, "A", "nope").verdict
 
 
-def test_cohorts_top_links_and_recipients(hand: pd.DataFrame) -> None:
-    rec = pd.DataFrame(
-        {
-            "sequence_id": ["s1", "s1", "s1", "s2", "s2", "s2"],
-            "email": ["a", "b", "c", "d", "e", "f"],
-            "user_id": ["u1"] * 6,
-            "created_at": [T0 - pd.Timedelta(days=1)] * 6,
-        }
-    )
-    eng = A.prepare(hand, rec)
-    table = A.kpi_table(eng, "sequence").set_index("key")
-    assert table.loc["s2", "enrolled"] == 3 and table.loc["s1", "enrolled"] == 3
-    coh = A.cohorts(eng)
+def test_cohorts_and_top_links(hand: EngagementData) -> None:
+    coh = A.cohorts(hand)
     first = coh.loc[coh.weeks_since == 0]
     # Enrolled the Sunday before T0: week of 2025-02-24. Reached a, c, d, e; replied a, d.
     assert first["cohort"].iloc[0] == pd.Timestamp("2025-02-24", tz="UTC")
@@ -195,113 +273,64 @@ def test_cohorts_top_links_and_recipients(hand: pd.DataFrame) -> None:
     assert int(links["recipients"].iloc[0]) == 1
 
 
-def test_empty_frames_are_safe() -> None:
-    empty = frames.empty("events")
-    eng = A.prepare(empty)
+def test_empty_data_is_safe() -> None:
+    eng = A.prepare(dataset([]))
     assert len(A.kpi_table(eng)) == 0
-    assert A.funnel(eng)["recipients"].tolist() == [0, 0, 0, 0]
+    assert A.funnel(eng)["emails"].tolist() == [0, 0, 0, 0]
     assert A.heatmap(eng).to_numpy().sum() == 0
     assert len(A.cohorts(eng)) == 0
     assert A.time_to_summary(eng)["n"].tolist() == [0, 0]
     assert "Cannot compare" in A.compare(eng, "a", "b").verdict
 
 
-# -- independent computation on the small sandbox ---------------------------------------
+# -- the KPI table against the raw outputs, on the sandbox ------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sandbox_frames() -> dict[str, pd.DataFrame]:
-    import mixmax_nb as mx
-
+def test_kpi_table_equals_an_independent_count_of_the_raw_outputs() -> None:
+    """Read get-sequence-recipients and list-messages page by page as plain JSON and
+    count what Sequence Insights counts, with loops; the analytics must agree."""
     client = mx.connect("sandbox", size="small", db=":memory:")
-    events = client.events()
-    sequences = client.sequences()
-    recipients = pd.concat([client.recipients(s) for s in sequences["id"]], ignore_index=True)
-    return {"events": events, "sequences": sequences, "recipients": recipients}
-
-
-def _loop_kpis(events: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """The obvious per-row computation, written without any of analytics' machinery."""
-    sent: dict[tuple[str, str], str] = {}
-    seq_of: dict[tuple[str, str], str] = {}
-    types: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for row in events.itertuples(index=False):
-        key = (str(row.message_id), str(row.recipient_email))
-        types[key].add(str(row.type))
-        if row.type == "sent":
-            sent[key] = "x"
-            seq_of[key] = "" if pd.isna(row.sequence_id) else str(row.sequence_id)
-    out: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {
-            "sent": 0,
-            "delivered": 0,
-            "opened": 0,
-            "clicked": 0,
-            "bounced": 0,
-            "reached": set(),
-            "replied": set(),
-        }
-    )
-    for key in sent:
-        seq = seq_of[key]
-        g = out[seq]
-        g["sent"] += 1
-        person = (seq, key[1])
-        if "bounced" in types[key]:
-            g["bounced"] += 1
-            continue
-        g["delivered"] += 1
-        g["reached"].add(person)
-        g["opened"] += "opened" in types[key]
-        g["clicked"] += "clicked" in types[key]
-        if "replied" in types[key]:
-            g["replied"].add(person)
-    return {
-        seq: {k: (len(v) if isinstance(v, set) else v) for k, v in g.items()}
-        for seq, g in out.items()
-    }
-
-
-def test_matches_plain_loops_on_small_sandbox(sandbox_frames: dict[str, pd.DataFrame]) -> None:
-    events = sandbox_frames["events"]
-    assert len(events) > 500
-    expected = _loop_kpis(events)
-    eng = A.prepare(events, sandbox_frames["recipients"], sandbox_frames["sequences"])
-    table = A.kpi_table(eng, "sequence")
-    assert table.attrs["source"] == "sandbox"
+    data = client.engagement()
+    table = A.kpi_table(data, "sequence").set_index("key")
+    messages: dict[str, dict[str, Any]] = {}
+    cursor: dict[str, Any] = {}
+    while True:
+        page = client.run_action("list-messages", {"limit": 300, **cursor})
+        messages.update({m["_id"]: m for m in page["results"]})
+        if not page["hasNext"]:
+            break
+        cursor = {"next": page["next"]}
+    expected: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for sid in data.sequences["id"]:
+        offset = 0
+        while True:
+            page = client.run_action(
+                "get-sequence-recipients", {"sequenceId": sid, "offset": offset, "limit": 50}
+            )
+            for person in page:
+                for st in person.get("stages") or []:
+                    if st.get("type") not in ("email", "manual_email") or not st.get("sentAt"):
+                        continue
+                    if not st.get("messageId"):
+                        continue
+                    message = messages.get(st["messageId"])
+                    assert message is not None, "a stage's messageId is a real message"
+                    assert (message.get("sequence") or {}).get("id") == sid
+                    counts = expected[sid]
+                    bounced = bool(st.get("bounced"))
+                    counts["sent"] += 1
+                    counts["bounced"] += bounced
+                    counts["delivered"] += not bounced
+                    counts["opened"] += (not bounced) and (st.get("opens") or 0) > 0
+                    counts["clicked"] += (not bounced) and (st.get("clicks") or 0) > 0
+                    counts["replied"] += (not bounced) and bool(st.get("replied"))
+            if len(page) < 50:
+                break
+            offset += 50
     got = {
-        str(r["key"]): {k: int(r[k]) for k in expected[next(iter(expected))]}
-        for r in table.to_dict("records")
+        sid: {k: int(table.loc[sid, k]) for k in expected[sid]}
+        for sid in expected
+        if sid in table.index
     }
-    assert got == expected
-    # Enrolled = recipients rows per sequence.
-    enrolled = sandbox_frames["recipients"].groupby("sequence_id").size()
-    for r in table.to_dict("records"):
-        if r["key"] in enrolled.index:
-            assert r["enrolled"] == enrolled[r["key"]]
-    # Funnel: unique (sequence, email) with each event type on delivered messages.
-    people: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    msg_types: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for row in events.itertuples(index=False):
-        msg_types[(str(row.message_id), str(row.recipient_email))].add(str(row.type))
-    for row in events.itertuples(index=False):
-        t = msg_types[(str(row.message_id), str(row.recipient_email))]
-        if "sent" not in t:
-            continue
-        person = (
-            "" if pd.isna(row.sequence_id) else str(row.sequence_id),
-            str(row.recipient_email),
-        )
-        if row.type == "sent":
-            people["sent"].add(person)
-        elif "bounced" not in t and row.type in ("opened", "clicked", "replied"):
-            people[str(row.type)].add(person)
-    f = A.funnel(eng).set_index("step")["recipients"].to_dict()
-    assert f == {k: len(people[k]) for k in ("sent", "opened", "clicked", "replied")}
-    # Heatmap in UTC: opened events of delivered, known-sent messages by weekday/hour.
-    grid = np.zeros((7, 24), dtype=int)
-    for row in events.itertuples(index=False):
-        t = msg_types[(str(row.message_id), str(row.recipient_email))]
-        if row.type == "opened" and "sent" in t:
-            grid[row.timestamp.weekday(), row.timestamp.hour] += 1
-    assert (A.heatmap(eng, tz="UTC").to_numpy() == grid).all()
+    assert got == {sid: dict(c) for sid, c in expected.items()}
+    assert sum(c["sent"] for c in expected.values()) > 500

@@ -8,14 +8,14 @@ import pytest
 
 from mixmax_nb import analytics as A
 from mixmax_nb import charts as C
-from mixmax_nb._synthetic import synthetic_frames
+from mixmax_nb.testing import synthetic_engagement
 
 
 @pytest.fixture(scope="module")
 def data() -> A.Engagement:
-    f = synthetic_frames(60_000, seed=3)
-    f["sequences"].loc[0, "name"] = '<script>alert("x")</script>'
-    return A.prepare(f["events"], f["recipients"], f["sequences"])
+    made = synthetic_engagement(60_000, seed=3)
+    made.sequences.loc[0, "name"] = '<script>alert("x")</script>'
+    return A.prepare(made)
 
 
 def all_figures(e: A.Engagement) -> dict[str, go.Figure]:
@@ -65,8 +65,17 @@ def test_escaped_label_shows_as_text(data: A.Engagement) -> None:
 
 def test_empty_data_gives_a_message_not_an_error() -> None:
     from mixmax_nb import frames
+    from mixmax_nb.data.engagement import EngagementData, empty_stats
 
-    empty = A.prepare(frames.empty("events"))
+    nothing = EngagementData(
+        sequences=frames.empty("sequences"),
+        recipients=frames.empty("recipients"),
+        stages=frames.empty("recipient_stages"),
+        messages=frames.empty("messages"),
+        stats=empty_stats(),
+        events=frames.empty("events"),
+    )
+    empty = A.prepare(nothing)
     for name, fig in all_figures(empty).items():
         if name == "compare":
             continue

@@ -88,14 +88,15 @@ def test_every_tab_draws(board: EngagementDashboard) -> None:
 
 
 def hostile_board() -> EngagementDashboard:
-    from mixmax_nb._synthetic import synthetic_frames
+    from mixmax_nb.testing import synthetic_engagement
 
-    f = synthetic_frames(5_000, seed=1)
-    f["sequences"].loc[:, "name"] = [f"{HOSTILE} {i}" for i in range(len(f["sequences"]))]
-    events = f["events"]
-    events["subject"] = HOSTILE
-    events["link_url"] = events["link_url"].where(events["link_url"].isna(), "=HYPERLINK(1)")
-    return EngagementDashboard.from_frames(events, f["recipients"], f["sequences"])
+    made = synthetic_engagement(5_000, seed=1)
+    made.sequences.loc[:, "name"] = [f"{HOSTILE} {i}" for i in range(len(made.sequences))]
+    made.messages["subject"] = HOSTILE
+    assert made.events is not None
+    links = made.events["link_url"]
+    made.events["link_url"] = links.where(links.isna(), "=HYPERLINK(1)")
+    return EngagementDashboard.from_data(made)
 
 
 def test_hostile_strings_stay_escaped(tmp_path: Path) -> None:

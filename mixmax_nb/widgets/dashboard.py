@@ -1,14 +1,19 @@
 """EngagementDashboard: filters -> KPI cards -> chart tabs -> KPI table -> export.
 
-Thin (DESIGN practice 8): data comes from the client, numbers from
-:mod:`mixmax_nb.analytics`, figures from :mod:`mixmax_nb.charts`; this module only
-lays them out and wires the controls.
+Thin (DESIGN practice 8): data comes from the client (``client.engagement()``),
+numbers from :mod:`mixmax_nb.analytics`, figures from :mod:`mixmax_nb.charts`; this
+module only lays them out and wires the controls.
 
-* **Refresh** pulls events incrementally through the event cache (plus sequences,
-  recipients, teams) as a task with a Cancel button (``TaskRunner``), then prepares
-  the data once (:func:`analytics.prepare`). A filter change only filters the
-  prepared arrays and recomputes aggregates, which keeps a redraw well under a
-  second on the ``default`` sandbox.
+* **Refresh** first asks what the pull costs (``client.plan_engagement``: the
+  sequences page and Mixmax's own live-feed totals, one request per sequence) and
+  paints those totals at once as a first KPI table. A pull longer than a minute is
+  confirmed before it runs; it then shows a progress bar with an estimate of the time
+  left, and Cancel stops it between batches (what was fetched is kept). The data is
+  prepared once (:func:`analytics.prepare`); a filter change only filters the prepared
+  arrays and recomputes aggregates.
+* **Detail**: "summary" (the recipients' stage counters, Mixmax's own numbers, no
+  per-message call) or "events" (adds the opens, clicks and replies of each engaged
+  message: the event heatmap, timings, links and files need them).
 * **Charts** are plotly ``FigureWidget``s, each wrapped in a ``VBox`` (AppLayout and
   friends reject a bare FigureWidget) and switched with ``ToggleButtons`` that swap
   the children of one ``VBox``, not an ``ipywidgets.Tab``: a FigureWidget inside a
@@ -40,6 +45,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .. import analytics, charts
+from ..data.engagement import Detail, EngagementData
+from ..data.planner import ASK_ABOVE_S, EngagementPlan
 from ..exports import defuse as csv_safe
 from ._common import TaskRunner, error_text, esc, show
 
@@ -59,21 +66,34 @@ _TABS = (
     ("Top files", "files"),
     ("Compare A/B", "compare"),
 )
+# Tabs that draw per-message events: empty (and saying why) on a summary pull.
+_NEEDS_EVENTS = frozenset({"heatmap", "timing", "links", "files"})
 _TABLE_COLUMNS = (
     ("label", "Group", "text"),
     ("enrolled", "Enrolled", "int"),
     ("sent", "Sent", "int"),
     ("delivered", "Delivered", "int"),
-    ("opened", "Unique opens", "int"),
-    ("clicked", "Clicks", "int"),
-    ("reached", "Recipients reached", "int"),
-    ("replied", "Replies", "int"),
-    ("bounced", "Bounces", "int"),
-    ("unsubscribed", "Unsubscribes", "int"),
-    ("open_rate", "Open rate", "rate"),
-    ("click_rate", "Click rate", "rate"),
-    ("reply_rate", "Reply rate", "rate"),
-    ("bounce_rate", "Bounce rate", "rate"),
+    ("opened", "Opened", "int"),
+    ("clicked", "Clicked", "int"),
+    ("replied", "Replied", "int"),
+    ("bounced", "Bounced", "int"),
+    ("reached", "People reached", "int"),
+    ("unsubscribed", "Unsubscribed", "int"),
+    ("open_rate", "Open %", "rate"),
+    ("click_rate", "Click %", "rate"),
+    ("reply_rate", "Reply %", "rate"),
+    ("bounce_rate", "Bounce %", "rate"),
+)
+_STATS_COLUMNS = (
+    ("label", "Sequence", "text"),
+    ("sent", "Sent", "int"),
+    ("delivered", "Delivered", "int"),
+    ("opened", "Opened", "int"),
+    ("clicked", "Clicked", "int"),
+    ("replied", "Replied", "int"),
+    ("bounced", "Bounced", "int"),
+    ("pct_opened", "Open %", "pct"),
+    ("pct_replied", "Reply %", "pct"),
 )
 
 
@@ -84,7 +104,24 @@ def _fmt(value: Any, kind: str) -> str:
         return f"{int(value):,}"
     if kind == "rate":
         return f"{100 * float(value):.1f}%"
+    if kind == "pct":
+        return f"{float(value):.1f}%"
     return esc(value)
+
+
+def stats_table_html(stats: pd.DataFrame) -> str:
+    """Mixmax's own live-feed totals per sequence: the first table a pull can show."""
+    head = "".join(f"<th>{esc(title)}</th>" for _c, title, _k in _STATS_COLUMNS)
+    rows = [
+        "<tr>" + "".join(f"<td>{_fmt(r.get(c), k)}</td>" for c, _t, k in _STATS_COLUMNS) + "</tr>"
+        for r in stats.to_dict("records")
+    ]
+    return (
+        "<p><b>Mixmax's live-feed totals</b> (loading the per-stage detail…)</p>"
+        '<div class="mx-kpi-table" style="overflow:auto;max-height:420px">'
+        '<table style="border-collapse:collapse;font-size:12px">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def kpi_table_html(table: pd.DataFrame, max_rows: int = 200) -> str:
@@ -117,13 +154,13 @@ def kpi_table_html(table: pd.DataFrame, max_rows: int = 200) -> str:
 def _cards_html(summary: pd.Series, sandbox: bool) -> str:
     cards = [
         ("Enrolled", _fmt(summary.get("enrolled"), "int"), "people added in the period"),
-        ("Sent", _fmt(summary.get("sent"), "int"), "messages"),
+        ("Sent", _fmt(summary.get("sent"), "int"), "sequence emails"),
         ("Delivered", _fmt(summary.get("delivery_rate"), "rate"), "of sent"),
-        ("Open rate", _fmt(summary.get("open_rate"), "rate"), "unique opens / delivered"),
-        ("Click rate", _fmt(summary.get("click_rate"), "rate"), "unique clicks / delivered"),
-        ("Reply rate", _fmt(summary.get("reply_rate"), "rate"), "recipients replied / reached"),
-        ("Bounces", _fmt(summary.get("bounced"), "int"), "messages"),
-        ("Unsubscribes", _fmt(summary.get("unsubscribed"), "int"), "recipients"),
+        ("Open %", _fmt(summary.get("open_rate"), "rate"), "opened / delivered"),
+        ("Click %", _fmt(summary.get("click_rate"), "rate"), "clicked / delivered"),
+        ("Reply %", _fmt(summary.get("reply_rate"), "rate"), "replied / delivered"),
+        ("Bounce %", _fmt(summary.get("bounce_rate"), "rate"), "bounced / sent"),
+        ("People replied", _fmt(summary.get("people_reply_rate"), "rate"), "of reached (ours)"),
     ]
     parts = [
         '<div class="mx-card" style="display:inline-block;min-width:120px;margin:4px;'
@@ -141,34 +178,6 @@ def _cards_html(summary: pd.Series, sandbox: bool) -> str:
         else ""
     )
     return banner + '<div class="mx-cards">' + "".join(parts) + "</div>"
-
-
-def _user_names(members: pd.DataFrame) -> dict[str, str]:
-    """Sender ids -> "Name <email>" from the team directory (events carry only ids)."""
-    out: dict[str, str] = {}
-    for uid, name, email in members[["user_id", "name", "email"]].itertuples(index=False):
-        if isinstance(uid, str) and uid not in out:
-            label = " ".join(
-                p
-                for p in (
-                    name if isinstance(name, str) else "",
-                    f"<{email}>" if isinstance(email, str) else "",
-                )
-                if p
-            )
-            out[uid] = label or uid
-    return out
-
-
-def _user_teams(members: pd.DataFrame) -> dict[str, str]:
-    """Sender id -> the first team (by name) they accepted, for grouping by team."""
-    joined = members[members["accepted"].fillna(False).astype(bool)]
-    joined = joined.sort_values("team_name", kind="stable")
-    out: dict[str, str] = {}
-    for uid, team in joined[["user_id", "team_name"]].itertuples(index=False):
-        if isinstance(uid, str) and isinstance(team, str):
-            out.setdefault(uid, team)
-    return out
 
 
 def _assign(target: go.FigureWidget, figure: go.Figure) -> None:
@@ -192,9 +201,23 @@ class EngagementDashboard:
     :meth:`from_frames` builds one over frames you already have (no client).
     """
 
-    def __init__(self, client: Any = None, *, load: bool = True, since: Any = None) -> None:
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        load: bool = True,
+        since: Any = None,
+        detail: Detail = "summary",
+        confirm_above_s: float = ASK_ABOVE_S,
+    ) -> None:
         self.client = client
         self.since = since
+        self.confirm_above_s = confirm_above_s
+        self.dataset: EngagementData | None = None
+        self.plan: EngagementPlan | None = None
+        self._confirmed = False
+        self._stop = asyncio.Event()
+        self._started = 0.0
         self.data: analytics.Engagement | None = None
         self.view: analytics.Engagement | None = None
         self.last_redraw_s: float = math.nan
@@ -224,6 +247,15 @@ class EngagementDashboard:
         self.tz = w.Text(description="Time zone", placeholder="default: send-window zone")
         self.compare_a = w.Dropdown(description="A")
         self.compare_b = w.Dropdown(description="B")
+        self.detail = w.ToggleButtons(
+            options=[("Summary (fast)", "summary"), ("With events", "events")], value=detail
+        )
+        self.detail.style.button_width = "auto"
+        self.progress = w.IntProgress(min=0, max=1, value=0, layout={"width": "240px"})
+        self.eta = w.HTML()
+        self.confirm_text = w.HTML()
+        self.confirm_button = w.Button(description="Pull now", button_style="warning")
+        self.confirm_box = w.HBox([self.confirm_text, self.confirm_button])
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.export_path = w.Text(description="Export to", value="engagement_report")
         self.export_button = w.Button(description="Export HTML + CSV", icon="download")
@@ -239,6 +271,7 @@ class EngagementDashboard:
         self.runner = TaskRunner(self.output, on_busy=self._busy)
 
         self.refresh_button.on_click(lambda _b: self.refresh())
+        self.confirm_button.on_click(lambda _b: self.refresh(confirmed=True))
         self.export_button.on_click(lambda _b: self._export_clicked())
         self.tab.observe(self._on_tab, names="value")
         for control in (
@@ -266,7 +299,9 @@ class EngagementDashboard:
         )
         self.widget = w.VBox(
             [
-                w.HBox([self.refresh_button, self.runner.cancel_button, self.status]),
+                w.HBox([self.refresh_button, self.runner.cancel_button, self.detail]),
+                w.HBox([self.progress, self.eta, self.status]),
+                self.confirm_box,
                 filters,
                 self.cards,
                 self.tab,
@@ -280,26 +315,19 @@ class EngagementDashboard:
             ]
         )
         self._show_compare_controls()
+        show(self.confirm_box, False)
+        show(self.progress, False)
         if load and client is not None:
             self.refresh()
 
     # -- construction helpers ---------------------------------------------------------
 
     @classmethod
-    def from_frames(
-        cls,
-        events: pd.DataFrame,
-        recipients: pd.DataFrame | None = None,
-        sequences: pd.DataFrame | None = None,
-        **prepare_options: Any,
-    ) -> EngagementDashboard:
-        """A dashboard over frames already in hand (no client, no Refresh)."""
-        board = cls(None, load=False)
+    def from_data(cls, data: EngagementData) -> EngagementDashboard:
+        """A dashboard over an engagement dataset already in hand (no client, no Refresh)."""
+        board = cls(None, load=False, detail=data.detail)
         board.refresh_button.disabled = True
-        board.load(
-            analytics.prepare(events, recipients, sequences, **prepare_options),
-            events.attrs.get("source"),
-        )
+        board.load(data)
         return board
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -308,36 +336,63 @@ class EngagementDashboard:
 
     # -- data ------------------------------------------------------------------------
 
-    def refresh(self) -> asyncio.Task[None] | None:
-        """Pull new events (incrementally, through the cache) and everything they need."""
+    def refresh(self, *, confirmed: bool = False) -> asyncio.Task[None] | None:
+        """Plan the pull, show Mixmax's totals, then pull (asking first when long)."""
         if self.client is None:
-            self.output.append_stdout("No client: this dashboard shows fixed frames.\n")
+            self.output.append_stdout("No client: this dashboard shows fixed data.\n")
             return None
-        self.status.value = esc("Pulling events…")
+        self._confirmed = confirmed
+        self._stop = asyncio.Event()
+        show(self.confirm_box, False)
+        self.status.value = esc("Asking Mixmax what this pull needs…")
         return self.runner.start(self._pull(), label="Refresh")
 
     async def _pull(self) -> None:
         aio = getattr(self.client, "aio", self.client)
-        events = await aio.events(since=self.since)
-        sequences = await aio.sequences()
-        teams = await aio.teams()
-        members = await aio.team_members()
-        me = await aio.me()
-        parts = [await aio.recipients(str(sid)) for sid in sequences["id"].dropna()]
-        recipients = pd.concat(parts, ignore_index=True) if parts else None
-        data = analytics.prepare(
-            events,
-            recipients,
-            sequences,
-            teams=teams,
-            user_names=_user_names(members),
-            user_teams=_user_teams(members),
-            account_tz=str(me.get("timezone") or "UTC"),
-        )
-        self.load(data, events.attrs.get("source"))
+        detail = self.detail.value
+        plan = await aio.plan_engagement(since=self.since, detail=detail)
+        self.plan = plan
+        if plan.stats is not None and len(plan.stats) and self.data is None:
+            self.table.value = stats_table_html(plan.stats)
+        if plan.seconds > self.confirm_above_s and not self._confirmed:
+            self.confirm_text.value = esc(f"This pull needs {plan.describe()} Go ahead?")
+            show(self.confirm_box, True)
+            self.status.value = esc("Waiting for your go-ahead.")
+            return
+        self._started = time.monotonic()
+        self.progress.max = max(1, plan.total)
+        self.progress.value = 0
+        show(self.progress, True)
+        self.status.value = esc(f"Pulling: {plan.describe()}")
+        try:
+            data = await aio.engagement(
+                since=self.since, detail=detail, progress=self._on_progress, stop=self._stop
+            )
+        finally:
+            show(self.progress, False)
+            self.eta.value = ""
+        self.load(data)
+        for note in data.notes:
+            self.output.append_stdout(note + "\n")
 
-    def load(self, data: analytics.Engagement, source: str | None = None) -> None:
-        """Show prepared data: reset the filter choices to it and redraw."""
+    def _on_progress(self, what: str, done: int, total: int) -> None:
+        self.progress.max = max(self.progress.max, total, done)
+        self.progress.value = min(done, self.progress.max)
+        elapsed = time.monotonic() - self._started
+        left = (self.progress.max - done) * elapsed / done if done else math.nan
+        self.eta.value = esc(
+            f"{done:,} of {self.progress.max:,} requests ({what})"
+            + (f", about {left:.0f} s left" if left == left else "")
+        )
+
+    def stop(self) -> None:
+        """End a pull between batches (what was fetched is kept for the next one)."""
+        self._stop.set()
+
+    def load(self, dataset: EngagementData) -> None:
+        """Show a dataset: prepare it once, reset the filter choices to it and redraw."""
+        self.dataset = dataset
+        data = analytics.prepare(dataset)
         self.data = data
         lab = data.labels
         d = data.deliveries
@@ -369,11 +424,6 @@ class EngagementDashboard:
                 self.end.value = last.date()
         finally:
             self._suspend = False
-        label = "sandbox" if source == "sandbox" else (source or "frames")
-        self.status.value = esc(
-            f"{len(d):,} messages to {int(d['recipient'].max()) + 1 if len(d) else 0:,} "
-            f"recipients ({label})."
-        )
         self.redraw()
 
     # -- filtering and drawing --------------------------------------------------------
@@ -424,6 +474,13 @@ class EngagementDashboard:
     def _tab_figure(self, key: str, view: analytics.Engagement) -> go.Figure | None:
         """The figure of one tab for a filtered view (aggregates computed here)."""
         tz = self.tz.value.strip() or None
+        if key in _NEEDS_EVENTS and not view.has_events:
+            title = dict((k, t) for t, k in _TABS)[key]
+            return charts.message_figure(
+                title,
+                "This tab needs the per-message events: choose 'With events' and Refresh "
+                "(one request per engaged email, only those not already stored).",
+            )
         if key == "kpi":
             return charts.kpi_chart(analytics.kpi_table(view, self.group_by.value), self.rate.value)
         if key == "funnel":
@@ -514,6 +571,7 @@ class EngagementDashboard:
         self._view_cache = view
         self._table = table
         sandbox = self.data.source == "sandbox"
+        self.status.value = esc(_status(view, self.dataset))
         self.cards.value = _cards_html(summary, sandbox)
         self.table.value = kpi_table_html(table)
         if comparison is not None:
@@ -614,10 +672,7 @@ class EngagementDashboard:
 
     def _busy(self, busy: bool) -> None:
         self.refresh_button.disabled = busy or self.client is None
-        if not busy and self.data is not None:
-            return
-        if busy:
-            self.status.value = esc("Pulling events…")
+        self.detail.disabled = busy
 
 
 def _csv_value(value: Any) -> Any:
@@ -628,3 +683,17 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, pd.Timestamp | dt.datetime):
         return value.isoformat()
     return value
+
+
+def _status(view: analytics.Engagement, dataset: EngagementData | None) -> str:
+    """What the current filters show, in one line (it follows every filter change)."""
+    d = view.deliveries
+    people = int(d["recipient"].nunique()) if len(d) else 0
+    sequences = int(d["seq"].nunique()) if len(d) else 0
+    where = "sandbox" if view.source == "sandbox" else (view.source or "data")
+    line = f"{len(d):,} emails to {people:,} people in {sequences:,} sequences ({where})"
+    if dataset is not None:
+        line += f"; {dataset.total_requests:,} requests"
+        if dataset.capped:
+            line += f"; {len(dataset.capped):,} message(s) at the 200-event cap"
+    return line + "."

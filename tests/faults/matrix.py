@@ -418,6 +418,26 @@ async def _check_cache(world: World, client: AsyncClient, out: Outcome) -> None:
         out.checks.append(f"cache = fresh pull ({len(got):,} ids, 0 dup)")
 
 
+async def _check_dataset(world: World, dataset: Any, out: Outcome) -> None:
+    """What the dashboard shows equals a fresh, fault-free pull (same KPI table)."""
+    from mixmax_nb import analytics
+
+    if dataset is None:
+        out.problems.append("the dashboard has no data after the re-run")
+        return
+    with environ(MIXMAX_NB_HOME=str(world.root / "truth_home")):
+        transport = SandboxTransport.open(world.settings, db=str(world.db))
+        truth = await AsyncClient(transport).engagement(detail=dataset.detail)
+        await transport.aclose()
+    got = analytics.kpi_table(dataset, "sequence").drop(columns=["label"])
+    want = analytics.kpi_table(truth, "sequence").drop(columns=["label"])
+    if not got.reset_index(drop=True).equals(want.reset_index(drop=True)):
+        out.problems.append("the dashboard's KPI table differs from a fresh pull")
+    else:
+        sent = int(got["sent"].sum())
+        out.checks.append(f"KPI table = fresh pull ({sent:,} emails)")
+
+
 # -- workflows ---------------------------------------------------------------------------
 
 
@@ -813,7 +833,7 @@ async def wf_dashboard(world: World, fault: str, out: Outcome) -> None:
             out.problems.append(f"the second Refresh failed: {exc}")
     else:
         await _finish(world, out, None, interrupted, rerun=again)
-    await _check_cache(world, client, out)
+    await _check_dataset(world, board.dataset, out)
     await tap.aclose()
 
 

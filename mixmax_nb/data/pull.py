@@ -1,0 +1,379 @@
+"""One engagement pull: the requests, in the cheapest order, over a client's calls.
+
+The only module of ``data`` that awaits: it calls a :class:`Source` (the client's
+own methods, which pace and retry) and never a transport or a process itself.
+
+Order of the requests (why: the first answers are the cheapest and paint first):
+
+1. the sequences page;
+2. Mixmax's live-feed ``stats``, one request for the account and one per sequence
+   (the KPI table Mixmax itself would show, and the plan's numbers);
+3. every chosen sequence's recipients (50 per request): the per-stage counters;
+4. the messages sent in the window (300 per request), newest first, stopping at the
+   window's start;
+5. with ``detail="events"``: the events of each message whose counters show
+   engagement and differ from what the store holds, one request each, committed to
+   the store every :data:`EVENT_BATCH` messages so a stopped pull keeps its work.
+
+A connection whose ``list-livefeed-events`` takes no ``messageId`` lists the whole
+account's events instead (the ``account`` shape): step 5 then reads that feed
+incrementally (``feed.py``) and keeps only the engagement types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
+from typing import Any, Protocol
+
+import pandas as pd
+
+from .. import frames
+from ..errors import MixmaxNbError, NotFoundError, ServiceError
+from .engagement import (
+    ACCOUNT,
+    ENGAGEMENT_TYPES,
+    Detail,
+    EngagementData,
+    Shape,
+    capped,
+    choose_sequences,
+    engaged_messages,
+    livefeed_search,
+    stale_messages,
+    stats_frame,
+    stats_row,
+    tag_events,
+)
+from .planner import EngagementPlan, plan
+from .store import MessageEventStore
+
+EVENT_BATCH = 100
+"""Messages whose events are committed together (a stopped pull keeps each batch)."""
+CONCURRENCY = 4
+"""Requests in flight at once: the limiter spaces their starts; a call takes longer."""
+MESSAGES_MARGIN_MS = 86_400_000
+"""Messages are listed by creation; a send can follow its creation by a day (scheduled)."""
+
+ProgressFn = Callable[[str, int, int], None]
+"""``(what, done, total)``: called as a pull moves on (the dashboard's bar, a tqdm)."""
+
+
+class Source(Protocol):
+    """What a pull needs of a client (``AsyncClient`` provides it)."""
+
+    @property
+    def backend(self) -> str: ...
+
+    async def records(self, key: str, input: Mapping[str, Any] | None = None) -> list[Any]: ...
+
+    async def run_action(self, key: str, input: Mapping[str, Any] | None = None) -> Any: ...
+
+    async def request(
+        self,
+        path: str,
+        method: str = "GET",
+        query: Mapping[str, Any] | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any: ...
+
+    async def input_schema(self, key: str) -> tuple[dict[str, Any] | None, str]: ...
+
+    async def team_members(self) -> pd.DataFrame: ...
+
+    async def events(self, *, since: Any = None) -> pd.DataFrame: ...
+
+
+def utc(value: Any) -> pd.Timestamp | None:
+    """A date, datetime, ISO string or Timestamp as a UTC Timestamp (naive = UTC)."""
+    if value is None:
+        return None
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+async def livefeed_shape(source: Source) -> Shape:
+    """``per-message`` when the connection's ``list-livefeed-events`` takes a
+    ``messageId`` (as Mixmax documents), ``account`` when it lists the whole account."""
+    schema, _ = await source.input_schema("list-livefeed-events")
+    schema = schema or {}
+    properties = schema.get("properties") or {}
+    required = set(schema.get("required") or ())
+    if "messageId" in required:
+        return "per-message"
+    account_wide = {"since", "until", "types", "sequenceId"} & set(properties)
+    return "account" if account_wide or "messageId" not in properties else "per-message"
+
+
+class _Counter:
+    def __init__(self, progress: ProgressFn | None, total: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.done = 0
+        self.by: dict[str, int] = {}
+
+    def add(self, what: str, n: int = 1) -> None:
+        self.by[what] = self.by.get(what, 0) + n
+        self.done += n
+        if self.progress is not None:
+            self.progress(what, self.done, max(self.total, self.done))
+
+
+async def _stats(
+    source: Source, sequences: pd.DataFrame, since: Any, until: Any, count: _Counter
+) -> tuple[pd.DataFrame, list[str]]:
+    """Mixmax's totals for the account and each sequence (one request each)."""
+    notes: list[str] = []
+    queries: list[tuple[str, str, str]] = [(ACCOUNT, "All sequences and emails", "")]
+    for sid, name in zip(sequences["id"], sequences["name"], strict=True):
+        try:
+            queries.append((str(sid), str(name), livefeed_search(sequence=str(name))))
+        except ValueError as exc:
+            notes.append(f"No live-feed stats for {name!r}: {exc}.")
+    window = livefeed_search(since=since, until=until)
+
+    failed: list[str] = []
+
+    async def one(key: str, label: str, search: str) -> dict[str, Any]:
+        text = " ".join(t for t in (search, window) if t)
+        query: dict[str, Any] = {"limit": 1}
+        if text:
+            query["search"] = text
+        try:
+            answer = await source.request("/livefeed", query=query)
+        except ServiceError as exc:
+            # Mixmax's own totals are a cross-check and the plan's numbers; the counts
+            # come from the recipients, so a pull goes on without them.
+            failed.append(f"{label}: {exc.message}")
+            answer = None
+        count.add("stats")
+        body = answer.get("body") if isinstance(answer, Mapping) else None
+        return stats_row(key, label, body)
+
+    rows = await _bounded([partial(one, *q) for q in queries])
+    if failed:
+        notes.append(
+            f"Mixmax's live-feed totals could not be read for {len(failed):,} query(ies) "
+            f"(first: {failed[0]}); counts come from the recipients' stages."
+        )
+    return stats_frame(rows), notes
+
+
+async def _bounded(calls: Sequence[Callable[[], Awaitable[Any]]]) -> list[Any]:
+    """Run ``calls`` at most :data:`CONCURRENCY` at a time; the first error is raised
+    once every call has ended (none is left running, none is cancelled mid-request)."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def run(call: Callable[[], Awaitable[Any]]) -> Any:
+        async with gate:
+            return await call()
+
+    results = await asyncio.gather(*(run(c) for c in calls), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)
+
+
+async def _recipients(
+    source: Source, sequences: pd.DataFrame, count: _Counter
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    async def one(sid: str) -> list[Any]:
+        with warnings.catch_warnings():
+            from ..pages import RecipientsCapWarning
+
+            warnings.simplefilter("ignore", RecipientsCapWarning)
+            records = await source.records("get-sequence-recipients", {"sequenceId": sid})
+        count.add("recipients", max(1, -(-len(records) // 50)))
+        return records
+
+    parts = await _bounded([partial(one, str(s)) for s in sequences["id"]])
+    records = [r for part in parts for r in part]
+    return frames.shape("recipients", records), frames.shape("recipient_stages", records)
+
+
+async def _messages(source: Source, since: Any, count: _Counter) -> pd.DataFrame:
+    """Messages created since the window's start (all of them without one), newest first."""
+    from ..pages import iter_pages
+
+    start = utc(since)
+    floor = int(start.value // 1_000_000) - MESSAGES_MARGIN_MS if start is not None else None
+    records: list[Any] = []
+    async for page in iter_pages(source.run_action, "list-messages", {}):
+        count.add("messages")
+        records.extend(page)
+        created = [int(c) for r in page if isinstance(c := r.get("created"), int | float)]
+        if floor is not None and created and min(created) < floor:
+            break
+    return frames.shape("messages", records)
+
+
+async def _events_per_message(
+    source: Source,
+    store: MessageEventStore,
+    stages: pd.DataFrame,
+    since: Any,
+    count: _Counter,
+    stop: Any,
+) -> tuple[pd.DataFrame | None, frozenset[str], list[str]]:
+    engaged = engaged_messages(stages)
+    start = utc(since)
+    if start is not None:
+        engaged = engaged.loc[engaged["sent_at"] >= start]
+    coverage = store.coverage()
+    todo = stale_messages(engaged, coverage.signatures)
+    expected = dict(zip(engaged["message_id"], engaged["signature"], strict=True))
+    notes: list[str] = []
+    gone: list[str] = []
+
+    async def one(message_id: str) -> list[dict[str, Any]]:
+        try:
+            output = await source.run_action("list-livefeed-events", {"messageId": message_id})
+        except NotFoundError:
+            gone.append(message_id)  # Mixmax: 404 for a vanished message; nothing to keep
+            output = {"results": []}
+        count.add("events")
+        return tag_events(message_id, output)
+
+    for first in range(0, len(todo), EVENT_BATCH):
+        if stop is not None and stop.is_set():
+            notes.append(
+                f"Stopped: {len(todo) - first:,} messages' events were not fetched yet; "
+                "pull again to go on (what was fetched is kept)."
+            )
+            break
+        batch = todo[first : first + EVENT_BATCH]
+        answers = await _bounded([partial(one, m) for m in batch])
+        shaped = frames.shape("events", [e for answer in answers for e in answer])
+        hit_cap = [m for m, answer in zip(batch, answers, strict=True) if capped(len(answer))]
+        store.append(shaped, {m: expected[m] for m in batch}, hit_cap)
+    if gone:
+        notes.append(f"{len(gone):,} message(s) no longer exist in Mixmax (404): no events.")
+    kept = store.load()
+    cover = store.coverage()
+    if kept is not None and len(engaged):
+        kept = kept.loc[kept["message_id"].isin(engaged["message_id"])].reset_index(drop=True)
+    return kept, frozenset(cover.capped & set(engaged["message_id"])), notes
+
+
+async def _events_account_feed(source: Source, since: Any) -> pd.DataFrame:
+    events = await source.events(since=since)
+    kept: pd.DataFrame = events.loc[events["type"].isin(ENGAGEMENT_TYPES)]
+    return kept.reset_index(drop=True)
+
+
+async def plan_pull(
+    source: Source,
+    store: MessageEventStore,
+    *,
+    since: Any = None,
+    until: Any = None,
+    sequences: Sequence[str] | str | None = None,
+    detail: Detail = "summary",
+) -> tuple[EngagementPlan, dict[str, Any]]:
+    """The plan, and what finding it out fetched (the pull reuses it, at no cost)."""
+    count = _Counter(None, 0)
+    all_sequences = frames.shape("sequences", await source.records("list-sequences"))
+    count.add("sequences")
+    chosen = choose_sequences(all_sequences, sequences)
+    stats, notes = await _stats(source, chosen, since, until, count)
+    per_seq = stats.loc[stats["key"] != ACCOUNT]
+    reached = {
+        str(k): int(v) for k, v in zip(per_seq["key"], per_seq["recipients"].fillna(0), strict=True)
+    }
+    account = stats.loc[stats["key"] == ACCOUNT]
+    sent = int(account["sent"].fillna(0).sum()) if len(account) else 0
+    opened = int(per_seq["opened"].fillna(0).sum())
+    cached = len(store.coverage().signatures) if detail == "events" else 0
+    shape = await livefeed_shape(source)
+    if shape == "account" and detail == "events":
+        notes.append(
+            "This connection lists the whole account's events (no messageId): they are "
+            "read from the live feed incrementally, not per message."
+        )
+    made = plan(
+        detail=detail,
+        sequences=len(chosen),
+        reached=reached,
+        sent=sent,
+        # The account-wide feed pages 300 events at a time, about 2 per opened email.
+        opened=opened if shape == "per-message" else max(1, -(-2 * opened // 300)),
+        cached_opened=min(cached, opened),
+        stats_done=True,
+        sequences_done=True,
+        notes=tuple(notes),
+        stats=stats,
+    )
+    return made, {
+        "sequences": all_sequences,
+        "chosen": chosen,
+        "stats": stats,
+        "notes": notes,
+        "spent": dict(count.by),
+        "shape": shape,
+    }
+
+
+async def pull(
+    source: Source,
+    store: MessageEventStore,
+    *,
+    since: Any = None,
+    until: Any = None,
+    sequences: Sequence[str] | str | None = None,
+    detail: Detail = "summary",
+    progress: ProgressFn | None = None,
+    stop: Any = None,
+    planned: Mapping[str, Any] | None = None,
+) -> EngagementData:
+    """Run a pull (see the module docstring); ``planned`` is :func:`plan_pull`'s second
+    value, whose answers are reused."""
+    if planned is None:
+        _, planned = await plan_pull(
+            source, store, since=since, until=until, sequences=sequences, detail=detail
+        )
+    chosen: pd.DataFrame = planned["chosen"]
+    count = _Counter(progress, 0)
+    for what, n in planned["spent"].items():
+        count.by[what] = n
+    recipients, stages = await _recipients(source, chosen, count)
+    messages = await _messages(source, since, count)
+    events: pd.DataFrame | None = None
+    hit_cap: frozenset[str] = frozenset()
+    notes = list(planned["notes"])
+    if detail == "events":
+        if planned["shape"] == "per-message":
+            events, hit_cap, more = await _events_per_message(
+                source, store, stages, since, count, stop
+            )
+            notes += more
+        else:
+            events = await _events_account_feed(source, since)
+    try:
+        members: pd.DataFrame | None = await source.team_members()
+    except MixmaxNbError:  # names are a nicety: a pull never fails for want of them
+        members = None
+    source_name = getattr(source, "backend", None)
+    return EngagementData(
+        sequences=chosen,
+        recipients=recipients,
+        stages=stages,
+        messages=messages,
+        stats=planned["stats"],
+        events=events,
+        capped=hit_cap,
+        detail=detail,
+        shape=planned["shape"],
+        since=utc(since),
+        until=utc(until),
+        source=str(source_name) if source_name else None,
+        requests=dict(count.by),
+        team_members=members,
+        notes=tuple(notes),
+    )
+
+
+__all__ = ["CONCURRENCY", "EVENT_BATCH", "Source", "livefeed_shape", "plan_pull", "pull"]
