@@ -699,6 +699,9 @@ def prepare(
     eng._cache["has_recipients"] = True
     eng._cache["base_deliveries"] = deliveries
     eng._cache["base_events"] = slim
+    if data.since is not None or data.until is not None:
+        # The pull's window: emails sent in it (``until`` already exclusive here).
+        return eng.filter(since=data.since, until=data.until)
     return eng
 
 

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import catalog
 from ._sync import run_sync
+from ._time import DateLike
 from .config import MIXMAX_APP_URL, Settings
-from .errors import InputError, MixmaxNbError, SetupError
+from .errors import InputError, MixmaxNbError, NotFoundError, SetupError
 from .transport.actions import ActionInfo, SchemaSource
 from .transport.base import (
     BUILDING,
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .cache import EventStore
-    from .data.engagement import Detail, EngagementData
+    from .data.engagement import Detail, EngagementData, Shape
     from .data.planner import EngagementPlan
     from .data.store import MessageEventStore
     from .enrollment import CancelPlan, CancelResult, EnrollmentPlan, EnrollmentResult
@@ -357,7 +358,8 @@ class AsyncClient:
         return EventStore(root, self.backend, await self.account_key())
 
     async def refresh_events(self, since: Any = None) -> RefreshStats:
-        """Pull what is new in the live feed into the local store."""
+        """Pull what is new in an account-wide live feed into the local store (only
+        for connections whose ``list-livefeed-events`` lists every event)."""
         from . import feed
 
         store = await self.event_store()
@@ -371,36 +373,89 @@ class AsyncClient:
 
     async def events(
         self,
-        since: Any = None,
-        until: Any = None,
-        types: list[str] | None = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
+        types: str | list[str] | None = None,
         sequence_id: str | None = None,
         *,
         refresh: bool = True,
     ) -> pd.DataFrame:
-        """Live-feed events, from the local store after an incremental refresh.
+        """Engagement events (opens, clicks, downloads, replies) of emails sent in the
+        window, each with its message, sequence, stage, sender and subject.
 
-        ``refresh=False`` reads the store only (no request). ``since``/``until``
-        accept datetimes, ISO strings or epoch ms; naive times are UTC.
+        Mixmax serves them one message at a time (at most 200 each), so this is the
+        ``events`` of :meth:`engagement` (``detail="events"``: only emails whose
+        counters show engagement, and on a refresh only those that changed). A
+        connection that lists the whole account's events is read incrementally
+        instead. ``until`` is inclusive; ``refresh=False`` reads the store only.
         """
-        from . import feed, frames
+        from . import frames
+        from ._time import one_or_many, window
+        from .data.engagement import ENGAGEMENT_TYPES, enrich_events
 
-        bad = sorted(set(types or ()) - set(catalog.EVENT_TYPES))
+        start, end = window(since, until)
+        wanted = one_or_many(types, field="types")
+        shape = await self.livefeed_shape()
+        allowed = catalog.EVENT_TYPES if shape == "account" else ENGAGEMENT_TYPES
+        bad = sorted(set(wanted or ()) - set(allowed))
         if bad:
             raise InputError(
                 f"Unknown event type(s): {', '.join(bad)}.",
                 field="types",
-                hint=f"Use any of {', '.join(catalog.EVENT_TYPES)}.",
+                hint=f"Use any of {', '.join(allowed)}"
+                + (
+                    "; sends and bounces are in client.messages() and the recipients' stages."
+                    if shape == "per-message"
+                    else "."
+                ),
             )
-        start, end = feed.to_utc(since), feed.to_utc(until)
+        if shape == "account":
+            frame = await self._account_feed(start, refresh=refresh)
+            if sequence_id is not None:
+                await self._known_sequences([sequence_id])
+        elif refresh:
+            data = await self.engagement(
+                since=start, until=end, sequences=sequence_id, detail="events"
+            )
+            frame = enrich_events(data)
+        else:
+            stored = (await self.engagement_store()).load()
+            frame = stored if stored is not None else frames.empty("events")
+        from . import feed
+
+        return self._tag(
+            feed.filter_events(frame, since=start, until=end, types=wanted, sequence_id=sequence_id)
+        )
+
+    async def livefeed_shape(self) -> Shape:
+        """``per-message`` (Mixmax as documented) or ``account`` (a connection whose
+        ``list-livefeed-events`` lists every event), from the connection's schema."""
+        from .data.pull import livefeed_shape
+
+        return await livefeed_shape(self)
+
+    async def _account_feed(self, start: Any, *, refresh: bool = True) -> pd.DataFrame:
+        """The whole account's feed, incrementally (only for the ``account`` shape)."""
+        from . import frames
+
         if refresh:
             await self.refresh_events(since=start)
-        store = await self.event_store()
-        stored = store.load()
-        frame = stored if stored is not None else frames.empty("events")
-        return self._tag(
-            feed.filter_events(frame, since=start, until=end, types=types, sequence_id=sequence_id)
+        stored = (await self.event_store()).load()
+        return stored if stored is not None else frames.empty("events")
+
+    async def _known_sequences(self, wanted: Sequence[str]) -> None:
+        from .data.engagement import choose_sequences
+
+        found = choose_sequences(await self.sequences(), wanted)
+        missing = sorted(
+            set(wanted) - set(found["id"].astype(str)) - set(found["name"].astype(str))
         )
+        if missing:
+            raise NotFoundError(
+                f"No sequence {', '.join(map(repr, missing))} in this account.",
+                hint="client.sequences() lists them; pass an id or an exact name.",
+                key="not_found",
+            )
 
     async def clear_event_cache(self) -> None:
         (await self.event_store()).clear()
@@ -429,17 +484,19 @@ class AsyncClient:
         """How many requests :meth:`engagement` needs, how long they take at 120 per
         minute, and what is already stored. Costs the sequences page and one live-feed
         stats request per sequence, which the pull then reuses."""
+        from ._time import window
         from .data.pull import plan_pull
 
+        start, end = window(since, until)
         made, found = await plan_pull(
             self,
             await self.engagement_store(),
-            since=since,
-            until=until,
+            since=start,
+            until=end,
             sequences=sequences,
             detail=detail,
         )
-        self._planned = (since, until, sequences, detail), found
+        self._planned = (start, end, sequences, detail), found
         return made
 
     async def engagement(
@@ -453,6 +510,7 @@ class AsyncClient:
         stop: Any = None,
     ) -> EngagementData:
         """The engagement dataset that analytics, charts and the dashboard read.
+        ``until`` is inclusive (a date means through that day).
 
         ``detail="summary"`` makes no per-message call: the recipients' stage counters,
         the messages and Mixmax's live-feed stats. ``detail="events"`` adds each
@@ -461,9 +519,11 @@ class AsyncClient:
         ids or names (None: all). ``since`` / ``until``: the sending window.
         ``progress``: ``(what, done, total)`` callback; ``stop``: an Event that ends
         the pull between batches, keeping what was fetched."""
+        from ._time import window
         from .data.pull import pull
 
-        key = (since, until, sequences, detail)
+        start, end = window(since, until)
+        key = (start, end, sequences, detail)
         planned = None
         if self._planned is not None and self._planned[0] == key:
             planned = self._planned[1]
@@ -471,8 +531,8 @@ class AsyncClient:
         return await pull(
             self,
             await self.engagement_store(),
-            since=since,
-            until=until,
+            since=start,
+            until=end,
             sequences=sequences,
             detail=detail,
             progress=progress,
@@ -589,13 +649,14 @@ class Client:
 
     def events(
         self,
-        since: Any = None,
-        until: Any = None,
-        types: list[str] | None = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
+        types: str | list[str] | None = None,
         sequence_id: str | None = None,
         *,
         refresh: bool = True,
     ) -> pd.DataFrame:
+        """Engagement events of emails sent in the window (see :meth:`AsyncClient.events`)."""
         return run_sync(self.aio.events(since, until, types, sequence_id, refresh=refresh))
 
     def refresh_events(self, since: Any = None) -> RefreshStats:

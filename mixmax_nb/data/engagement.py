@@ -272,6 +272,40 @@ class EngagementData:
         )
 
 
+def enrich_events(data: EngagementData) -> pd.DataFrame:
+    """The dataset's events (kind ``events``) with what the per-message endpoint leaves
+    out filled from the stages and messages: ``sequence_id``, ``sequence_name``,
+    ``stage_id``, ``stage_index``, ``user_id`` (the sender) and ``subject``."""
+    from .. import frames
+
+    events = data.events
+    if events is None or not len(events):
+        return frames.empty("events")
+    st = data.stages.loc[data.stages["message_id"].notna()]
+    by_message = st.drop_duplicates("message_id", keep="last").set_index("message_id")
+    msgs = data.messages.drop_duplicates("id", keep="last").set_index("id")
+    names = sequence_names(data.sequences)
+    key = pd.Index(events["message_id"].astype(object))
+    out = events.copy()
+    stage = by_message.reindex(key)
+    message = msgs.reindex(key)
+
+    def fill(column: str, values: Any) -> None:
+        filled = out[column].where(out[column].notna(), pd.Series(values, index=out.index))
+        out[column] = filled.astype(frames.SCHEMAS["events"][column])  # type: ignore[arg-type]
+
+    fill("sequence_id", stage["sequence_id"].to_numpy())
+    fill("stage_id", stage["stage_id"].to_numpy())
+    fill("stage_index", stage["ordinal"].to_numpy())
+    fill(
+        "user_id", message["user_id"].where(message["user_id"].notna(), stage["user_id"]).to_numpy()
+    )
+    fill("subject", message["subject"].to_numpy())
+    fill("sequence_name", out["sequence_id"].map(names).to_numpy())
+    out.attrs = dict(events.attrs)
+    return out
+
+
 def empty_stats() -> pd.DataFrame:
     return stats_frame([])
 
@@ -309,6 +343,7 @@ __all__ = [
     "day",
     "empty_stats",
     "engaged_messages",
+    "enrich_events",
     "livefeed_search",
     "sequence_names",
     "stale_messages",

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from .. import frames
+from .._time import last_day
 from ..errors import MixmaxNbError, NotFoundError, ServiceError
 from .engagement import (
     ACCOUNT,
@@ -84,7 +85,7 @@ class Source(Protocol):
 
     async def team_members(self) -> pd.DataFrame: ...
 
-    async def events(self, *, since: Any = None) -> pd.DataFrame: ...
+    async def _account_feed(self, start: Any, *, refresh: bool = True) -> pd.DataFrame: ...
 
 
 def utc(value: Any) -> pd.Timestamp | None:
@@ -123,17 +124,26 @@ class _Counter:
 
 
 async def _stats(
-    source: Source, sequences: pd.DataFrame, since: Any, until: Any, count: _Counter
+    source: Source,
+    sequences: pd.DataFrame,
+    since: Any,
+    until: Any,
+    count: _Counter,
+    *,
+    account: bool = False,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Mixmax's totals for the account and each sequence (one request each)."""
+    """Mixmax's totals for each sequence (and, with ``account``, for the whole account,
+    one-off emails included), one request each."""
     notes: list[str] = []
-    queries: list[tuple[str, str, str]] = [(ACCOUNT, "All sequences and emails", "")]
+    queries: list[tuple[str, str, str]] = []
+    if account:
+        queries.append((ACCOUNT, "All sequences and emails", ""))
     for sid, name in zip(sequences["id"], sequences["name"], strict=True):
         try:
             queries.append((str(sid), str(name), livefeed_search(sequence=str(name))))
         except ValueError as exc:
             notes.append(f"No live-feed stats for {name!r}: {exc}.")
-    window = livefeed_search(since=since, until=until)
+    window = livefeed_search(since=since, until=last_day(utc(until)))
 
     failed: list[str] = []
 
@@ -260,7 +270,7 @@ async def _events_per_message(
 
 
 async def _events_account_feed(source: Source, since: Any) -> pd.DataFrame:
-    events = await source.events(since=since)
+    events = await source._account_feed(since)
     kept: pd.DataFrame = events.loc[events["type"].isin(ENGAGEMENT_TYPES)]
     return kept.reset_index(drop=True)
 
@@ -279,13 +289,21 @@ async def plan_pull(
     all_sequences = frames.shape("sequences", await source.records("list-sequences"))
     count.add("sequences")
     chosen = choose_sequences(all_sequences, sequences)
+    asked = [sequences] if isinstance(sequences, str) else list(sequences or ())
+    missing = sorted(set(asked) - set(chosen["id"].astype(str)) - set(chosen["name"].astype(str)))
+    if missing:
+        raise NotFoundError(
+            f"No sequence {', '.join(map(repr, missing))} in this account.",
+            hint="client.sequences() lists them; pass an id or an exact name.",
+            key="not_found",
+        )
     stats, notes = await _stats(source, chosen, since, until, count)
     per_seq = stats.loc[stats["key"] != ACCOUNT]
     reached = {
         str(k): int(v) for k, v in zip(per_seq["key"], per_seq["recipients"].fillna(0), strict=True)
     }
-    account = stats.loc[stats["key"] == ACCOUNT]
-    sent = int(account["sent"].fillna(0).sum()) if len(account) else 0
+    # Sequence emails only: one-offs add a few listing pages at most.
+    sent = int(per_seq["sent"].fillna(0).sum())
     opened = int(per_seq["opened"].fillna(0).sum())
     cached = len(store.coverage().signatures) if detail == "events" else 0
     shape = await livefeed_shape(source)
@@ -339,11 +357,14 @@ async def pull(
     count = _Counter(progress, 0)
     for what, n in planned["spent"].items():
         count.by[what] = n
+    # The whole account's totals (one-off emails too): after the first paint.
+    account, more_notes = await _stats(source, chosen.iloc[0:0], since, until, count, account=True)
+    stats = pd.concat([account, planned["stats"]], ignore_index=True)
     recipients, stages = await _recipients(source, chosen, count)
     messages = await _messages(source, since, count)
     events: pd.DataFrame | None = None
     hit_cap: frozenset[str] = frozenset()
-    notes = list(planned["notes"])
+    notes = list(planned["notes"]) + more_notes
     if detail == "events":
         if planned["shape"] == "per-message":
             events, hit_cap, more = await _events_per_message(
@@ -362,7 +383,7 @@ async def pull(
         recipients=recipients,
         stages=stages,
         messages=messages,
-        stats=planned["stats"],
+        stats=stats,
         events=events,
         capped=hit_cap,
         detail=detail,
