@@ -34,7 +34,7 @@ from .errors import (
 )
 
 if _TYPE_CHECKING:
-    from . import widgets
+    from . import analytics, charts, widgets
 
 __version__ = "0.1.0"
 
@@ -57,16 +57,21 @@ __all__ = [
     "SetupError",
     "TransportError",
     "__version__",
+    "analytics",
+    "charts",
     "connect",
     "doctor",
     "widgets",
 ]
 
 
+_LAZY = frozenset({"analytics", "charts", "widgets"})
+
+
 def __getattr__(name: str) -> _Any:
-    # Widgets pull in ipywidgets and plotly: load them only when asked for.
-    if name == "widgets":
+    # These pull in pandas, plotly and ipywidgets: load them only when asked for.
+    if name in _LAZY:
         import importlib
 
-        return importlib.import_module(".widgets", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'mixmax_nb' has no attribute {name!r}")

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import catalog
 from ._sync import run_sync
-from ._time import DateLike
 from .config import MIXMAX_APP_URL, Settings
 from .errors import InputError, MixmaxNbError, NotFoundError, SetupError
 from .transport.actions import ActionInfo, SchemaSource
@@ -39,6 +38,8 @@ from .transport.limits import NoLimit, RateLimiter, RetryPolicy, call_with_retry
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ._time import DateLike
 
     from .cache import EventStore
     from .data.engagement import Detail, EngagementData, Shape
