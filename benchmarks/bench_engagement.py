@@ -105,10 +105,23 @@ def main() -> int:
     estimate = plan.total + first
     error = abs(estimate - total_summary) / total_summary
     verdict(
-        "plan estimate vs requests made (summary)",
+        "plan estimate vs requests made (summary, first)",
         error,
         0.05,
         text=f"{estimate:,} planned, {total_summary:,} made ({100 * error:.1f}%)",
+    )
+
+    again_plan = client.plan_engagement(detail="summary")
+    spent_again = sum(counted.take().values())
+    client.engagement(detail="summary")
+    made_again = sum(counted.take().values()) + spent_again
+    planned_again = again_plan.total + spent_again
+    error = abs(planned_again - made_again) / made_again
+    verdict(
+        "plan estimate vs requests made (summary, repeat)",
+        error,
+        0.05,
+        text=f"{planned_again:,} planned, {made_again:,} made ({100 * error:.1f}%)",
     )
 
     plan_events = client.plan_engagement(detail="events")

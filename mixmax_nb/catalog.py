@@ -178,19 +178,25 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "unsubscribes",
         keywords=("unsubscribe", "opt-out", "suppression"),
     ),
-    _list(
+    # Mixmax serves the events of ONE message, at most 200 (mixmax-api.md section 12).
+    ActionSpec(
         "list-livefeed-events",
         "List Live Feed Events",
         "Get email engagement events from the live feed (opens, clicks, replies, etc.)",
+        _obj(
+            {
+                "messageId": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "The message whose events to list (at most the newest 200).",
+                }
+            },
+            ("messageId",),
+        ),
+        {"type": "object", "properties": {"results": {"type": "array", "items": _OBJECT}}},
         "events",
-        "livefeed/events",
-        {
-            "since": _TIME,
-            "until": _TIME,
-            "types": {"type": "array", "items": {"enum": list(EVENT_TYPES)}, "uniqueItems": True},
-            "sequenceId": {"type": "string", "minLength": 1},
-            "messageId": {"type": "string", "minLength": 1},
-        },
+        page="results",
+        path="livefeed/events",
         keywords=("engagement", "opens", "clicks", "replies", "activity", "tracking", "analytics"),
     ),
     ActionSpec(
@@ -425,6 +431,20 @@ ACTIONS: tuple[ActionSpec, ...] = (
 
 BY_KEY: dict[str, ActionSpec] = {a.key: a for a in ACTIONS}
 
+# A connector that lists the whole account's events instead (not what Mixmax documents;
+# the sandbox's second profile serves it, so both of the client's paths stay tested).
+ACCOUNT_FEED_INPUT: Schema = _obj(
+    {
+        "since": _TIME,
+        "until": _TIME,
+        "types": {"type": "array", "items": {"enum": list(EVENT_TYPES)}, "uniqueItems": True},
+        "sequenceId": {"type": "string", "minLength": 1},
+        "messageId": {"type": "string", "minLength": 1},
+        **_PAGING,
+    }
+)
+ACCOUNT_FEED_OUTPUT: Schema = _RESULTS_PAGE
+
 
 def get(key: str) -> ActionSpec:
     try:
@@ -563,7 +583,7 @@ CLIENT_METHODS: dict[str, str] = {
     "get-sequence-recipients": "recipients(sequence_id)",
     "add-recipient-to-sequence": "plan_enrollment(...) + enroll(plan)",
     "cancel-sequence-recipient": "plan_cancel(...) + cancel_recipients(plan)",
-    "list-livefeed-events": "events(since, until, types, sequence_id)",
+    "list-livefeed-events": "engagement(detail='events') / events(...)",
     "list-messages": "messages()",
     "get-message": "message(id)",
     "create-message": "housekeeping.create_draft(...)",

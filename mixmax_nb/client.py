@@ -37,10 +37,10 @@ from .transport.base import (
 from .transport.limits import NoLimit, RateLimiter, RetryPolicy, call_with_retry
 
 if TYPE_CHECKING:
+    import duckdb
     import pandas as pd
 
     from ._time import DateLike
-
     from .cache import EventStore
     from .data.engagement import Detail, EngagementData, Shape
     from .data.planner import EngagementPlan
@@ -529,9 +529,10 @@ class AsyncClient:
         if self._planned is not None and self._planned[0] == key:
             planned = self._planned[1]
         self._planned = None
-        return await pull(
+        store = await self.engagement_store()
+        data = await pull(
             self,
-            await self.engagement_store(),
+            store,
             since=start,
             until=end,
             sequences=sequences,
@@ -540,6 +541,19 @@ class AsyncClient:
             stop=stop,
             planned=planned,
         )
+        from .data.warehouse import persist_tables
+
+        persist_tables(store, data)  # the latest pull's tables, for client.duckdb()
+        return data
+
+    async def duckdb(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with read-only views over the local store:
+        ``events`` and the latest pull's ``sequences``, ``recipients``,
+        ``recipient_stages``, ``messages``, ``stats``, ``team_members`` (see
+        ``data.warehouse``). Nothing is copied; any number of readers at once."""
+        from .data.warehouse import duckdb_connection
+
+        return duckdb_connection(await self.engagement_store())
 
     # -- enrollment ---------------------------------------------------------------
 
@@ -700,6 +714,10 @@ class Client:
                 stop=stop,
             )
         )
+
+    def duckdb(self) -> duckdb.DuckDBPyConnection:
+        """DuckDB views over the local store (see :meth:`AsyncClient.duckdb`)."""
+        return run_sync(self.aio.duckdb())
 
     def messages(self) -> pd.DataFrame:
         return run_sync(self.aio.messages())

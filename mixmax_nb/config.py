@@ -54,6 +54,11 @@ class Settings:
     sandbox_seed: int = 7
     sandbox_profile: str = "instant"
     sandbox_scale: float = 1.0
+    sandbox_livefeed: str = "per-message"
+    """The shape of the sandbox's live feed for a new database (or one that never chose):
+    ``per-message`` (Mixmax as documented: ``GET /livefeed/events`` needs a ``messageId``)
+    or ``account`` (one account-wide, filterable event list). The one line to change
+    when the client reads the documented model by default."""
     sandbox_start: str = "ready"
     """How a new sandbox database starts: ``ready`` (logged in, READY connection),
     ``needs-connect`` (logged in, no connection yet) or ``logged-out``."""
@@ -85,6 +90,7 @@ class Settings:
             sandbox_seed=int(env.get("MIXMAX_NB_SANDBOX_SEED", "7")),
             sandbox_profile=env.get("MIXMAX_NB_SANDBOX_PROFILE", "instant"),
             sandbox_scale=float(env.get("MIXMAX_NB_SANDBOX_SCALE", "1")),
+            sandbox_livefeed=env.get("MIXMAX_NB_SANDBOX_LIVEFEED", cls.sandbox_livefeed),
             sandbox_start=env.get("MIXMAX_NB_SANDBOX_START", "ready"),
             sandbox_reference_date=env.get("MIXMAX_NB_SANDBOX_REFERENCE_DATE") or None,
             sandbox_now=env.get("MIXMAX_NB_SANDBOX_NOW") or None,

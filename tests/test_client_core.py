@@ -359,6 +359,9 @@ def test_events_ask_who_the_user_is_once_per_client(tmp_path: Any) -> None:
             calls.append(key)
             return await inner.run_action(key, input)
 
+        async def request(self, path: str, **kw: Any) -> Any:
+            return await inner.request(path, **kw)
+
     client = AsyncClient(Plain())  # type: ignore[arg-type]
 
     async def body() -> None:

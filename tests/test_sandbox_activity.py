@@ -84,11 +84,26 @@ def test_activity_is_deterministic_given_a_seed(small_template: Path, tmp_path: 
 
 
 def test_activity_shows_up_first_in_the_feed(db: Path) -> None:
-    t = open_transport(db)
+    # The account-wide profile: the newest events of the account, first.
+    t = open_transport(db, livefeed="account")
     t.sandbox_add_activity(5, seed=3)
     page = asyncio.run(t.run_action("list-livefeed-events", {"limit": 5}))["output"]
     newest = t.emulator.store.read("SELECT _id FROM events ORDER BY ts DESC, _id DESC LIMIT 5")
     assert [e["_id"] for e in page["results"]] == [r["_id"] for r in newest]
+
+
+def test_activity_shows_up_first_in_its_message(db: Path) -> None:
+    # Mixmax as documented: one message's events, newest first.
+    t = open_transport(db, livefeed="per-message")
+    t.sandbox_add_activity(20, seed=4)
+    row = t.emulator.store.one(
+        "SELECT _id, message_id FROM events WHERE type != 'sent' ORDER BY ts DESC LIMIT 1"
+    )
+    assert row is not None
+    page = asyncio.run(t.run_action("list-livefeed-events", {"messageId": row["message_id"]}))[
+        "output"
+    ]
+    assert page["results"][0]["_id"] == row["_id"]
 
 
 def test_activity_command(

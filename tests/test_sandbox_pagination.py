@@ -14,6 +14,7 @@ from mixmax_nb.sandbox.store import Store
 _store = Store.open(":memory:")
 seed.build(_store, seed=5, size="small", reference_date=date(2025, 6, 2))
 API = Mixmax(_store, lambda: 1_748_822_400_000)
+API.set_livefeed("account")  # the event walks below are the account-wide profile's
 TOTAL = {
     path: len(API.handle("GET", path, {"limit": 300, **extra}).body["results"])
     for path, extra in (("/unsubscribes", {}), ("/sequences", {}), ("/snippets", {}))

@@ -27,7 +27,7 @@ def test_dates_are_iso_or_date_objects_and_naive_is_utc() -> None:
 
 
 def test_until_is_inclusive_and_since_must_come_first() -> None:
-    start, end = window("2026-11-01", "2026-11-15")
+    _start, end = window("2026-11-01", "2026-11-15")
     assert end == pd.Timestamp("2026-11-16", tz="UTC")  # all of Nov 15
     _, exact = window(None, "2026-11-15T12:00Z")
     assert exact == pd.Timestamp("2026-11-15 12:00", tz="UTC")  # a time is that instant

@@ -19,10 +19,12 @@ from typing import Final
 
 import pandas as pd
 
+from .. import catalog
 from .engagement import Detail
 
 REQUESTS_PER_MINUTE: Final = 120
-RECIPIENTS_PAGE: Final = 50
+RECIPIENTS_PAGE: Final = catalog.RECIPIENTS_PAGE_MAX
+RECIPIENTS_CAP: Final = catalog.RECIPIENTS_CAP
 MESSAGES_PAGE: Final = 300
 ASK_ABOVE_S: Final = 60.0
 """A pull longer than this is confirmed first (the dashboard asks)."""
@@ -81,6 +83,24 @@ def _duration(seconds: float) -> str:
     return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
 
 
+def recipient_requests(listed: int) -> int:
+    """Requests to list ``listed`` recipients of one sequence (exact).
+
+    The recipients' list is a bare array paged by ``offset``: the walk stops at the
+    first short page, so a sequence whose last page is full costs one more (empty)
+    page; at Mixmax's 10,000 cap the walk stops without asking.
+    """
+    cap_pages = RECIPIENTS_CAP // RECIPIENTS_PAGE
+    return min(max(0, listed) // RECIPIENTS_PAGE + 1, cap_pages)
+
+
+def engaged_estimate(opened: int, replied: int, delivered: int) -> int:
+    """Messages with events, from Mixmax's totals: those opened, and those replied to
+    without a tracked open, a share of replies taken as independent of opening."""
+    extra = round(replied * (1 - opened / delivered)) if replied and delivered else 0
+    return opened + max(0, extra)
+
+
 def plan(
     *,
     detail: Detail,
@@ -88,6 +108,11 @@ def plan(
     reached: Mapping[str, int],
     sent: int,
     opened: int,
+    replied: int = 0,
+    delivered: int = 0,
+    listed: Mapping[str, int] | None = None,
+    messages_pages: int | None = None,
+    engaged: int | None = None,
     cached_opened: int = 0,
     stats_done: bool = False,
     sequences_done: bool = False,
@@ -96,20 +121,40 @@ def plan(
 ) -> EngagementPlan:
     """The requests of a pull.
 
-    ``reached``: people each chosen sequence has sent to (its live-feed stats'
-    ``recipients``); ``sent`` / ``opened``: emails sent and opened in the window (all
-    chosen sequences); ``cached_opened``: opened messages whose events the store holds
-    under today's counters; ``stats_done`` / ``sequences_done``: those requests were
-    already made (for the plan itself) and the pull reuses their answers."""
-    recipients = sum(max(1, math.ceil(n / RECIPIENTS_PAGE)) for n in reached.values())
+    ``reached``: every chosen sequence, with the people it has sent to (its live-feed
+    stats' ``recipients``; 0 when Mixmax gave none); ``listed``: how many recipients each
+    sequence listed at the last pull (exact, and it counts people not sent to yet),
+    which wins over ``reached``. ``messages_pages``: the messages' pages the last pull
+    of the same window read (one-off emails included), which wins over ``sent``.
+    ``engaged``: messages with events, when known better than :func:`engaged_estimate`
+    (the last pull counted them).
+    ``sent`` / ``delivered`` / ``opened`` / ``replied``: emails in the window (all chosen
+    sequences). A message has events to fetch when it was opened, or replied to
+    without a tracked open: that share of replies is estimated as independent of
+    opening (``replied * (1 - opened / delivered)``). ``cached_opened``: opened
+    messages whose events the store holds; ``stats_done`` / ``sequences_done``: those
+    requests were made for the plan itself and the pull reuses their answers."""
+    people = {**reached, **(listed or {})}
+    recipients = sum(recipient_requests(n) for n in people.values())
+    if engaged is None:
+        engaged = engaged_estimate(opened, replied, delivered)
     requests = {
         "sequences": 0 if sequences_done else 1,
-        "stats": 0 if stats_done else sequences + 1,
+        # One per sequence (made for the plan when ``stats_done``) and one for the account.
+        "stats": 1 if stats_done else sequences + 1,
         "recipients": recipients,
-        "messages": max(1, math.ceil(sent / MESSAGES_PAGE)),
-        "events": max(0, opened - cached_opened) if detail == "events" else 0,
+        "messages": messages_pages or max(1, math.ceil(sent / MESSAGES_PAGE)),
+        "teams": 1,
+        "events": max(0, engaged - cached_opened) if detail == "events" else 0,
     }
     return EngagementPlan(detail, sequences, requests, cached_opened, notes, stats)
 
 
-__all__ = ["ASK_ABOVE_S", "REQUESTS_PER_MINUTE", "EngagementPlan", "plan"]
+__all__ = [
+    "ASK_ABOVE_S",
+    "REQUESTS_PER_MINUTE",
+    "EngagementPlan",
+    "engaged_estimate",
+    "plan",
+    "recipient_requests",
+]

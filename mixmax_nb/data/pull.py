@@ -23,6 +23,7 @@ incrementally (``feed.py``) and keeps only the engagement types.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
@@ -48,7 +49,7 @@ from .engagement import (
     stats_row,
     tag_events,
 )
-from .planner import EngagementPlan, plan
+from .planner import EngagementPlan, engaged_estimate, plan, recipient_requests
 from .store import MessageEventStore
 
 EVENT_BATCH = 100
@@ -197,12 +198,25 @@ async def _recipients(
 
             warnings.simplefilter("ignore", RecipientsCapWarning)
             records = await source.records("get-sequence-recipients", {"sequenceId": sid})
-        count.add("recipients", max(1, -(-len(records) // 50)))
+        count.add("recipients", recipient_requests(len(records)))
         return records
 
     parts = await _bounded([partial(one, str(s)) for s in sequences["id"]])
     records = [r for part in parts for r in part]
     return frames.shape("recipients", records), frames.shape("recipient_stages", records)
+
+
+def _events_key(since: Any, sequence_ids: Sequence[str]) -> str:
+    """Where the store keeps how many messages a window's sequences had engaged."""
+    start = utc(since)
+    digest = hashlib.sha256("\n".join(sorted(sequence_ids)).encode()).hexdigest()[:16]
+    return f"engaged since {start.isoformat() if start is not None else 'the start'} in {digest}"
+
+
+def _messages_key(since: Any) -> str:
+    """Where the store keeps how many messages' pages a window's start cost."""
+    start = utc(since)
+    return f"list-messages pages since {start.isoformat() if start is not None else 'the start'}"
 
 
 async def _messages(source: Source, since: Any, count: _Counter) -> pd.DataFrame:
@@ -228,7 +242,10 @@ async def _events_per_message(
     since: Any,
     count: _Counter,
     stop: Any,
-) -> tuple[pd.DataFrame | None, frozenset[str], list[str]]:
+) -> tuple[pd.DataFrame | None, frozenset[str], list[str], int]:
+    """The events of every engaged message whose counters the store has not seen;
+    returns them (all the window's, stored ones too), the capped messages, notes and
+    how many messages are engaged."""
     engaged = engaged_messages(stages)
     start = utc(since)
     if start is not None:
@@ -266,7 +283,7 @@ async def _events_per_message(
     cover = store.coverage()
     if kept is not None and len(engaged):
         kept = kept.loc[kept["message_id"].isin(engaged["message_id"])].reset_index(drop=True)
-    return kept, frozenset(cover.capped & set(engaged["message_id"])), notes
+    return kept, frozenset(cover.capped & set(engaged["message_id"])), notes, len(engaged)
 
 
 async def _events_account_feed(source: Source, since: Any) -> pd.DataFrame:
@@ -299,12 +316,33 @@ async def plan_pull(
         )
     stats, notes = await _stats(source, chosen, since, until, count)
     per_seq = stats.loc[stats["key"] != ACCOUNT]
+    chosen_ids = chosen["id"].astype(str).tolist()
     reached = {
-        str(k): int(v) for k, v in zip(per_seq["key"], per_seq["recipients"].fillna(0), strict=True)
+        str(k): int(v)
+        for k, v in zip(per_seq["key"], per_seq["recipients"].fillna(0), strict=True)
+        if str(k) in chosen_ids
     }
+    listed = store.listed_counts()
+    # A sequence Mixmax gave no totals for (its name no search can hold) and that was
+    # never listed still costs pages: count it as the average of the others.
+    unknown = [s for s in chosen_ids if s not in reached and s not in listed]
+    if unknown:
+        typical = round(sum(reached.values()) / len(reached)) if reached else 0
+        reached.update(dict.fromkeys(unknown, typical))
+        notes.append(
+            f"{len(unknown):,} sequence(s) have no live-feed totals; their recipients' "
+            f"pages are estimated from the others' average ({typical:,} people)."
+        )
+    if not any(k in listed for k in reached):
+        notes.append(
+            "Recipients not sent to yet are not in Mixmax's totals, so this first plan "
+            "can count a few pages short; the next plan counts what this pull listed."
+        )
     # Sequence emails only: one-offs add a few listing pages at most.
     sent = int(per_seq["sent"].fillna(0).sum())
     opened = int(per_seq["opened"].fillna(0).sum())
+    replied = int(per_seq["replied"].fillna(0).sum())
+    delivered = int(per_seq["delivered"].fillna(0).sum())
     cached = len(store.coverage().signatures) if detail == "events" else 0
     shape = await livefeed_shape(source)
     if shape == "account" and detail == "events":
@@ -312,14 +350,31 @@ async def plan_pull(
             "This connection lists the whole account's events (no messageId): they are "
             "read from the live feed incrementally, not per message."
         )
+    estimate = engaged_estimate(opened, replied, delivered)
+    events_key = _events_key(since, chosen_ids)
+    seen, estimated = listed.get(f"{events_key} seen"), listed.get(f"{events_key} estimated")
+    engaged: int | None = None
+    if shape == "per-message" and seen is not None and estimated is not None:
+        # Calibrated by the last pull of the same window: what it found, plus what
+        # Mixmax's totals have gained since. Messages engaged again (a second open)
+        # are only seen when the recipients are listed, so they are not counted here.
+        engaged = max(0, seen + estimate - estimated)
+        cached = min(cached, seen)
+    else:
+        cached = min(cached, estimate)
     made = plan(
         detail=detail,
         sequences=len(chosen),
         reached=reached,
+        engaged=engaged,
         sent=sent,
         # The account-wide feed pages 300 events at a time, about 2 per opened email.
         opened=opened if shape == "per-message" else max(1, -(-2 * opened // 300)),
-        cached_opened=min(cached, opened),
+        replied=replied if shape == "per-message" else 0,
+        delivered=delivered,
+        listed={k: v for k, v in listed.items() if k in chosen_ids},
+        messages_pages=listed.get(_messages_key(since)),
+        cached_opened=cached,
         stats_done=True,
         sequences_done=True,
         notes=tuple(notes),
@@ -332,6 +387,8 @@ async def plan_pull(
         "notes": notes,
         "spent": dict(count.by),
         "shape": shape,
+        "events_key": events_key,
+        "engaged_estimate": estimate,
     }
 
 
@@ -361,16 +418,26 @@ async def pull(
     account, more_notes = await _stats(source, chosen.iloc[0:0], since, until, count, account=True)
     stats = pd.concat([account, planned["stats"]], ignore_index=True)
     recipients, stages = await _recipients(source, chosen, count)
+    # How many each sequence listed: the next plan's recipients estimate is then exact.
+    counts = recipients["sequence_id"].astype(str).value_counts()
+    listed = {str(s): int(counts.get(str(s), 0)) for s in chosen["id"]}
+    pages_before = count.by.get("messages", 0)
     messages = await _messages(source, since, count)
+    listed[_messages_key(since)] = count.by.get("messages", 0) - pages_before
+    store.remember_listed(listed)
     events: pd.DataFrame | None = None
     hit_cap: frozenset[str] = frozenset()
     notes = list(planned["notes"]) + more_notes
     if detail == "events":
         if planned["shape"] == "per-message":
-            events, hit_cap, more = await _events_per_message(
+            events, hit_cap, more, engaged_now = await _events_per_message(
                 source, store, stages, since, count, stop
             )
             notes += more
+            key = planned["events_key"]
+            store.remember_listed(
+                {f"{key} seen": engaged_now, f"{key} estimated": planned["engaged_estimate"]}
+            )
         else:
             events = await _events_account_feed(source, since)
     try:

@@ -34,6 +34,8 @@ from typing import Any
 import pandas as pd
 
 MAX_PARTS = 16
+LISTED = "listed.json"
+"""Recipients per sequence at the last pull: the next plan's page count (a hint only)."""
 COVERAGE_KEY = b"mixmax_nb.messages"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -181,6 +183,25 @@ class MessageEventStore:
     def clear(self) -> None:
         for path in self.parts():
             path.unlink(missing_ok=True)
+        (self.dir / LISTED).unlink(missing_ok=True)
+
+    def listed_counts(self) -> dict[str, int]:
+        """What the last pull listed, by sequence id (recipients) and by window start
+        (messages' pages): what the next plan counts requests by."""
+        try:
+            data = json.loads((self.dir / LISTED).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def remember_listed(self, counts: Mapping[str, int]) -> None:
+        self._private_dirs()
+        merged = {**self.listed_counts(), **{str(k): int(v) for k, v in counts.items()}}
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".listed-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(merged, fh)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.dir / LISTED)
 
     def _private_dirs(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,16 @@
 """New live-feed activity "now": what a demo or a benchmark refreshes against.
 
 The seeded account ends at the reference date and nothing moves by itself
-(README, assumption 32). :func:`add_activity` appends ``n`` events whose
-timestamps are all after every stored event and end about now, as a live feed
-would show them: new sends of active recipients' next email stage, then opens,
-clicks, downloads and replies on the most recently sent messages. The rows it
+(README, "The account does not move by itself"). :func:`add_activity` appends
+``n`` events whose timestamps are all after every stored event and end about
+now, as a live feed would show them: new sends of active recipients' next email
+stage, then opens, clicks, downloads and replies on the most recently sent
+messages. The rows it
 touches stay consistent with the emulated API: a send is a message plus a
-``sent`` event and moves the recipient on; engagement updates the recipient's
-counters; a reply exits the recipient (``completed`` / ``replied``).
+``sent`` event and moves the recipient on; engagement updates the counters of
+the message's stage and the recipient's totals alike (so the stage counters keep
+equal to the message's events); a reply exits the recipient (``completed`` /
+``replied``). Bounced messages get no engagement.
 
 Deterministic given ``seed``: the same seed, database content and clock give
 the same events. Plain ``random`` (no numpy), so the command stays light.
@@ -23,6 +26,7 @@ from typing import Any
 
 from . import names as N
 from .ids import METEOR_ALPHABET, object_id
+from .mixmax import stage_counters
 from .store import Store
 from .templating import render
 
@@ -71,8 +75,9 @@ class _Feed:
         self.recent: list[dict[str, Any]] = [
             dict(r)
             for r in conn.execute(
-                "SELECT _id, user_id, sequence_id, recipient_id, to_json FROM messages "
-                "WHERE sent IS NOT NULL ORDER BY sent DESC, _id LIMIT ?",
+                "SELECT _id, user_id, sequence_id, recipient_id, to_json FROM messages m "
+                "WHERE sent IS NOT NULL AND NOT EXISTS (SELECT 1 FROM events e WHERE "
+                "e.message_id = m._id AND e.type = 'bounced') ORDER BY sent DESC, _id LIMIT ?",
                 (RECENT,),
             )
         ]
@@ -97,11 +102,26 @@ class _Feed:
             self.opened.add(message["_id"])
         column = {"opened": "opens", "clicked": "clicks", "downloaded": "downloads"}.get(kind)
         if column and message["recipient_id"]:
-            self.conn.execute(
-                f"UPDATE recipients SET {column} = {column} + 1 WHERE _id = ?",  # noqa: S608 - fixed names
-                (message["recipient_id"],),
-            )
+            self._count_on_stage(message, column)
         return kind
+
+    def _count_on_stage(self, message: dict[str, Any], column: str) -> None:
+        """One more open, click or download: on the message's stage and on the
+        recipient's totals, in one write."""
+        row = self.conn.execute(
+            "SELECT stages FROM recipients WHERE _id = ?", (message["recipient_id"],)
+        ).fetchone()
+        if row is None:
+            return
+        stages = json.loads(row["stages"])
+        for stage in stages:
+            if stage.get("messageId") == message["_id"]:
+                _complete(stage)
+                stage[column] = int(stage[column] or 0) + 1
+        self.conn.execute(
+            f"UPDATE recipients SET {column} = {column} + 1, stages = ? WHERE _id = ?",  # noqa: S608 - fixed names
+            (json.dumps(stages), message["recipient_id"]),
+        )
 
     # -- sends ---------------------------------------------------------------------------
 
@@ -136,7 +156,8 @@ class _Feed:
                 row["_id"],
                 subject,
             )
-            stage.update(state="sent", sentAt=t, messageId=mid)
+            _complete(stage)
+            stage.update(state="sent", sentAt=t, processedAt=t, messageId=mid)
             later = [s for s in stages[k + 1 :] if s["state"] == "scheduled"]
             self.conn.execute(
                 "UPDATE recipients SET last_ordinal = ?, last_message_created = ?, updated = ?, "
@@ -206,7 +227,12 @@ class _Feed:
 
     def _reply(self, message: dict[str, Any], t: int) -> bool:
         """A reply exits an active recipient (as Mixmax does); one reply per message."""
-        if message["_id"] in self.replied:
+        if (
+            message["_id"] in self.replied
+            or self.conn.execute(
+                "SELECT 1 FROM events WHERE message_id = ? AND type = 'replied'", (message["_id"],)
+            ).fetchone()
+        ):
             return False
         self.replied.add(message["_id"])
         rid = message["recipient_id"]
@@ -221,10 +247,11 @@ class _Feed:
         if row["state"] == "active":
             for stage in stages:
                 if stage["state"] == "scheduled":
-                    stage["state"] = "cancelled"
+                    stage.update(state="cancelled", processedAt=t)
         for stage in stages:
             if stage.get("messageId") == message["_id"]:
-                stage["replied"] = True
+                _complete(stage)
+                stage["replied"] = 1  # a 0/1 flag, as the seed writes it
         exit_sql = (
             ", state = 'completed', completed_reason = 'replied', next_scheduled = NULL"
             if row["state"] == "active"
@@ -265,3 +292,11 @@ class _Feed:
                 self.rng.choice(N.FILES) if kind == "downloaded" else None,
             ),
         )
+
+
+def _complete(stage: dict[str, Any]) -> None:
+    """Give a stored stage every counter, as numbers: stages planned by earlier
+    sandbox versions lack some and hold booleans."""
+    for key, default in stage_counters(str(stage.get("type"))).items():
+        value = stage.get(key, default)
+        stage[key] = int(value) if isinstance(value, bool) else value

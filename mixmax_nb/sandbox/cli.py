@@ -11,7 +11,8 @@ to end. The database is ``MIXMAX_NB_SANDBOX_DB`` (else the default under
 
 ``mixmax-nb-sandbox sandbox ...`` holds the controls that are not Membrane's:
 ``init``, ``reset``, ``info``, ``login-code``, ``connect``, ``state``, ``fault``,
-``faults``, ``profile``, ``activity``. Imports stay light (no pandas, no numpy unless seeding).
+``faults``, ``profile``, ``livefeed``, ``activity``. Imports stay light (no pandas, no
+numpy unless seeding).
 """
 
 from __future__ import annotations
@@ -189,6 +190,7 @@ def _control(emu: Emulator, words: list[str], opts: dict[str, Any]) -> Any:
             "counts": emu.store.get_meta("counts"),
             "profile": emu.conditions.profile,
             "scale": emu.conditions.scale,
+            "livefeed": emu.livefeed,
             "loggedIn": emu.logged_in(),
             "faults": emu.conditions.pending(),
             "sandbox": True,
@@ -206,6 +208,9 @@ def _control(emu: Emulator, words: list[str], opts: dict[str, Any]) -> Any:
         scale = float(opts["scale"]) if "scale" in opts else None
         emu.conditions.configure(words[2], scale)
         return {"profile": emu.conditions.profile, "scale": emu.conditions.scale}
+    if what == "livefeed" and len(words) == 3:
+        emu.set_livefeed(words[2])
+        return {"livefeed": emu.livefeed}
     if what == "fault" and len(words) == 3:
         if words[2] not in FAULT_KINDS:
             raise UsageError(f"fault must be one of {', '.join(FAULT_KINDS)}")
@@ -236,6 +241,7 @@ def _open(settings: Settings, words: list[str], opts: dict[str, Any]) -> Emulato
             start=opts.get("start"),
             profile=opts.get("profile"),
             scale=float(opts["scale"]) if "scale" in opts else None,
+            livefeed=opts.get("livefeed"),
         )
         if opts.get("reset"):
             emu.reset()

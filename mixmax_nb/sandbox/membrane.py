@@ -40,7 +40,7 @@ from . import account, schema
 from .clock import account_clock
 from .faults import Conditions, Gate, MembraneFault, vendor_error
 from .ids import iso, object_id, run_id
-from .mixmax import Mixmax
+from .mixmax import Mixmax, livefeed_shape
 from .store import Store
 
 T = TypeVar("T")
@@ -182,7 +182,9 @@ class Emulator:
         # The account's "now" (pinned in tests, see ``clock``); rate windows keep real time.
         self.clock = clock or account_clock(store, settings.sandbox_now)
         self.conditions = Conditions(store)
-        self.mixmax = Mixmax(store, lambda: int(self.clock() * 1000))
+        self.mixmax = Mixmax(
+            store, lambda: int(self.clock() * 1000), livefeed_default=settings.sandbox_livefeed
+        )
 
     @classmethod
     def open(
@@ -196,10 +198,12 @@ class Emulator:
         start: str | None = None,
         profile: str | None = None,
         scale: float | None = None,
+        livefeed: str | None = None,
         clock: Callable[[], float] | None = None,
     ) -> Emulator:
-        """Open (seeding if new) the account; ``start`` applies to a new database, or
-        to an existing one when given explicitly."""
+        """Open (seeding if new) the account; ``start``, ``profile``, ``scale`` and
+        ``livefeed`` apply to a new database, or to an existing one when given
+        explicitly (an existing one keeps what it was set to)."""
         store, created = account.open_store(
             settings,
             seed=settings.sandbox_seed if seed is None else seed,
@@ -215,6 +219,8 @@ class Emulator:
                 profile or (settings.sandbox_profile if created else None),
                 scale if scale is not None else (settings.sandbox_scale if created else None),
             )
+        if created or livefeed is not None:
+            emu.mixmax.set_livefeed(livefeed or settings.sandbox_livefeed)
         return emu
 
     # -- controls (what a person or a test does outside Membrane) -----------------------
@@ -234,9 +240,26 @@ class Emulator:
     def reset(self) -> None:
         start = "ready" if self.store.get_meta("logged_in") else "logged-out"
         profile, scale = self.conditions.profile, self.conditions.scale
+        livefeed = self.livefeed
         account.reset(self.store, self.settings)
         self.set_start(start)
         self.conditions.configure(profile, scale)
+        self.mixmax.set_livefeed(livefeed)
+
+    @property
+    def livefeed(self) -> str:
+        """The live feed's shape on this database: ``per-message`` or ``account``."""
+        return self.mixmax.livefeed
+
+    def set_livefeed(self, shape: str) -> None:
+        """Switch the live feed's shape (what `action list` shows and what
+        ``GET /livefeed/events`` answers); stored in the database."""
+        self.mixmax.set_livefeed(shape)
+
+    def action_schemas(self, spec: catalog.ActionSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The (input, output) schemas of ``spec`` on this database: the catalog's,
+        except ``list-livefeed-events`` in the per-message shape."""
+        return action_schemas(spec, self.livefeed)
 
     def add_activity(self, n: int, *, seed: int | None = None) -> dict[str, Any]:
         """Append ``n`` live-feed events "now", after every stored one (see ``activity``)."""
@@ -473,7 +496,8 @@ class Emulator:
             raise _bad(None, f"Invalid cursor {cursor!r}.", status=400) from None
         size = max(1, min(1000, int(limit)))
         page = specs[start : start + size]
-        out: dict[str, Any] = {"items": [_action_record(s, conn["id"]) for s in page]}
+        shape = self.livefeed
+        out: dict[str, Any] = {"items": [_action_record(s, conn["id"], shape) for s in page]}
         if start + size < len(specs):
             out["cursor"] = str(start + size)
         return out
@@ -506,7 +530,9 @@ class Emulator:
         spec = _find_action(ref, cid, by=by)
         rid = run_id()
         data = dict(input or {})
-        problems = schema.errors(spec.input_schema, data)
+        # The same schema `action list` shows for this connection.
+        input_schema, _ = self.action_schemas(spec)
+        problems = schema.errors(input_schema, data)
         if problems:
             field, message = problems[0]
             raise _bad(
@@ -579,7 +605,21 @@ def _action_id(key: str, connection_id: str) -> str:
     return hashlib.sha256(f"{connection_id}:{key}".encode()).hexdigest()[:24]
 
 
-def _action_record(spec: catalog.ActionSpec, connection_id: str) -> dict[str, Any]:
+# `list-livefeed-events` as Mixmax documents it (MA §8, §12): the events of one message.
+# A client tells the shapes apart by this schema (`messageId` required, no cursor).
+def action_schemas(
+    spec: catalog.ActionSpec, livefeed: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(inputSchema, outputSchema) of an action for a database's live-feed shape: the
+    catalog's (Mixmax as documented), except ``list-livefeed-events`` in the
+    ``account`` shape, which lists every event of the account."""
+    if spec.key == "list-livefeed-events" and livefeed_shape(livefeed) == "account":
+        return catalog.ACCOUNT_FEED_INPUT, catalog.ACCOUNT_FEED_OUTPUT
+    return spec.input_schema, spec.output_schema
+
+
+def _action_record(spec: catalog.ActionSpec, connection_id: str, livefeed: str) -> dict[str, Any]:
+    input_schema, output_schema = action_schemas(spec, livefeed)
     return {
         "id": _action_id(spec.key, connection_id),
         "key": spec.key,
@@ -587,8 +627,8 @@ def _action_record(spec: catalog.ActionSpec, connection_id: str) -> dict[str, An
         "description": spec.description,
         "type": "connector-operation",
         "config": {},
-        "inputSchema": spec.input_schema,
-        "outputSchema": spec.output_schema,
+        "inputSchema": input_schema,
+        "outputSchema": output_schema,
         "integrationId": "sandbox-mixmax-integration",
         "connectionId": connection_id,
         "state": "READY",
@@ -640,9 +680,19 @@ class SandboxTransport:
 
     @classmethod
     def open(cls, settings: Settings | None = None, **options: Any) -> SandboxTransport:
-        """Options: seed, size, profile, db, scale, reference_date, start."""
+        """Options: seed, size, profile, db, scale, reference_date, start, livefeed."""
         settings = settings or Settings.from_env()
-        known = {"seed", "size", "profile", "db", "scale", "reference_date", "start", "clock"}
+        known = {
+            "seed",
+            "size",
+            "profile",
+            "db",
+            "scale",
+            "reference_date",
+            "start",
+            "livefeed",
+            "clock",
+        }
         unknown = sorted(set(options) - known)
         if unknown:
             raise InputError(
@@ -837,6 +887,17 @@ class SandboxTransport:
 
     def sandbox_set_profile(self, profile: str | None = None, scale: float | None = None) -> None:
         self.emulator.conditions.configure(profile, scale)
+
+    @property
+    def livefeed(self) -> str:
+        """The live feed's shape: ``per-message`` (documented) or ``account``."""
+        return self.emulator.livefeed
+
+    def sandbox_set_livefeed(self, shape: str) -> None:
+        """Switch the live feed's shape on this database (``per-message`` or
+        ``account``). The action list changes with it, so the cached list is dropped."""
+        self.emulator.set_livefeed(shape)
+        self.actions.forget()
 
     def sandbox_add_activity(self, n: int, *, seed: int | None = None) -> dict[str, Any]:
         """Append ``n`` realistic live-feed events "now" (new sends, opens, clicks,

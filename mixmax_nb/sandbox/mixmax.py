@@ -16,6 +16,7 @@ Membrane concerns (login, connections, rate limits, faults) live elsewhere.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import sqlite3
@@ -26,8 +27,10 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
+from ..config import Settings
+from . import names as N
 from .ids import iso, meteor_id, object_id, parse_time
-from .store import Store
+from .store import Store, fold
 from .templating import render
 
 # -- assumptions kept in one place (see README.md) --------------------------------
@@ -37,6 +40,28 @@ RECIPIENTS_MAX_LIMIT = 50
 RECIPIENTS_CAP = 10_000
 DAILY_SEND_LIMIT = 500
 EVENT_TYPES = ("sent", "opened", "clicked", "downloaded", "replied", "bounced", "unsubscribed")
+# The live feed's two shapes (README "Live feed shapes"): Mixmax as documented (MA §12:
+# the events of one message) and the sandbox's older account-wide event list.
+LIVEFEED_SHAPES = ("per-message", "account")
+MESSAGE_EVENT_TYPES = ("opened", "clicked", "downloaded", "replied")  # MA §12, V
+EVENTS_PER_MESSAGE = 200  # "at most 200 events" per message (MA §8, V): the newest
+# What /livefeed `stats` counts per message, from that message's events.
+_FEED_FLAGS = ("opened", "clicked", "downloaded", "replied", "bounced", "unsubscribed")
+# The live feed's search (MA §8: the keys are V; the parameter name `search`, the
+# matching rules and the date zone are assumed, README).
+SEARCH_KEYS = ("is", "to", "from", "subject", "sequence", "template", "sent")
+SEARCH_IS = ("opened", "clicked", "downloaded", "replied", "bounced")
+SEARCH_HELP = (
+    "Search terms are key:value pairs separated by spaces, all of which must match: "
+    "is:opened|clicked|downloaded|replied|bounced, to:<address or name>, "
+    "from:me|everyone|<team name>|<address>, subject:<text>, sequence:<name>|*, "
+    "template:<name>, sent:MM/DD/YYYY-MM/DD/YYYY (inclusive, UTC); "
+    'quote a value that has spaces (subject:"next quarter", \\" for a quote inside).'
+)
+_SEARCH_TERM = re.compile(
+    r'\s*(?:(?P<key>[A-Za-z]+):(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[^\s"]\S*))'
+    r"|(?P<other>\S+))"
+)
 SANDBOX_HEADER = "x-mixmax-nb-sandbox"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _HEX24 = re.compile(r"^[0-9a-f]{24}$")
@@ -134,15 +159,27 @@ def _clamp(limit: int, high: int) -> int:
     return max(1, min(high, limit))
 
 
+def livefeed_shape(value: object) -> str:
+    """``value`` if it names a live-feed shape; ValueError naming the choices otherwise."""
+    if value not in LIVEFEED_SHAPES:
+        raise ValueError(f"livefeed must be one of {LIVEFEED_SHAPES}, not {value!r}")
+    return str(value)
+
+
 Route = tuple[str, re.Pattern[str], Callable[..., Any]]
 
 
 class Mixmax:
     """The emulated Mixmax REST API for the store's current user."""
 
-    def __init__(self, store: Store, now_ms: Callable[[], int]) -> None:
+    def __init__(
+        self, store: Store, now_ms: Callable[[], int], *, livefeed_default: str | None = None
+    ) -> None:
         self.store = store
         self.now_ms = now_ms
+        # The shape of a database that never chose one (made before shapes existed):
+        # the settings' default unless the caller (the Emulator) passes its settings'.
+        self.livefeed_default = livefeed_shape(livefeed_default or Settings.sandbox_livefeed)
         self._truncate = False
         r = re.compile
         self.routes: list[Route] = [
@@ -162,6 +199,7 @@ class Mixmax:
             ("POST", r(r"messages"), self.create_message),
             ("GET", r(r"messages/(?P<id>[^/]+)"), self.get_message),
             ("POST", r(r"messages/(?P<id>[^/]+)/send"), self.send_message),
+            ("GET", r(r"livefeed"), self.livefeed_messages),
             ("GET", r(r"livefeed/events"), self.list_events),
             ("GET", r(r"snippets"), self.list_snippets),
             ("GET", r(r"snippets/(?P<id>[^/]+)"), self.get_snippet),
@@ -228,6 +266,39 @@ class Mixmax:
     @property
     def me_id(self) -> str:
         return str(self.store.get_meta("current_user_id"))
+
+    @property
+    def livefeed(self) -> str:
+        """This database's live-feed shape: ``per-message`` or ``account``."""
+        stored = self.store.get_meta("livefeed")
+        return self.livefeed_default if stored is None else livefeed_shape(stored)
+
+    def set_livefeed(self, shape: str) -> None:
+        self.store.set_meta("livefeed", livefeed_shape(shape))
+
+    def _teams(self) -> list[dict[str, Any]]:
+        rows = self.store.read("SELECT doc FROM docs WHERE kind = 'teams' ORDER BY sort_key, _id")
+        return [json.loads(r["doc"]) for r in rows]
+
+    @staticmethod
+    def _member_ids(team: Mapping[str, Any]) -> list[str]:
+        # Accepted members only: a pending invite has an email and no user yet.
+        return [
+            m["userId"]["_id"]
+            for m in team.get("members", [])
+            if isinstance(m.get("userId"), Mapping) and m.get("accepted")
+        ]
+
+    def _visible_users(self) -> list[str]:
+        """Whose sent messages the current user sees: their own and their teammates'
+        (the team live feed; every message is included in it, README)."""
+        me = self.me_id
+        seen = {me}
+        for team in self._teams():
+            members = self._member_ids(team)
+            if me in members:
+                seen.update(members)
+        return sorted(seen)
 
     def _user(self, user_id: str) -> dict[str, Any]:
         row = self.store.one("SELECT * FROM users WHERE _id = ?", (user_id,))
@@ -446,10 +517,18 @@ class Mixmax:
             (id, limit, offset),
         )
         with_vars = _bool(params, "includeVariables")
-        return [self._recipient(r, with_vars) for r in rows]
+        senders: dict[str, dict[str, Any]] = {}
+        out = []
+        for row in rows:
+            uid = row["user_id"]
+            if uid not in senders:
+                user = self._user(uid)
+                senders[uid] = {"email": user.get("email"), "name": user.get("name")}
+            out.append(self._recipient(row, with_vars, senders[uid]))
+        return out
 
     @staticmethod
-    def _recipient(row: sqlite3.Row, with_vars: bool) -> dict[str, Any]:
+    def _recipient(row: sqlite3.Row, with_vars: bool, sender: Mapping[str, Any]) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "_id": row["_id"],
             "userId": row["user_id"],
@@ -466,10 +545,9 @@ class Mixmax:
                     "opens": row["opens"],
                     "clicks": row["clicks"],
                     "downloads": row["downloads"],
-                    "replied": bool(row["replied"]),
                 }
             },
-            "stages": json.loads(row["stages"]),
+            "stages": [_stage_view(st, sender) for st in json.loads(row["stages"])],
         }
         if with_vars:
             doc["variables"] = json.loads(row["variables"])
@@ -622,13 +700,11 @@ class Mixmax:
                     "state": "scheduled" if start is not None else "draft",
                     "scheduledAt": at,
                     "sentAt": None,
-                    "scheduleBetween": stage["scheduleBetween"],
+                    "processedAt": None,
                     "messageId": None,
-                    "opens": 0,
-                    "clicks": 0,
-                    "replied": False,
-                    "bounced": False,
+                    **stage_counters(stage["type"]),
                     "failedError": None,
+                    "scheduleBetween": stage_window(stage["scheduleBetween"]),
                 }
             )
         return stages
@@ -653,7 +729,7 @@ class Mixmax:
                 stages = json.loads(row["stages"])
                 for stage in stages:
                     if stage["state"] == "scheduled":
-                        stage["state"] = "cancelled"
+                        stage.update(state="cancelled", processedAt=now)
                 conn.execute(
                     "UPDATE recipients SET state = 'completed', completed_reason = 'cancelled', "
                     "next_scheduled = NULL, updated = ?, stages = ? WHERE _id = ?",
@@ -781,6 +857,46 @@ class Mixmax:
     # -- live feed ---------------------------------------------------------------------
 
     def list_events(self, params: Mapping[str, Any], body: Any) -> dict[str, Any]:
+        """``GET /livefeed/events`` in this database's shape (see :attr:`livefeed`)."""
+        if self.livefeed == "per-message":
+            return self._message_events(params)
+        return self._account_events(params)
+
+    def _feed_message(self, message_id: str) -> sqlite3.Row:
+        """A message the current user's live feed can show, or 404 (MA §5: a vanished
+        message is a 404)."""
+        row = self.store.one(
+            "SELECT _id, user_id, to_json FROM messages WHERE _id = ?", (message_id,)
+        )
+        if row is None or row["user_id"] not in self._visible_users():
+            raise HttpError(404, f"Message {message_id} not found.")
+        return row
+
+    def _message_events(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """One message's events, newest first, the newest 200 at most (MA §8, §12).
+
+        No paging cursor (none is documented) and no filters: ``wasSentViaMixmax``
+        (sent by connectors) and any other parameter are accepted and ignored.
+        """
+        message_id = str(params.get("messageId") or "").strip()
+        if not message_id:
+            raise HttpError(
+                400,
+                "`messageId` is required: GET /livefeed/events lists the events of one "
+                "message (?messageId=<message _id>).",
+            )
+        message = self._feed_message(message_id)
+        marks = ",".join("?" * len(MESSAGE_EVENT_TYPES))
+        rows = self.store.read(
+            "SELECT _id, type, ts, city, os, program, is_mobile, link_url, link_text, "  # noqa: S608 - placeholders only
+            f"file_name FROM events WHERE message_id = ? AND type IN ({marks}) "
+            "ORDER BY ts DESC, _id DESC LIMIT ?",
+            (message_id, *MESSAGE_EVENT_TYPES, EVENTS_PER_MESSAGE),
+        )
+        to = (json.loads(message["to_json"] or "[]") or [{}])[0]
+        return {"results": [_message_event(r, to) for r in rows]}
+
+    def _account_events(self, params: Mapping[str, Any]) -> dict[str, Any]:
         sql = (
             "SELECT e.*, e.ts AS sort_value, e._id AS ident, m.subject, m.to_json, "
             "m.stage_id, m.stage_index, d.name AS seq_name FROM events e "
@@ -827,6 +943,241 @@ class Mixmax:
             "SELECT _id, json_extract(doc, '$.name') AS name FROM docs WHERE kind = 'sequences'"
         )
         return {r["_id"]: r["name"] for r in rows}
+
+    # -- GET /livefeed: sent messages matching a search, with stats for all of them ------
+
+    def livefeed_messages(self, params: Mapping[str, Any], body: Any) -> dict[str, Any]:
+        """A standard page of the sent messages the user sees (their own and their
+        teams'), newest sent first, that match ``search``; ``stats`` covers every
+        matching message, not the page (MA §8, §12). The same in both shapes."""
+        where, args = self._feed_filter(str(params.get("search") or ""))
+        users = self._visible_users()
+        scope = f" AND m.user_id IN ({','.join('?' * len(users))})" + where
+        scope_args = [*users, *args]
+        sql = (
+            "SELECT m._id, m.user_id, m.to_json, m.cc_json, m.bcc_json, m.subject, m.sent, "  # noqa: S608 - placeholders only
+            "m.sequence_id, m.recipient_id, m.sent AS sort_value, m._id AS ident, "
+            "u.email AS from_email, u.name AS from_name FROM messages m "
+            "LEFT JOIN users u ON u._id = m.user_id WHERE m.sent IS NOT NULL" + scope
+        )
+        page = self._page(
+            params, sql=sql, args=scope_args, sort="m.sent", ident="m._id", convert=self._feed_items
+        )
+        page["stats"] = self._feed_stats(scope, scope_args, searched=bool(where))
+        return page
+
+    def _feed_items(self, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+        threaded = {
+            r["_id"]: bool(r["replies"])
+            for r in self.store.read(
+                "SELECT _id, json_extract(doc, '$.sendStagesAsReplies') AS replies FROM docs "
+                "WHERE kind = 'sequences'"
+            )
+        }
+        out = []
+        for row in rows:
+            gmail_id = _gmail_id(row["_id"])
+            # Stages sent as replies share the recipient's thread (assumed: Gmail names
+            # a thread by its first message; the sandbox by the recipient).
+            thread = (
+                _gmail_id(row["recipient_id"])
+                if row["recipient_id"] and threaded.get(row["sequence_id"])
+                else gmail_id
+            )
+            recipients = [
+                {"name": a.get("name"), "email": a.get("email")}
+                for column in ("to_json", "cc_json", "bcc_json")
+                for a in json.loads(row[column] or "[]")
+            ]
+            out.append(
+                {
+                    "_id": row["_id"],
+                    "userId": row["user_id"],
+                    "recipients": recipients,
+                    "fromEmail": row["from_email"],
+                    "fromName": row["from_name"],
+                    "subject": row["subject"],
+                    "sent": row["sent"],
+                    "service": "gmail",
+                    "serviceMessageId": gmail_id,
+                    "serviceThreadId": thread,
+                    "includeInTeamLiveFeed": True,
+                }
+            )
+        return out
+
+    def _feed_stats(self, scope: str, args: list[Any], *, searched: bool) -> dict[str, Any]:
+        """Stats of every message the query matches, counted by SQLite (README: the
+        definitions). A message counts once per kind however many events it has.
+
+        One statement, so one snapshot. With search terms the matches are found once
+        and kept (as rowids); without, each part filters again, which is cheaper
+        than keeping 600k rowids at the large size. Addresses are read from the
+        distinct address lists (one string per contact) rather than every message.
+        ``scope`` holds placeholders only: the search's values are arguments.
+        """
+        marks = ",".join("?" * len(_FEED_FLAGS))
+        if searched:
+            head = (
+                "WITH matched AS MATERIALIZED (SELECT m.rowid AS rid FROM messages m "  # noqa: S608
+                f"WHERE m.sent IS NOT NULL{scope}) "
+            )
+            source, where = "matched JOIN messages m ON m.rowid = matched.rid", ""
+            values = [*args, *_FEED_FLAGS]
+        else:
+            head, source, where = "", "messages m", f" WHERE m.sent IS NOT NULL{scope}"
+            values = [*args, *args, *_FEED_FLAGS, *args]
+        sql = (
+            f"{head}SELECT 'sent' AS kind, COUNT(*) AS n FROM {source}{where} UNION ALL "  # noqa: S608
+            "SELECT 'recipients', COUNT(DISTINCT lower(json_extract(a.value, '$.email'))) "
+            f"FROM (SELECT DISTINCT m.to_json, m.cc_json, m.bcc_json FROM {source}{where}) d, "
+            "json_each(json_array(json(d.to_json), json(coalesce(d.cc_json, '[]')), "
+            "json(coalesce(d.bcc_json, '[]')))) g, json_each(g.value) a UNION ALL "
+            f"SELECT x.type, COUNT(DISTINCT x.message_id) FROM {source} JOIN events x "
+            f"ON x.message_id = m._id AND x.type IN ({marks}){where} GROUP BY x.type"
+        )
+        rows = self.store.read(sql, values)
+        n = {r["kind"]: int(r["n"]) for r in rows}
+        sent, bounced = n.get("sent", 0), n.get("bounced", 0)
+        delivered = sent - bounced
+        stats: dict[str, Any] = {
+            "sent": sent,
+            "delivered": delivered,
+            "recipients": n.get("recipients", 0),
+            **{k: n.get(k, 0) for k in ("opened", "clicked", "downloaded", "replied")},
+            "bounced": bounced,
+            # Meeting invitations are not emulated.
+            "accepted": 0,
+            "declined": 0,
+            "tentative": 0,
+        }
+        stats["percentages"] = {
+            **{
+                k: _percent(n.get(k, 0), delivered)
+                for k in ("opened", "clicked", "downloaded", "replied")
+            },
+            "bounced": _percent(bounced, sent),
+            "delivered": _percent(delivered, sent),
+            "unsubscribed": _percent(n.get("unsubscribed", 0), delivered),
+        }
+        return stats
+
+    # -- the live feed's search grammar (MA §8 D-lf; README for what is assumed) ----------
+
+    def _feed_filter(self, search: str) -> tuple[str, list[Any]]:
+        """``search`` as SQL over ``messages m``: `` AND ...`` terms (all must match)."""
+        where: list[str] = []
+        args: list[Any] = []
+        text = search.strip()
+        pos = 0
+        while pos < len(text):
+            term = _SEARCH_TERM.match(text, pos)
+            if term is None:  # only trailing blanks are left
+                break
+            pos = term.end()
+            other = term["other"]
+            if other is not None:
+                problem = (
+                    f"`{other}` has no value"
+                    if other.endswith(":")
+                    else f"`{other}` has an unclosed quote"
+                    if '"' in other
+                    else f"`{other}` is not a key:value term"
+                )
+                raise HttpError(400, f"Invalid search: {problem}. {SEARCH_HELP}")
+            key = term["key"].lower()
+            if key not in SEARCH_KEYS:
+                raise HttpError(400, f"Invalid search: unknown key `{term['key']}:`. {SEARCH_HELP}")
+            quoted = term["quoted"]
+            value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else term["bare"]
+            handler: Callable[[str], tuple[str, list[Any]]] = getattr(self, f"_term_{key}")
+            sql, more = handler(value)
+            where.append(sql)
+            args += more
+        return "".join(f" AND {w}" for w in where), args
+
+    def _term_is(self, value: str) -> tuple[str, list[Any]]:
+        kind = value.lower()
+        if kind not in SEARCH_IS:
+            raise HttpError(
+                400, f"Invalid search: is: accepts {'|'.join(SEARCH_IS)}, not {value!r}."
+            )
+        return (
+            "EXISTS (SELECT 1 FROM events ev WHERE ev.message_id = m._id AND ev.type = ?)",
+            [kind],
+        )
+
+    def _term_to(self, value: str) -> tuple[str, list[Any]]:
+        # Part of any recipient's address or name (to, cc or bcc), case-insensitive.
+        needle = _needle("to", value)
+        return (
+            "EXISTS (SELECT 1 FROM json_each(json_array(json(m.to_json), "
+            "json(coalesce(m.cc_json, '[]')), json(coalesce(m.bcc_json, '[]')))) g, "
+            "json_each(g.value) a WHERE "
+            "instr(mx_fold(coalesce(json_extract(a.value, '$.email'), '')), ?) > 0 "
+            "OR instr(mx_fold(coalesce(json_extract(a.value, '$.name'), '')), ?) > 0)",
+            [needle, needle],
+        )
+
+    def _term_from(self, value: str) -> tuple[str, list[Any]]:
+        wanted = str(fold(value))
+        if wanted == "me":
+            return "m.user_id = ?", [self.me_id]
+        if wanted == "everyone":
+            return "1", []
+        teams = [t for t in self._teams() if fold(t.get("name")) == wanted]
+        if teams:
+            members = sorted({u for t in teams for u in self._member_ids(t)})
+            return f"m.user_id IN ({','.join('?' * len(members)) or 'NULL'})", members
+        if "@" in value:
+            return "m.user_id IN (SELECT _id FROM users WHERE mx_fold(email) = ?)", [wanted]
+        raise HttpError(
+            400,
+            "Invalid search: from: accepts me, everyone, a team name (quoted if it has "
+            f"spaces) or an address; no team is named {value!r}.",
+        )
+
+    def _term_subject(self, value: str) -> tuple[str, list[Any]]:
+        return "instr(mx_fold(coalesce(m.subject, '')), ?) > 0", [_needle("subject", value)]
+
+    def _term_sequence(self, value: str) -> tuple[str, list[Any]]:
+        if value == "*":
+            return "m.sequence_id IS NOT NULL", []
+        return (
+            "m.sequence_id IN (SELECT _id FROM docs WHERE kind = 'sequences' "
+            "AND mx_fold(json_extract(doc, '$.name')) = ?)",
+            [_needle("sequence", value)],
+        )
+
+    def _term_template(self, value: str) -> tuple[str, list[Any]]:
+        # Sequence messages of the stages built from the template (snippet) so named.
+        return (
+            "m.stage_id IN (SELECT json_extract(st.value, '$._id') FROM docs d, "
+            "json_each(d.doc, '$.stages') st WHERE d.kind = 'sequences' "
+            "AND json_extract(st.value, '$.snippetId') IN (SELECT _id FROM docs "
+            "WHERE kind = 'snippets' AND mx_fold(json_extract(doc, '$.name')) = ?))",
+            [_needle("template", value)],
+        )
+
+    def _term_sent(self, value: str) -> tuple[str, list[Any]]:
+        found = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})-(\d{1,2})/(\d{1,2})/(\d{4})", value)
+        try:
+            if found is None:
+                raise ValueError
+            m1, d1, y1, m2, d2, y2 = (int(g) for g in found.groups())
+            first = datetime(y1, m1, d1, tzinfo=UTC)
+            last = datetime(y2, m2, d2, tzinfo=UTC)
+        except ValueError:
+            raise HttpError(
+                400,
+                f"Invalid search: sent: takes MM/DD/YYYY-MM/DD/YYYY (inclusive UTC dates), "
+                f"not {value!r}.",
+            ) from None
+        if last < first:
+            raise HttpError(400, f"Invalid search: sent: {value!r} ends before it starts.")
+        start = int(first.timestamp() * 1000)
+        end = int((last + timedelta(days=1)).timestamp() * 1000)
+        return "m.sent >= ? AND m.sent < ?", [start, end]
 
     # -- snippets, polls, unsubscribes, rules ----------------------------------------
 
@@ -910,6 +1261,80 @@ class Mixmax:
         return _rule_view(params)(self._doc("rules", id, "Rule"))
 
 
+# A recipient stage's counters and flags (MA §12, V: numbers or null, never booleans).
+STAGE_COUNTERS = (
+    "opens",
+    "clicks",
+    "downloads",
+    "replied",
+    "bounced",
+    "senderReplied",
+    "accepted",
+    "declined",
+    "tentative",
+)
+STAGE_FLAGS = ("hasOpens", "hasLinks", "hasFiles")
+EMAIL_STAGE_TYPES = ("email", "manual_email")
+
+
+def stage_counters(stage_type: str) -> dict[str, int | None]:
+    """A stage's counters before anything happened: 0 for an email stage; null for a
+    task (call, LinkedIn), which sends no message to count on (assumed). Every email
+    the sandbox sends tracks opens, links and files (``has*`` = 1, assumed)."""
+    email = stage_type in EMAIL_STAGE_TYPES
+    counters: dict[str, int | None] = {k: 0 if email else None for k in STAGE_COUNTERS}
+    counters.update({k: 1 if email else None for k in STAGE_FLAGS})
+    return counters
+
+
+def _hour(value: Any) -> Any:
+    """A window bound as a number of hours into the day: ``"09:30"`` -> 9.5."""
+    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value):
+        hours, minutes = value.split(":")
+        whole = int(hours) + int(minutes) / 60
+        return int(whole) if whole.is_integer() else whole
+    return value
+
+
+def stage_window(window: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A recipient stage's ``scheduleBetween``: start and end as numbers of hours (the
+    unit is assumed; MA §12 says numbers), from a sequence stage's "09:00" strings."""
+    if not isinstance(window, Mapping):
+        return None
+    return {
+        "start": _hour(window.get("start")),
+        "end": _hour(window.get("end")),
+        "timezone": window.get("timezone"),
+    }
+
+
+def _stage_view(stage: Mapping[str, Any], sender: Mapping[str, Any]) -> dict[str, Any]:
+    """A recipient stage as the API answers it (MA §12's field list, in order).
+
+    Stages are stored whole by the seed and by writes; this also answers stages
+    stored by earlier sandbox versions (booleans, "09:00" windows, missing fields)
+    in the documented types, and adds the sender, which is the recipient's user.
+    """
+    defaults = stage_counters(str(stage.get("type")))
+    view: dict[str, Any] = {
+        "stageId": stage.get("stageId"),
+        "ordinal": stage.get("ordinal"),
+        "type": stage.get("type"),
+        "state": stage.get("state"),
+        "scheduledAt": stage.get("scheduledAt"),
+        "sentAt": stage.get("sentAt"),
+        "processedAt": stage.get("processedAt", stage.get("sentAt")),
+        "messageId": stage.get("messageId"),
+    }
+    for key, default in defaults.items():
+        value = stage.get(key, default)
+        view[key] = int(value) if isinstance(value, bool) else value
+    view["failedError"] = stage.get("failedError")
+    view["scheduleBetween"] = stage_window(stage.get("scheduleBetween"))
+    view["from"] = dict(sender)
+    return view
+
+
 def _rule_view(params: Mapping[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     expand = "actions" in _list(params, "expand")
 
@@ -935,6 +1360,48 @@ def _addresses(value: Any, name: str) -> list[dict[str, str]]:
             raise HttpError(400, f"`{name}` contains an invalid email address.")
         out.append({"email": email, "name": str(item.get("name") or "")})
     return out
+
+
+def _gmail_id(key: str) -> str:
+    """A stable 16-hex Gmail-style id (``serviceMessageId``/``serviceThreadId``)."""
+    return hashlib.sha256(f"gmail:{key}".encode()).hexdigest()[:16]
+
+
+def _percent(count: int, of: int) -> float:
+    """``count / of * 100`` rounded half up to one decimal, exactly (integers only);
+    0 when ``of`` is 0 (README: the live feed's stats)."""
+    if of <= 0:
+        return 0.0
+    return ((2000 * count + of) // (2 * of)) / 10
+
+
+def _needle(key: str, value: str) -> str:
+    folded = str(fold(value.strip()))
+    if not folded:
+        raise HttpError(400, f"Invalid search: {key}: needs a value. {SEARCH_HELP}")
+    return folded
+
+
+def _message_event(row: sqlite3.Row, to: Mapping[str, Any]) -> dict[str, Any]:
+    """One event of ``GET /livefeed/events?messageId=`` (per-message shape): exactly
+    MA §12's fields; the rest are null where they do not apply."""
+    region, country = N.PLACES.get(row["city"], (None, None)) if row["city"] else (None, None)
+    return {
+        "_id": row["_id"],
+        "type": row["type"],
+        "timestamp": row["ts"],
+        "recipientEmail": to.get("email"),
+        "recipientName": to.get("name"),
+        "country": country,
+        "region": region,
+        "city": row["city"],
+        "os": row["os"],
+        "program": row["program"],
+        "isMobile": int(row["is_mobile"] or 0),
+        "linkUrl": row["link_url"],
+        "linkText": row["link_text"],
+        "fileName": row["file_name"],
+    }
 
 
 def _event(row: sqlite3.Row, names: Mapping[str, str]) -> dict[str, Any]:

@@ -111,6 +111,24 @@ ZONES: tuple[tuple[str, str], ...] = (
     ("Asia/Tokyo", "Tokyo"),
     ("Australia/Sydney", "Sydney"),
 )
+# Where a live-feed event's city lies, as geo-IP lookups report it (assumed: Mixmax
+# does not document the format): (region, country) by city, the region as its ISO
+# 3166-2 subdivision code without the country prefix, the country as ISO 3166-1
+# alpha-2. Events store the city; ``country`` and ``region`` are read from here.
+PLACES: dict[str, tuple[str, str]] = {
+    "New York": ("NY", "US"),
+    "Chicago": ("IL", "US"),
+    "Denver": ("CO", "US"),
+    "San Francisco": ("CA", "US"),
+    "São Paulo": ("SP", "BR"),
+    "London": ("ENG", "GB"),
+    "Berlin": ("BE", "DE"),
+    "Paris": ("IDF", "FR"),
+    "Bengaluru": ("KA", "IN"),
+    "Singapore": ("01", "SG"),
+    "Tokyo": ("13", "JP"),
+    "Sydney": ("NSW", "AU"),
+}
 # Relative weights of zones among contacts (most outreach is to the US and Europe).
 ZONE_WEIGHTS = (18, 10, 4, 14, 4, 12, 8, 6, 6, 4, 3, 3)
 TEAM_NAMES = (

@@ -42,10 +42,11 @@ import numpy.typing as npt
 
 from . import names as N
 from .ids import METEOR_ALPHABET, iso, object_id
+from .mixmax import STAGE_COUNTERS, STAGE_FLAGS, stage_window
 from .store import Store
 from .templating import compile_template, variables_in
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 MINUTE = 60_000
 HOUR = 3_600_000
 DAY = 86_400_000
@@ -68,13 +69,17 @@ class Size:
     rules: int
     manual_unsubscribes: int
     one_off_messages: int
+    forwarded: int
+    """Sequence emails forwarded around the recipient's company and opened 230-400
+    times: more events than ``GET /livefeed/events`` returns (200), so the cap shows."""
 
 
 SIZES: dict[str, Size] = {
-    "small": Size(2, 5, 6, 300, 600, 30, 8, 4, 3, 5, 40),
-    "default": Size(4, 16, 30, 6_000, 15_000, 120, 40, 12, 8, 40, 400),
-    "large": Size(8, 60, 120, 80_000, 250_000, 180, 80, 30, 10, 300, 4_000),
+    "small": Size(2, 5, 6, 300, 600, 30, 8, 4, 3, 5, 40, 1),
+    "default": Size(4, 16, 30, 6_000, 15_000, 120, 40, 12, 8, 40, 400, 4),
+    "large": Size(8, 60, 120, 80_000, 250_000, 180, 80, 30, 10, 300, 4_000, 5),
 }
+FORWARDED_OPENS = (230, 400)  # total opens of a forwarded email, both ends included
 
 STAGE_TYPES = ("email", "manual_email", "call", "linkedin")
 EMAIL_KINDS = (0, 1)  # email and manual_email stages produce messages
@@ -301,6 +306,7 @@ class _Builder:
         py = self.py
         rows = []
         self.template_pool: list[tuple[str, str, int]] = []  # (subject, body, link index)
+        self.template_ids: list[str] = []
         for i in range(self.size.snippets):
             subject = N.EMAIL_SUBJECTS[i % len(N.EMAIL_SUBJECTS)]
             link = i % len(N.LINKS)
@@ -311,6 +317,7 @@ class _Builder:
             created = self.start_ms - py.randint(1, 300) * DAY + py.randint(0, DAY)
             saved = created + py.randint(0, 20) * DAY
             sid = object_id(created, py)
+            self.template_ids.append(sid)
             shared_team = self.team_ids[owner % len(self.team_ids)]
             doc = {
                 "_id": sid,
@@ -366,9 +373,8 @@ class _Builder:
             ids, subjects, bodies = [], [], []
             for k in range(nst):
                 kind = 0 if k == 0 else py.choices(range(4), weights=(55, 15, 15, 15))[0]
-                tpl_subject, tpl_body, link = self.template_pool[
-                    py.randrange(len(self.template_pool))
-                ]
+                tpl = py.randrange(len(self.template_pool))
+                tpl_subject, tpl_body, link = self.template_pool[tpl]
                 if kind == 2:
                     subject, body = (
                         N.CALL_SUBJECT,
@@ -393,6 +399,9 @@ class _Builder:
                         "delayDays": delay,
                         "condition": cond,
                         "scheduleBetween": {"timezone": tz, "start": win[0], "end": win[1]},
+                        # The template (snippet) an email stage is written from: what
+                        # the live feed's `template:` search finds (assumed field).
+                        "snippetId": self.template_ids[tpl] if kind in EMAIL_KINDS else None,
                     }
                 )
                 self.stage_type[s, k] = kind
@@ -552,7 +561,9 @@ class _Builder:
         st_due = np.full((n, 6), -1, dtype=np.int64)
         st_sent = np.full((n, 6), -1, dtype=np.int64)
         st_msg = np.full((n, 6), -1, dtype=np.int64)
-        st_stats = np.zeros((n, 6, 4), dtype=np.int64)  # opens clicks replied bounced
+        # Per stage: opens, clicks, downloads, replied, bounced (the stage's counters,
+        # which must equal its message's events).
+        st_stats = np.zeros((n, 6, 5), dtype=np.int64)
 
         msg_parts: list[dict[str, IntArray]] = []
         n_msgs = 0
@@ -615,8 +626,9 @@ class _Builder:
             opens = sum((o >= 0).astype(np.int64) for o in out.open_times)
             st_stats[idx, k, 0] = opens
             st_stats[idx, k, 1] = out.clicked
-            st_stats[idx, k, 2] = out.replied
-            st_stats[idx, k, 3] = out.bounced
+            st_stats[idx, k, 2] = out.downloaded
+            st_stats[idx, k, 3] = out.replied
+            st_stats[idx, k, 4] = out.bounced
             agg["opens"][idx] += opens
             agg["clicks"][idx] += out.clicked
             agg["downloads"][idx] += out.downloaded
@@ -627,6 +639,7 @@ class _Builder:
                 reason[hit] = code  # later assignments win: bounce > reply > unsubscribe
                 exited[hit] = True
             msg_parts.append(self._message_events(idx, k, due[idx], out))
+        self._forward(msg_parts, st_stats, agg["opens"], rzone)
         self.enroll = {
             "seq": seq,
             "con": con,
@@ -677,7 +690,57 @@ class _Builder:
             "evt_t": np.concatenate(evt_t),
             "evt_m": np.concatenate(evt_m),
             "evt_type": np.concatenate(evt_type),
+            "first_open": out.open_times[0],
         }
+
+    def _forward(
+        self,
+        parts: list[dict[str, Any]],
+        st_stats: IntArray,
+        opens: IntArray,
+        rzone: IntArray,
+    ) -> None:
+        """A few sequence emails forwarded around the recipient's company: opened
+        230-400 times in all over the two weeks after the first open, mostly in
+        working hours of the recipient's zone. Their stage counters keep the true
+        count, above the 200 events ``GET /livefeed/events`` returns per message.
+
+        Drawn from a generator of their own, so every other message, event and
+        recipient is what the account would be without them (the same story).
+        """
+        if self.size.forwarded <= 0 or not parts:
+            return
+        rng = np.random.default_rng([self.seed, list(SIZES).index(self.size_name), 1])
+        part_of = np.concatenate([np.full(len(p["sent"]), i) for i, p in enumerate(parts)])
+        row_of = np.concatenate([np.arange(len(p["sent"])) for p in parts])
+        first = np.concatenate([p["first_open"] for p in parts])
+        # First opened early enough that two weeks of opens (and the window moving
+        # some to the next weekday) all fall before the reference instant.
+        pool = np.flatnonzero((first >= 0) & (first < self.ref_ms - 20 * DAY))
+        if len(pool) == 0:
+            return
+        chosen = np.sort(rng.choice(pool, min(self.size.forwarded, len(pool)), replace=False))
+        for j in chosen.tolist():
+            part, row = parts[int(part_of[j])], int(row_of[j])
+            enrollment, k = int(part["enroll"][row]), int(part["stage"])
+            total = int(rng.integers(FORWARDED_OPENS[0], FORWARDED_OPENS[1] + 1))
+            extra = total - int(st_stats[enrollment, k, 0])
+            times = first[j] + rng.integers(10 * MINUTE, 14 * DAY, extra)
+            times = self.zones.into_window(
+                times,
+                np.full(extra, rzone[enrollment], dtype=np.int64),
+                8,
+                19,
+                rng.exponential(90 * MINUTE, extra).astype(np.int64),
+                mask=rng.random(extra) < 0.8,
+            )
+            times = np.sort(times[times < self.ref_ms])
+            part["evt_t"] = np.concatenate([part["evt_t"], times])
+            part["evt_m"] = np.concatenate([part["evt_m"], np.full(len(times), row)])
+            part["evt_type"] = np.concatenate([part["evt_type"], np.ones(len(times), np.int64)])
+            st_stats[enrollment, k, 0] += len(times)
+            opens[enrollment] += len(times)
+        self.counts["forwarded"] = len(chosen)
 
     # -- rows ---------------------------------------------------------------------
 
@@ -931,9 +994,22 @@ class _Builder:
             ]
             for s in range(len(self.seq_ids))
         ]
+        # A recipient's copy of the window holds numbers (hours; MA §12), not "09:00".
         windows = [
-            [json.dumps(st["scheduleBetween"]) for st in doc["stages"]] for doc in self.seq_docs
+            [json.dumps(stage_window(st["scheduleBetween"])) for st in doc["stages"]]
+            for doc in self.seq_docs
         ]
+        email_stage = [
+            [int(self.stage_type[s, k]) in EMAIL_KINDS for k in range(int(self.n_stages[s]))]
+            for s in range(len(self.seq_ids))
+        ]
+        # What no email does in the sandbox (the sender's own follow-up, meeting
+        # answers) and what every email tracks; a task stage has no counters at all.
+        email_tail = (
+            '"senderReplied": 0, "accepted": 0, "declined": 0, "tentative": 0, '
+            '"hasOpens": 1, "hasLinks": 1, "hasFiles": 1'
+        )
+        task_counters = ", ".join(f'"{k}": null' for k in (*STAGE_COUNTERS, *STAGE_FLAGS))
         failed_error = json.dumps("Gmail API error: invalid recipient (sandbox)")
         var_json: dict[int, str] = {}
         seq_l, con_l = E["seq"].tolist(), E["con"].tolist()
@@ -952,7 +1028,6 @@ class _Builder:
         # JSON literals looked up instead of formatted: index -1 (no message) finds
         # the trailing "null", a bool indexes ("false", "true").
         msg_json = [f'"{m}"' for m in msg_ids] + ["null"]
-        tf = ("false", "true")
         state_json = ['"' + (name or "scheduled") + '"' for name in STAGE_STATES]
 
         rows = []
@@ -961,21 +1036,30 @@ class _Builder:
             stages = []
             states, dues, sents = st_state[i], st_due[i], st_sent[i]
             msgs, stats = st_msg[i], st_stats[i]
-            head, window = heads[s], windows[s]
+            head, window, is_email = heads[s], windows[s], email_stage[s]
             for k in range(nst_l[s]):
                 code, due = states[k], dues[k]
                 if code == 0 and due < 0:
                     continue
                 sent = sents[k]
-                o, cl, rep, bnc = stats[k]
+                # Processed: sent or done at `sent`; skipped, cancelled or failed when due.
+                processed = sent if sent >= 0 else (due if code >= 4 else -1)
+                if is_email[k]:
+                    o, cl, dl, rep, bnc = stats[k]
+                    counters = (
+                        f'"opens": {o}, "clicks": {cl}, "downloads": {dl}, '
+                        f'"replied": {rep}, "bounced": {bnc}, {email_tail}'
+                    )
+                else:
+                    counters = task_counters
                 stages.append(
                     f"{head[k]}{state_json[code]}, "
                     f'"scheduledAt": {due if due >= 0 else "null"}, '
                     f'"sentAt": {sent if sent >= 0 else "null"}, '
-                    f'"scheduleBetween": {window[k]}, "messageId": {msg_json[msgs[k]]}, '
-                    f'"opens": {o}, "clicks": {cl}, "replied": {tf[rep > 0]}, '
-                    f'"bounced": {tf[bnc > 0]}, '
-                    f'"failedError": {failed_error if code == 6 else "null"}}}'
+                    f'"processedAt": {processed if processed >= 0 else "null"}, '
+                    f'"messageId": {msg_json[msgs[k]]}, {counters}, '
+                    f'"failedError": {failed_error if code == 6 else "null"}, '
+                    f'"scheduleBetween": {window[k]}}}'
                 )
             why: str | None
             if draft_l[i]:

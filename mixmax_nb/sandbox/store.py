@@ -75,8 +75,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS recipients_once ON recipients (sequence_id, em
 CREATE INDEX IF NOT EXISTS recipients_sched ON recipients (user_id, next_scheduled);
 CREATE INDEX IF NOT EXISTS messages_order ON messages (created, _id);
 CREATE INDEX IF NOT EXISTS messages_seq ON messages (sequence_id, created, _id);
+-- The live feed lists sent messages newest first.
+CREATE INDEX IF NOT EXISTS messages_sent ON messages (sent, _id);
 CREATE INDEX IF NOT EXISTS events_order ON events (ts, _id);
 CREATE INDEX IF NOT EXISTS events_message ON events (message_id, ts, _id);
+-- Covers "has this message an open/click/... ?" for the live feed's search and stats,
+-- without reading the event rows.
+CREATE INDEX IF NOT EXISTS events_kind ON events (message_id, type);
 CREATE INDEX IF NOT EXISTS events_seq ON events (sequence_id, ts, _id);
 """
 _INDEX_NAMES = tuple(re.findall(r"IF NOT EXISTS (\w+) ON", INDEXES))
@@ -93,6 +98,12 @@ def _private(path: Path, *, create: bool = False) -> None:
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         if path.exists() and path.stat().st_mode & 0o777 != 0o600:
             os.chmod(path, 0o600)
+
+
+def fold(value: str | None) -> str | None:
+    """Unicode case folding, as SQL ``mx_fold(text)`` too: SQLite's own ``lower()``
+    folds ASCII only, and the sandbox's names are not ASCII."""
+    return value.casefold() if isinstance(value, str) else value
 
 
 class Store:
@@ -124,6 +135,7 @@ class Store:
             for suffix in ("-wal", "-shm"):
                 _private(Path(text + suffix))
         conn.execute("PRAGMA busy_timeout=30000")
+        conn.create_function("mx_fold", 1, fold, deterministic=True)
         conn.executescript(TABLES)
         try:
             conn.executescript(INDEXES)

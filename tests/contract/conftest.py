@@ -12,7 +12,7 @@ import asyncio
 import shutil
 import stat
 import sys
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -136,3 +136,48 @@ def logged_out(
     yield harness
     run(harness.transport.aclose())
     harness.control.store.close()
+
+
+@pytest.fixture(params=["inprocess", "cli"])
+def feed_shape(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    small_template: Path,
+    wrapper: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[[str], Harness]]:
+    """``feed_shape("per-message")`` or ``feed_shape("account")``: the harness on a
+    database whose live feed has that shape (stored in the database, so the command
+    sees it too), whatever the default shape is. Once per test: the command finds
+    its database through the environment."""
+    made: list[Harness] = []
+
+    def make(shape: str) -> Harness:
+        assert not made, "one harness per test"
+        harness = make_harness(request.param, tmp_path, small_template, wrapper, monkeypatch)
+        harness.control.set_livefeed(shape)
+        made.append(harness)
+        return harness
+
+    yield make
+    for harness in made:
+        run(harness.transport.aclose())
+        harness.control.store.close()
+
+
+# Through the command every request is a process: these whole-account walks take
+# 8-12 s each there. The in-process run of the same test stays in `make test`; the
+# command's run goes to `make faults` (marked slow).
+_SLOW_THROUGH_THE_COMMAND = frozenset(
+    {
+        "test_livefeed_search_keys[cli]",
+        "test_four_sources_agree_on_the_whole_account[cli]",
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.name in _SLOW_THROUGH_THE_COMMAND:
+            item.add_marker(pytest.mark.slow)

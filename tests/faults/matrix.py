@@ -402,9 +402,10 @@ async def _run_or_interrupt(
 
 
 async def _check_cache(world: World, client: AsyncClient, out: Outcome) -> None:
-    store = await client.event_store()
-    frame = store.load()
-    ids = frame["id"].astype(str) if frame is not None else pd.Series([], dtype=str)
+    # What the store holds now, without a request (the per-message store, or the
+    # account-wide feed's, whichever this connection uses).
+    frame = await client.events(refresh=False)
+    ids = frame["id"].astype(str)
     dups = int(ids.duplicated().sum())
     truth = await world.truth_ids()
     got = set(ids)
