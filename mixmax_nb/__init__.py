@@ -35,6 +35,7 @@ from .errors import (
 
 if _TYPE_CHECKING:
     from . import analytics, charts, widgets
+    from .data import warehouse
 
 __version__ = "0.1.0"
 
@@ -61,17 +62,24 @@ __all__ = [
     "charts",
     "connect",
     "doctor",
+    "warehouse",
     "widgets",
 ]
 
 
-_LAZY = frozenset({"analytics", "charts", "widgets"})
+# name -> module; mx.warehouse is mixmax_nb.data.warehouse (the and README's name).
+_LAZY = {
+    "analytics": ".analytics",
+    "charts": ".charts",
+    "widgets": ".widgets",
+    "warehouse": ".data.warehouse",
+}
 
 
 def __getattr__(name: str) -> _Any:
-    # These pull in pandas, plotly and ipywidgets: load them only when asked for.
+    # These pull in pandas, plotly, ipywidgets and DuckDB: load them only when asked for.
     if name in _LAZY:
         import importlib
 
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(_LAZY[name], __name__)
     raise AttributeError(f"module 'mixmax_nb' has no attribute {name!r}")

@@ -16,6 +16,7 @@ pull writes.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -426,9 +427,49 @@ def test_persisted_tables_are_private(sandbox: mx.Client) -> None:
     assert not list(folder.glob(".*"))  # no temporary file left behind
 
 
-def test_dlt_telemetry_is_off_unless_the_user_turns_it_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dlt.common.runtime import anon_tracker
+_TELEMETRY_CHILD = """
+import json, sys
+import dlt
+from dlt.common.runtime import anon_tracker
+import mixmax_nb as mx
+from mixmax_nb.data import warehouse as wh
 
-    monkeypatch.delenv("RUNTIME__DLTHUB_TELEMETRY", raising=False)
-    wh._dlt()
-    assert anon_tracker._ANON_TRACKER_ENDPOINT is None  # no call home from a load
+would_post = []
+def record(event_name, properties, context):
+    # What dlt's own _send_event checks before it posts; nothing leaves the machine here.
+    would_post.append((event_name, anon_tracker._ANON_TRACKER_ENDPOINT is not None))
+anon_tracker._send_event = record
+
+client = mx.connect("sandbox", size="small", db=":memory:")
+wh.load(client, dlt.destinations.duckdb(sys.argv[1] + "/telemetry.duckdb"), "mixmax",
+        detail="summary",
+        pipeline_name="telemetry", pipelines_dir=sys.argv[1] + "/pipelines")
+print(json.dumps({"posts": [name for name, sent in would_post if sent],
+                  "setting": dlt.config.get("runtime.dlthub_telemetry")}))
+"""
+
+
+@needs_monotonic
+@pytest.mark.parametrize("user_setting", [None, "true"])
+def test_dlt_telemetry_is_off_unless_the_user_turns_it_on(
+    user_setting: str | None, tmp_path: Path
+) -> None:
+    """A real load, in a fresh process (dlt's tracker is process-wide): by default dlt
+    would post nothing; a user who turned dlt's telemetry on keeps it (which also shows
+    the recorder sees the posts the default run must not make)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNTIME__")}
+    env.update(HOME=str(tmp_path), MIXMAX_NB_HOME=str(tmp_path / "home"))
+    if user_setting is not None:
+        env["RUNTIME__DLTHUB_TELEMETRY"] = user_setting
+    (tmp_path / "child.py").write_text(textwrap.dedent(_TELEMETRY_CHILD))
+    child = subprocess.run(
+        [sys.executable, str(tmp_path / "child.py"), str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr[-2000:]
+    report = json.loads(child.stdout.strip().splitlines()[-1])
+    if user_setting is None:
+        assert report == {"posts": [], "setting": False}
+    else:
+        assert report["setting"] == "true"
+        assert "pipeline_run" in report["posts"]

@@ -59,6 +59,11 @@ from mixmax_nb.transport.cli import CliTransport
 from mixmax_nb.transport.limits import RetryPolicy
 
 REFERENCE = REFERENCE_DATE
+# The pulls read the last three days: Mixmax serves events one message at a time, and
+# through the CLI each message is a process under the 120/min pacer, so the whole small
+# account (661 event requests) would take minutes a row. Three days are 35 messages with
+# engagement, enough for every fault to land mid-pull and for the re-run to be checked.
+PULL_SINCE = pd.Timestamp(REFERENCE, tz="UTC") - pd.Timedelta(days=3)
 SEED = 11
 N_ENROLL = 2000
 WRAPPER = Path(__file__).with_name("membrane_wrapper.py")
@@ -286,7 +291,7 @@ class World:
         """Event ids of a fresh, full, fault-free pull into an empty home."""
         with environ(MIXMAX_NB_HOME=str(self.root / "truth_home")):
             transport = SandboxTransport.open(self.settings, db=str(self.db))
-            frame = await AsyncClient(transport).events()
+            frame = await AsyncClient(transport).events(since=PULL_SINCE)
             await transport.aclose()
         return set(frame["id"].astype(str))
 
@@ -404,7 +409,7 @@ async def _run_or_interrupt(
 async def _check_cache(world: World, client: AsyncClient, out: Outcome) -> None:
     # What the store holds now, without a request (the per-message store, or the
     # account-wide feed's, whichever this connection uses).
-    frame = await client.events(refresh=False)
+    frame = await client.events(since=PULL_SINCE, refresh=False)
     ids = frame["id"].astype(str)
     dups = int(ids.duplicated().sum())
     truth = await world.truth_ids()
@@ -447,10 +452,12 @@ async def wf_pull(world: World, fault: str, out: Outcome) -> None:
     client = world.client(tap)
     await client.account_key()  # as a notebook would have done when it connected
     arm(world, fault, "pull", after=2)
-    _, exc, interrupted = await _run_or_interrupt(
-        tap, client.events(), fault=fault, match="livefeed", at=3
-    )
-    await _finish(world, out, exc, interrupted, rerun=client.events)
+
+    def pull() -> Awaitable[pd.DataFrame]:
+        return client.events(since=PULL_SINCE)
+
+    _, exc, interrupted = await _run_or_interrupt(tap, pull(), fault=fault, match="livefeed", at=3)
+    await _finish(world, out, exc, interrupted, rerun=pull)
     await _check_cache(world, client, out)
     await tap.aclose()
 
@@ -663,8 +670,10 @@ async def wf_hostile(world: World, workflow: str, out: Outcome) -> None:
     client = world.client(world.transport())
     try:
         if workflow == "pull":
-            events = await client.events()
-            if HOSTILE[1] not in set(events["subject"].dropna()):
+            # The sent email has no engagement, so no events: its subject comes back in
+            # the pull's messages (and on the events of any email that has them).
+            data = await client.engagement(since=PULL_SINCE, detail="events")
+            if HOSTILE[1] not in set(data.messages["subject"].dropna()):
                 out.problems.append("a sent subject came back rewritten or missing")
             await _check_cache(world, client, out)
         elif workflow == "enroll":
@@ -699,25 +708,26 @@ async def wf_hostile(world: World, workflow: str, out: Outcome) -> None:
 
 
 async def wf_torn_store(world: World, out: Outcome) -> None:
-    """A partial pull (``since``) whose store then lost its coverage (an older version's
-    file, a hand edit), then a truncated file: each time the next pull is complete."""
+    """The per-message store's newest part loses its coverage footer (an older version's
+    file, a hand edit), then is truncated: each time the part is set aside with a
+    warning and the next pull fetches its messages again, complete."""
     import warnings
 
     import pyarrow.parquet as pq
 
     client = world.client(world.transport())
     truth = await world.truth_ids()
-    newest = max(truth)  # ids sort by time: any recent instant will do
-    await client.events(since=pd.Timestamp(int(newest[:8], 16) - 86_400 * 3, unit="s", tz="UTC"))
-    store = await client.event_store()
-    table = pq.read_table(store.path)
-    pq.write_table(table.replace_schema_metadata({}), store.path)
+    await client.events(since=PULL_SINCE)
+    store = await client.engagement_store()
+    part = store.parts()[-1]
+    pq.write_table(pq.read_table(part).replace_schema_metadata({}), part)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        first = await client.events()
-        data = store.path.read_bytes()
-        store.path.write_bytes(data[: len(data) // 3])
-        second = await client.events()
+        first = await client.events(since=PULL_SINCE)
+        part = store.parts()[-1]
+        data = part.read_bytes()
+        part.write_bytes(data[: len(data) // 3])
+        second = await client.events(since=PULL_SINCE)
     said = [str(w.message) for w in seen if "could not be used" in str(w.message)]
     out.first = f"warned {len(said)}x, re-pulled"
     if len(said) != 2:
