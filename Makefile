@@ -38,12 +38,13 @@ lab: $(STAMP_LAB)
 demo: $(STAMP_DEV)
 	MIXMAX_NB_BACKEND=sandbox $(BIN)/python -m mixmax_nb.demo --out build
 
-## make test: ruff, mypy (strict on the package), pytest
+## make test: ruff, mypy (strict on the package), pytest (on TEST_WORKERS processes)
+TEST_WORKERS ?= 2
 test: $(STAMP_DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 	$(MAKE) --no-print-directory test-shifted
 	$(BIN)/python -m pytest -m "browser and not slow" tests/browser
 
@@ -55,7 +56,7 @@ SHIFTED_TZ := America/St_Johns
 test-shifted: $(STAMP_DEV)
 	@if command -v faketime >/dev/null 2>&1; then \
 	  echo "== fast suite at $(SHIFTED_NOW) $(SHIFTED_TZ) (faketime)"; \
-	  TZ=$(SHIFTED_TZ) faketime '$(SHIFTED_NOW)' $(BIN)/python -m pytest -q -p no:cacheprovider; \
+	  TZ=$(SHIFTED_TZ) faketime '$(SHIFTED_NOW)' $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS); \
 	elif [ -n "$${CI:-}" ]; then \
 	  echo "test-shifted: faketime is missing on CI (apt-get install faketime)"; exit 1; \
 	else \

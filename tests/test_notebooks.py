@@ -13,6 +13,7 @@ New notebooks are picked up automatically.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -59,10 +60,16 @@ def test_notebook_runs_on_the_sandbox_and_leaks_no_secret(
 ) -> None:
     from nbclient import NotebookClient
 
+    nb = nbformat.read(path, as_version=4)
+    if "faketime" in os.environ.get("LD_PRELOAD", "") and any(
+        "warehouse.load(" in cell.source for cell in nb.cells
+    ):
+        # As in tests/test_warehouse.py: dlt's timed waits never return on libfaketime's
+        # faked monotonic clock. The unshifted run of `make test` executes it.
+        pytest.skip("dlt cannot run under libfaketime (a faked monotonic clock)")
     # The kernel inherits this environment: the sandbox, in a home of its own.
     monkeypatch.setenv("MIXMAX_NB_BACKEND", "sandbox")
     monkeypatch.setenv("MIXMAX_NB_HOME", str(tmp_path / "home"))
-    nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
         timeout=600,

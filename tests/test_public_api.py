@@ -16,7 +16,7 @@ def test_all_is_exactly_the_public_surface() -> None:
         if not name.startswith("_") and not isinstance(getattr(mx, name), types.ModuleType)
     }
     public -= {"annotations"}
-    lazy = {"widgets", "analytics", "charts"}  # modules, loaded on first use
+    lazy = {"widgets", "analytics", "charts", "warehouse"}  # modules, loaded on first use
     assert set(mx.__all__) - lazy - {"__version__"} == public - lazy
     for name in mx.__all__:
         assert getattr(mx, name) is not None
@@ -33,7 +33,7 @@ def test_import_loads_no_heavy_module() -> None:
     code = (
         "import sys, mixmax_nb; "
         "print(','.join(m for m in ('pandas','plotly','ipywidgets','pyarrow','jsonschema',"
-        "'tqdm','nest_asyncio2') if m in sys.modules))"
+        "'tqdm','nest_asyncio2','dlt','duckdb') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -6,10 +6,10 @@ Two routes out of a notebook, both over the typed tables of :mod:`.engagement`:
   views read the local store's Parquet files where they lie. Nothing is copied and no
   DuckDB file exists, so no process ever holds DuckDB's single-writer lock: a notebook
   and a dashboard read at once while the next pull writes. ``events`` is the
-  per-message event store (the newest part that lists a message wins, from the
-  coverage in each part's footer); ``sequences``, ``recipients``, ``recipient_stages``,
-  ``messages``, ``stats`` and ``team_members`` are the latest pull's tables, which
-  :func:`persist_tables` writes next to the store after every pull.
+  per-message event store (the newest part holding a message wins); ``sequences``,
+  ``recipients``, ``recipient_stages``, ``messages``, ``stats`` and ``team_members`` are
+  the latest pull's tables, which :func:`persist_tables` writes next to the store after
+  every pull.
 * :func:`load`: a dlt pipeline over every table of a pull, merged on its primary key
   into DuckDB (default, a file under the toolkit home) or any destination dlt is
   configured for (Postgres, BigQuery, Snowflake, MotherDuck, filesystem...: dlt's own
@@ -41,7 +41,7 @@ import pandas as pd
 
 from ..errors import InputError, MixmaxNbError, SetupError
 from .engagement import ENGAGEMENT_TYPES, Detail, EngagementData
-from .store import COVERAGE_KEY, MessageEventStore
+from .store import MessageEventStore
 
 if TYPE_CHECKING:
     import duckdb
@@ -253,28 +253,24 @@ def persist_tables(store: MessageEventStore, data: EngagementData) -> Path | Non
 # -- DuckDB views over the store ---------------------------------------------------------
 
 
-# Each part's footer lists the messages whose events it holds; the newest part listing
-# a message is the one to read (a refetched message is in a later part, and its rows in
-# earlier parts must not count twice). Part numbers, not file names, order the parts.
-_EVENT_PARTS_SQL: Final = """
-CREATE VIEW _mixmax_event_parts AS
-SELECT message_id, arg_max(file_name, part) AS file_name
-FROM (
-    SELECT file_name,
-           TRY_CAST(regexp_extract(file_name, 'engagement/part-([0-9]+)[.]parquet$', 1) AS BIGINT)
-               AS part,
-           unnest(json_keys(decode(value), '$.messages')) AS message_id
-    FROM parquet_kv_metadata(:glob)
-    WHERE decode(key) = :key
-)
-WHERE part IS NOT NULL
-GROUP BY message_id
-"""
+# The newest part holding a message's events is the one to read (a refetched message is
+# in a later part, and its rows in earlier parts must not count twice). One scan decides
+# it: had the footers been read by a second glob, a part written between the two
+# expansions would drop its messages from a query that runs while a pull writes. A
+# message's events only grow (Mixmax keeps the newest 200), so its newest part with rows
+# is its newest part. Part numbers, not file names, order the parts; the glob also
+# matches tables/part-schema.parquet, the empty typed part that keeps the view valid.
 _EVENTS_SQL: Final = """
 CREATE VIEW events AS
-SELECT e.* EXCLUDE (filename)
-FROM read_parquet(:glob, filename = true, union_by_name = true) AS e
-SEMI JOIN _mixmax_event_parts AS p ON e.message_id = p.message_id AND e.filename = p.file_name
+SELECT * EXCLUDE (filename, _part)
+FROM (
+    SELECT e.*,
+           TRY_CAST(regexp_extract(e.filename, 'engagement/part-([0-9]+)[.]parquet$', 1)
+                    AS BIGINT) AS _part
+    FROM read_parquet(:glob, filename = true, union_by_name = true) AS e
+)
+WHERE _part IS NOT NULL
+QUALIFY _part = max(_part) OVER (PARTITION BY message_id)
 """
 _FEED_EVENTS_SQL: Final = "CREATE VIEW events AS SELECT * FROM feed_events WHERE type IN (:types)"
 _VIEW_SQL: Final = "CREATE VIEW :name AS SELECT * FROM read_parquet(:path)"
@@ -346,8 +342,6 @@ def duckdb_connection(source: Any, *, threads: int | None = None) -> duckdb.Duck
         # The glob also matches the empty schema part persist_tables writes, so the
         # view works before the store's first part and sees parts written later.
         glob = _sql_text(str(root / "*" / "part-*.parquet"))
-        key = _sql_text(COVERAGE_KEY.decode())
-        con.execute(_EVENT_PARTS_SQL.replace(":glob", glob).replace(":key", key))
         con.execute(_EVENTS_SQL.replace(":glob", glob))
     elif feed.exists():
         kinds = ", ".join(_sql_text(t) for t in ENGAGEMENT_TYPES)
