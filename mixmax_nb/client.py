@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from . import catalog
 from ._sync import run_sync
@@ -46,9 +46,17 @@ if TYPE_CHECKING:
     from .data.planner import EngagementPlan
     from .data.store import MessageEventStore
     from .enrollment import CancelPlan, CancelResult, EnrollmentPlan, EnrollmentResult
+    from .enrollment.apply import ProgressFn as EnrollProgress
+    from .enrollment.apply import Unresolved
     from .feed import RefreshStats
 
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+class StopFlag(Protocol):
+    """A stop button: a ``threading.Event``, an ``asyncio.Event``, or anything like them."""
+
+    def is_set(self) -> bool: ...
 
 
 class _LazyProgress:
@@ -139,6 +147,13 @@ class AsyncClient:
         self._user_id: str | None = None
         self._planned: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         """What the last plan_engagement fetched, reused by the same engagement call."""
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SetupError(
+                "This client is closed.", hint="Open a new one with mx.connect() and run it again."
+            )
 
     @property
     def backend(self) -> str:
@@ -161,6 +176,7 @@ class AsyncClient:
 
     async def action_directory(self) -> dict[str, ActionInfo]:
         """Every action the connection lists, by key (read once, then kept)."""
+        self._check_open()
         return await call_with_retry(
             self.transport.actions.all, limiter=self._unpaced, policy=self.retry
         )
@@ -179,6 +195,7 @@ class AsyncClient:
         Input is checked first against the schema the connection lists for the action
         (the built-in catalog's when it lists none); properties a schema does not name
         pass through unchanged, as Membrane passes them."""
+        self._check_open()
         if not key or not isinstance(key, str):
             raise InputError("An action key is required.", field="key")
         catalog.check_encodable(key, input)
@@ -199,8 +216,10 @@ class AsyncClient:
         """Run an action; return its raw ``output``."""
         return (await self.run(key, input))["output"]
 
-    async def actions(self, intent: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """What the connection offers, ranked by ``intent`` when given (raw records)."""
+    async def action_records(
+        self, intent: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """What the connection offers, ranked by ``intent`` when given (Membrane's records)."""
         page = await call_with_retry(
             lambda: self.transport.list_actions(intent=intent, limit=limit),
             limiter=self._unpaced,
@@ -217,6 +236,7 @@ class AsyncClient:
         headers: Mapping[str, str] | None = None,
     ) -> ProxyResponse:
         """Send a request through Membrane's proxy to the Mixmax REST API."""
+        self._check_open()
         verb = method.upper()
         if verb not in _HTTP_METHODS:
             raise InputError(
@@ -240,6 +260,7 @@ class AsyncClient:
         )
 
     async def me(self) -> dict[str, Any]:
+        """The logged-in Mixmax user (``get-current-user``)."""
         output = await self.run_action("get-current-user")
         if not isinstance(output, Mapping):
             raise MixmaxNbError("get-current-user returned no user object.")
@@ -288,21 +309,27 @@ class AsyncClient:
         )
 
     async def messages(self) -> pd.DataFrame:
+        """Messages (drafts and sent emails), each with its ``sequence{}`` when it has one."""
         return await self.frame("list-messages")
 
     async def snippets(self) -> pd.DataFrame:
+        """Snippets (reusable templates)."""
         return await self.frame("list-snippets")
 
     async def polls(self) -> pd.DataFrame:
+        """Polls."""
         return await self.frame("list-polls")
 
     async def unsubscribes(self) -> pd.DataFrame:
+        """Unsubscribed addresses."""
         return await self.frame("list-unsubscribes")
 
     async def rules(self) -> pd.DataFrame:
+        """Rules, with their actions."""
         return await self.frame("list-rules", {"expand": "actions"})
 
     async def teams(self) -> pd.DataFrame:
+        """Teams."""
         return await self.frame("list-teams")
 
     async def team_members(self) -> pd.DataFrame:
@@ -319,18 +346,22 @@ class AsyncClient:
         return dict(output)
 
     async def message(self, message_id: str) -> dict[str, Any]:
+        """One message by id (``get-message``); NotFoundError when there is none."""
         return await self._object("get-message", {"messageId": message_id})
 
     async def snippet(self, snippet_id: str) -> dict[str, Any]:
+        """One snippet by id (``get-snippet``); NotFoundError when there is none."""
         return await self._object("get-snippet", {"snippetId": snippet_id})
 
     async def poll(self, poll_id: str) -> dict[str, Any]:
+        """One poll by id (``get-poll``); NotFoundError when there is none."""
         return await self._object("get-poll", {"pollId": poll_id})
 
-    async def actions_frame(self, intent: str | None = None, limit: int = 50) -> pd.DataFrame:
+    async def actions(self, intent: str | None = None, limit: int = 50) -> pd.DataFrame:
+        """What the connection offers (ranked by ``intent``), with input/output schemas."""
         from . import frames
 
-        return self._tag(frames.shape("actions", await self.actions(intent, limit)))
+        return self._tag(frames.shape("actions", await self.action_records(intent, limit)))
 
     # -- events and their cache ---------------------------------------------------
 
@@ -345,12 +376,13 @@ class AsyncClient:
             self._user_id = str((await self.me()).get("_id") or "unknown")
         return self._user_id
 
-    async def event_store(self, home: Any = None) -> EventStore:
+    async def event_store(self, home: Path | str | None = None) -> EventStore:
+        """The account-wide feed's private store (connections of the ``account`` shape)."""
         from .cache import EventStore
         from .config import Settings
 
         if home is not None:
-            root = home
+            root = Path(home)
         elif getattr(self.transport, "ephemeral", False):
             # An in-memory sandbox vanishes with the process; so does its cache.
             root = _ephemeral_home()
@@ -459,6 +491,7 @@ class AsyncClient:
             )
 
     async def clear_event_cache(self) -> None:
+        """Forget every stored event of this account (the next pull fetches them again)."""
         (await self.event_store()).clear()
         (await self.engagement_store()).clear()
 
@@ -564,22 +597,63 @@ class AsyncClient:
         *,
         email: str | None = None,
         variables: Mapping[str, str] | None = None,
-        **options: Any,
+        daily_limit: int = 500,
+        home: Path | str | None = None,
     ) -> EnrollmentPlan:
-        """Who would be added to the sequence, and why not; writes nothing."""
+        """Who would be added to the sequence, and why not; writes nothing.
+
+        ``recipients``: a DataFrame, a CSV path or file-like, or a list of emails.
+        ``email``: the column with the address (default: guessed, ``email`` first).
+        ``variables``: Mixmax variable -> column, e.g. ``{"First name": "first_name"}``.
+        ``daily_limit``: the sender's daily send limit (Mixmax's default is 500).
+        ``home``: the toolkit home holding the journal (default ``MIXMAX_NB_HOME``)."""
         from .enrollment import plan_enrollment
 
         return await plan_enrollment(
-            self, sequence_id, recipients, email=email, variables=variables, **options
+            self,
+            sequence_id,
+            recipients,
+            email=email,
+            variables=variables,
+            daily_limit=daily_limit,
+            home=home,
         )
 
     async def enroll(
-        self, plan: EnrollmentPlan, schedule: Any = "now", **options: Any
+        self,
+        plan: EnrollmentPlan,
+        schedule: DateLike | Literal["now", "draft"] = "now",
+        *,
+        batch_size: int = catalog.ENROLL_BATCH_MAX,
+        concurrency: int = 4,
+        progress: bool = True,
+        on_progress: EnrollProgress | None = None,
+        stop: StopFlag | None = None,
+        unresolved: Unresolved = "check",
+        home: Path | str | None = None,
     ) -> EnrollmentResult:
-        """Apply a plan's ``add`` rows; safe to run again (journaled, never twice)."""
+        """Apply a plan's ``add`` rows; safe to run again (journaled, never twice).
+
+        ``schedule``: ``"now"``, a datetime (naive = UTC), or ``"draft"``.
+        ``batch_size``/``concurrency``: recipients per call and calls in flight (batches
+        also shrink to fit the CLI's argument limit). ``progress``: a tqdm bar;
+        ``on_progress``: called with the running counts. ``stop``: anything with
+        ``is_set()``; when set, no new batch starts. ``unresolved``: what to do with a
+        batch whose answer was lost (``check`` the sequence first, the default)."""
         from .enrollment import enroll
 
-        return await enroll(self, plan, schedule, **options)
+        return await enroll(
+            self,
+            plan,
+            schedule,
+            batch_size=batch_size,
+            concurrency=concurrency,
+            progress=progress,
+            on_progress=on_progress,
+            stop=stop,
+            unresolved=unresolved,
+            home=home,
+        )
 
     async def pending_enrollments(
         self, sequence_id: str | None = None, *, settle: bool = False
@@ -593,52 +667,122 @@ class AsyncClient:
 
         return await pending_enrollments(self, sequence_id, settle=settle)
 
-    async def plan_cancel(self, sequence_id: str, emails: Any, **options: Any) -> CancelPlan:
-        """Which of ``emails`` are active in the sequence and would be cancelled."""
+    async def plan_cancel(
+        self, sequence_id: str, emails: Any, *, active_only: bool = True
+    ) -> CancelPlan:
+        """Which of ``emails`` (a list, a DataFrame or a CSV) are active in the sequence
+        and would be cancelled; writes nothing."""
         from .enrollment import plan_cancel
 
-        return await plan_cancel(self, sequence_id, emails, **options)
+        return await plan_cancel(self, sequence_id, emails, active_only=active_only)
 
     async def cancel_recipients(
-        self, plan: CancelPlan | str, emails: Any = None, **options: Any
+        self,
+        plan: CancelPlan | str,
+        emails: Any = None,
+        *,
+        batch_size: int = catalog.CANCEL_BATCH_MAX,
+        concurrency: int = 4,
+        progress: bool = True,
+        on_progress: EnrollProgress | None = None,
+        stop: StopFlag | None = None,
+        home: Path | str | None = None,
     ) -> CancelResult:
-        """Apply a cancel plan (or plan and apply from a sequence id and emails)."""
+        """Apply a cancel plan (or plan and apply from a sequence id and ``emails``);
+        journaled like :meth:`enroll`, so running it again cancels no one twice."""
         from .enrollment import cancel_recipients
 
-        return await cancel_recipients(self, plan, emails, **options)
+        return await cancel_recipients(
+            self,
+            plan,
+            emails,
+            batch_size=batch_size,
+            concurrency=concurrency,
+            progress=progress,
+            on_progress=on_progress,
+            stop=stop,
+            home=home,
+        )
 
     async def aclose(self) -> None:
-        await self.transport.aclose()
+        """Close the transport (ends the sandbox's database or the CLI's session); later
+        calls say the client is closed. Closing twice is harmless."""
+        if not self._closed:
+            self._closed = True
+            await self.transport.aclose()
+
+
+# -- generated by scripts/generate_sync_client.py from AsyncClient; do not edit --
 
 
 class Client:
-    """The synchronous face of :class:`AsyncClient` (``client.aio``)."""
+    """The synchronous face of :class:`AsyncClient`: the same methods, arguments and
+    docstrings, as plain calls that work in a script, a thread or a notebook cell
+    (``client.aio`` is the AsyncClient, for ``await`` and for widgets). Use it as a
+    context manager, or call :meth:`close`."""
 
-    def __init__(self, transport: Transport, **options: Any) -> None:
-        self.aio = AsyncClient(transport, **options)
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.aio = AsyncClient(transport, limiter=limiter, retry=retry)
 
     @property
     def transport(self) -> Transport:
+        """The I/O seam this client calls (see ``transport.base``)."""
         return self.aio.transport
 
     @property
     def backend(self) -> str:
+        """``membrane`` or ``sandbox``."""
         return self.aio.backend
 
     @property
     def is_sandbox(self) -> bool:
+        """True on the embedded sandbox."""
         return self.aio.is_sandbox
 
     def __repr__(self) -> str:
         return f"<Client backend={self.backend!r}>"
 
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def action_info(self, key: str) -> ActionInfo | None:
+        """The connection's record of action ``key`` (id, schemas), or None if not listed.
+
+        The first call reads `action list` (every page) once for the connection."""
+        return run_sync(self.aio.action_info(key))
+
+    def action_directory(self) -> dict[str, ActionInfo]:
+        """Every action the connection lists, by key (read once, then kept)."""
+        return run_sync(self.aio.action_directory())
+
+    def input_schema(self, key: str) -> tuple[catalog.Schema | None, SchemaSource]:
+        """The schema input is checked against: the connection's, else the built-in one."""
+        return run_sync(self.aio.input_schema(key))
+
     def run(self, key: str, input: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Run an action; return ``{"output", "actionRunId"}``."""
+        """Run an action; return ``{"output", "actionRunId"}``.
+
+        Input is checked first against the schema the connection lists for the action
+        (the built-in catalog's when it lists none); properties a schema does not name
+        pass through unchanged, as Membrane passes them."""
         return run_sync(self.aio.run(key, input))
 
     def run_action(self, key: str, input: Mapping[str, Any] | None = None) -> Any:
         """Run an action; return its raw ``output``."""
         return run_sync(self.aio.run_action(key, input))
+
+    def action_records(self, intent: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """What the connection offers, ranked by ``intent`` when given (Membrane's records)."""
+        return run_sync(self.aio.action_records(intent, limit))
 
     def request(
         self,
@@ -648,19 +792,89 @@ class Client:
         data: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> ProxyResponse:
+        """Send a request through Membrane's proxy to the Mixmax REST API."""
         return run_sync(self.aio.request(path, method, query, data, headers))
 
     def me(self) -> dict[str, Any]:
+        """The logged-in Mixmax user (``get-current-user``)."""
         return run_sync(self.aio.me())
 
+    def records(self, key: str, input: Mapping[str, Any] | None = None) -> list[Any]:
+        """Every record of a list action, all pages walked at the largest page size."""
+        return run_sync(self.aio.records(key, input))
+
+    def frame(self, key: str, input: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """A list action's records as its typed DataFrame."""
+        return run_sync(self.aio.frame(key, input))
+
     def sequences(self, search: str | None = None) -> pd.DataFrame:
+        """Sequences (with their stages), or those whose name matches ``search``."""
         return run_sync(self.aio.sequences(search))
 
     def stages(self) -> pd.DataFrame:
+        """One row per stage of every sequence."""
         return run_sync(self.aio.stages())
 
     def recipients(self, sequence_id: str) -> pd.DataFrame:
+        """Activated recipients of a sequence (Mixmax hides drafts and stops at 10,000)."""
         return run_sync(self.aio.recipients(sequence_id))
+
+    def messages(self) -> pd.DataFrame:
+        """Messages (drafts and sent emails), each with its ``sequence{}`` when it has one."""
+        return run_sync(self.aio.messages())
+
+    def snippets(self) -> pd.DataFrame:
+        """Snippets (reusable templates)."""
+        return run_sync(self.aio.snippets())
+
+    def polls(self) -> pd.DataFrame:
+        """Polls."""
+        return run_sync(self.aio.polls())
+
+    def unsubscribes(self) -> pd.DataFrame:
+        """Unsubscribed addresses."""
+        return run_sync(self.aio.unsubscribes())
+
+    def rules(self) -> pd.DataFrame:
+        """Rules, with their actions."""
+        return run_sync(self.aio.rules())
+
+    def teams(self) -> pd.DataFrame:
+        """Teams."""
+        return run_sync(self.aio.teams())
+
+    def team_members(self) -> pd.DataFrame:
+        """One row per member of every team: the user directory (ids -> names, teams)."""
+        return run_sync(self.aio.team_members())
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        """One message by id (``get-message``); NotFoundError when there is none."""
+        return run_sync(self.aio.message(message_id))
+
+    def snippet(self, snippet_id: str) -> dict[str, Any]:
+        """One snippet by id (``get-snippet``); NotFoundError when there is none."""
+        return run_sync(self.aio.snippet(snippet_id))
+
+    def poll(self, poll_id: str) -> dict[str, Any]:
+        """One poll by id (``get-poll``); NotFoundError when there is none."""
+        return run_sync(self.aio.poll(poll_id))
+
+    def actions(self, intent: str | None = None, limit: int = 50) -> pd.DataFrame:
+        """What the connection offers (ranked by ``intent``), with input/output schemas."""
+        return run_sync(self.aio.actions(intent, limit))
+
+    def account_key(self) -> str:
+        """Who the data belongs to: keeps each account's cache apart."""
+        return run_sync(self.aio.account_key())
+
+    def event_store(self, home: Path | str | None = None) -> EventStore:
+        """The account-wide feed's private store (connections of the ``account`` shape)."""
+        return run_sync(self.aio.event_store(home))
+
+    def refresh_events(self, since: Any = None) -> RefreshStats:
+        """Pull what is new in an account-wide live feed into the local store (only
+        for connections whose ``list-livefeed-events`` lists every event)."""
+        return run_sync(self.aio.refresh_events(since))
 
     def events(
         self,
@@ -671,14 +885,29 @@ class Client:
         *,
         refresh: bool = True,
     ) -> pd.DataFrame:
-        """Engagement events of emails sent in the window (see :meth:`AsyncClient.events`)."""
+        """Engagement events (opens, clicks, downloads, replies) of emails sent in the
+        window, each with its message, sequence, stage, sender and subject.
+
+        Mixmax serves them one message at a time (at most 200 each), so this is the
+        ``events`` of :meth:`engagement` (``detail="events"``: only emails whose
+        counters show engagement, and on a refresh only those that changed). A
+        connection that lists the whole account's events is read incrementally
+        instead. ``until`` is inclusive; ``refresh=False`` reads the store only.
+        """
         return run_sync(self.aio.events(since, until, types, sequence_id, refresh=refresh))
 
-    def refresh_events(self, since: Any = None) -> RefreshStats:
-        return run_sync(self.aio.refresh_events(since))
+    def livefeed_shape(self) -> Shape:
+        """``per-message`` (Mixmax as documented) or ``account`` (a connection whose
+        ``list-livefeed-events`` lists every event), from the connection's schema."""
+        return run_sync(self.aio.livefeed_shape())
 
     def clear_event_cache(self) -> None:
+        """Forget every stored event of this account (the next pull fetches them again)."""
         run_sync(self.aio.clear_event_cache())
+
+    def engagement_store(self) -> MessageEventStore:
+        """The private store of per-message events (see ``data.store``)."""
+        return run_sync(self.aio.engagement_store())
 
     def plan_engagement(
         self,
@@ -688,7 +917,9 @@ class Client:
         sequences: Sequence[str] | str | None = None,
         detail: Detail = "summary",
     ) -> EngagementPlan:
-        """How many requests :meth:`engagement` needs, and how long at 120 per minute."""
+        """How many requests :meth:`engagement` needs, how long they take at 120 per
+        minute, and what is already stored. Costs the sequences page and one live-feed
+        stats request per sequence, which the pull then reuses."""
         return run_sync(
             self.aio.plan_engagement(since=since, until=until, sequences=sequences, detail=detail)
         )
@@ -703,7 +934,16 @@ class Client:
         progress: Any = None,
         stop: Any = None,
     ) -> EngagementData:
-        """The engagement dataset (see :meth:`AsyncClient.engagement`)."""
+        """The engagement dataset that analytics, charts and the dashboard read.
+        ``until`` is inclusive (a date means through that day).
+
+        ``detail="summary"`` makes no per-message call: the recipients' stage counters,
+        the messages and Mixmax's live-feed stats. ``detail="events"`` adds each
+        engaged message's events (times, devices, places, links), fetching only the
+        messages whose counters changed since the store last saw them. ``sequences``:
+        ids or names (None: all). ``since`` / ``until``: the sending window.
+        ``progress``: ``(what, done, total)`` callback; ``stop``: an Event that ends
+        the pull between batches, keeping what was fetched."""
         return run_sync(
             self.aio.engagement(
                 since=since,
@@ -716,42 +956,11 @@ class Client:
         )
 
     def duckdb(self) -> duckdb.DuckDBPyConnection:
-        """DuckDB views over the local store (see :meth:`AsyncClient.duckdb`)."""
+        """An in-memory DuckDB connection with read-only views over the local store:
+        ``events`` and the latest pull's ``sequences``, ``recipients``,
+        ``recipient_stages``, ``messages``, ``stats``, ``team_members`` (see
+        ``data.warehouse``). Nothing is copied; any number of readers at once."""
         return run_sync(self.aio.duckdb())
-
-    def messages(self) -> pd.DataFrame:
-        return run_sync(self.aio.messages())
-
-    def snippets(self) -> pd.DataFrame:
-        return run_sync(self.aio.snippets())
-
-    def polls(self) -> pd.DataFrame:
-        return run_sync(self.aio.polls())
-
-    def unsubscribes(self) -> pd.DataFrame:
-        return run_sync(self.aio.unsubscribes())
-
-    def rules(self) -> pd.DataFrame:
-        return run_sync(self.aio.rules())
-
-    def teams(self) -> pd.DataFrame:
-        return run_sync(self.aio.teams())
-
-    def team_members(self) -> pd.DataFrame:
-        return run_sync(self.aio.team_members())
-
-    def message(self, message_id: str) -> dict[str, Any]:
-        return run_sync(self.aio.message(message_id))
-
-    def snippet(self, snippet_id: str) -> dict[str, Any]:
-        return run_sync(self.aio.snippet(snippet_id))
-
-    def poll(self, poll_id: str) -> dict[str, Any]:
-        return run_sync(self.aio.poll(poll_id))
-
-    def actions(self, intent: str | None = None, limit: int = 50) -> pd.DataFrame:
-        """What the connection offers (ranked by ``intent``), with input/output schemas."""
-        return run_sync(self.aio.actions_frame(intent, limit))
 
     def plan_enrollment(
         self,
@@ -760,35 +969,111 @@ class Client:
         *,
         email: str | None = None,
         variables: Mapping[str, str] | None = None,
-        **options: Any,
+        daily_limit: int = 500,
+        home: Path | str | None = None,
     ) -> EnrollmentPlan:
+        """Who would be added to the sequence, and why not; writes nothing.
+
+        ``recipients``: a DataFrame, a CSV path or file-like, or a list of emails.
+        ``email``: the column with the address (default: guessed, ``email`` first).
+        ``variables``: Mixmax variable -> column, e.g. ``{"First name": "first_name"}``.
+        ``daily_limit``: the sender's daily send limit (Mixmax's default is 500).
+        ``home``: the toolkit home holding the journal (default ``MIXMAX_NB_HOME``)."""
         return run_sync(
             self.aio.plan_enrollment(
-                sequence_id, recipients, email=email, variables=variables, **options
+                sequence_id,
+                recipients,
+                email=email,
+                variables=variables,
+                daily_limit=daily_limit,
+                home=home,
             )
         )
 
     def enroll(
-        self, plan: EnrollmentPlan, schedule: Any = "now", **options: Any
+        self,
+        plan: EnrollmentPlan,
+        schedule: DateLike | Literal["now", "draft"] = "now",
+        *,
+        batch_size: int = catalog.ENROLL_BATCH_MAX,
+        concurrency: int = 4,
+        progress: bool = True,
+        on_progress: EnrollProgress | None = None,
+        stop: StopFlag | None = None,
+        unresolved: Unresolved = "check",
+        home: Path | str | None = None,
     ) -> EnrollmentResult:
-        return run_sync(self.aio.enroll(plan, schedule, **options))
+        """Apply a plan's ``add`` rows; safe to run again (journaled, never twice).
 
-    def plan_cancel(self, sequence_id: str, emails: Any, **options: Any) -> CancelPlan:
-        return run_sync(self.aio.plan_cancel(sequence_id, emails, **options))
+        ``schedule``: ``"now"``, a datetime (naive = UTC), or ``"draft"``.
+        ``batch_size``/``concurrency``: recipients per call and calls in flight (batches
+        also shrink to fit the CLI's argument limit). ``progress``: a tqdm bar;
+        ``on_progress``: called with the running counts. ``stop``: anything with
+        ``is_set()``; when set, no new batch starts. ``unresolved``: what to do with a
+        batch whose answer was lost (``check`` the sequence first, the default)."""
+        return run_sync(
+            self.aio.enroll(
+                plan,
+                schedule,
+                batch_size=batch_size,
+                concurrency=concurrency,
+                progress=progress,
+                on_progress=on_progress,
+                stop=stop,
+                unresolved=unresolved,
+                home=home,
+            )
+        )
 
     def pending_enrollments(
         self, sequence_id: str | None = None, *, settle: bool = False
     ) -> pd.DataFrame:
-        """Enrollments and cancels with work left; ``settle=True`` checks lost answers first."""
+        """Enrollments and cancels with work left (running, an answer lost, or people
+        not reached); ``settle=True`` first checks every lost answer against its sequence.
+
+        Planning an enrollment settles its sequence's lost answers by itself; re-running
+        the same enrollment finishes what was not sent."""
         return run_sync(self.aio.pending_enrollments(sequence_id, settle=settle))
 
+    def plan_cancel(self, sequence_id: str, emails: Any, *, active_only: bool = True) -> CancelPlan:
+        """Which of ``emails`` (a list, a DataFrame or a CSV) are active in the sequence
+        and would be cancelled; writes nothing."""
+        return run_sync(self.aio.plan_cancel(sequence_id, emails, active_only=active_only))
+
     def cancel_recipients(
-        self, plan: CancelPlan | str, emails: Any = None, **options: Any
+        self,
+        plan: CancelPlan | str,
+        emails: Any = None,
+        *,
+        batch_size: int = catalog.CANCEL_BATCH_MAX,
+        concurrency: int = 4,
+        progress: bool = True,
+        on_progress: EnrollProgress | None = None,
+        stop: StopFlag | None = None,
+        home: Path | str | None = None,
     ) -> CancelResult:
-        return run_sync(self.aio.cancel_recipients(plan, emails, **options))
+        """Apply a cancel plan (or plan and apply from a sequence id and ``emails``);
+        journaled like :meth:`enroll`, so running it again cancels no one twice."""
+        return run_sync(
+            self.aio.cancel_recipients(
+                plan,
+                emails,
+                batch_size=batch_size,
+                concurrency=concurrency,
+                progress=progress,
+                on_progress=on_progress,
+                stop=stop,
+                home=home,
+            )
+        )
 
     def close(self) -> None:
+        """Close the transport (ends the sandbox's database or the CLI's session); later
+        calls say the client is closed. Closing twice is harmless."""
         run_sync(self.aio.aclose())
+
+
+# -- end of the generated Client --
 
 
 # -- choosing a backend -------------------------------------------------------------
@@ -872,9 +1157,10 @@ async def open_membrane(settings: Settings, *, ensure: bool = True) -> Transport
 
 
 def open_sandbox(settings: Settings, **options: Any) -> Transport:
+    """The sandbox transport (``SandboxTransport.open``'s options; None means unset)."""
     from .sandbox.membrane import SandboxTransport
 
-    return SandboxTransport.open(settings, **options)
+    return SandboxTransport.open(settings, **{k: v for k, v in options.items() if v is not None})
 
 
 async def _detect(settings: Settings) -> Transport | None:
@@ -888,19 +1174,55 @@ async def _detect(settings: Settings) -> Transport | None:
         return None
 
 
-def connect(backend: str | None = None, **options: Any) -> Client:
+def connect(
+    backend: Literal["membrane", "sandbox"] | None = None,
+    *,
+    seed: int | None = None,
+    size: Literal["small", "default", "large"] | None = None,
+    profile: Literal["instant", "realistic"] | None = None,
+    db: str | None = None,
+    scale: float | None = None,
+    livefeed: Literal["per-message", "account"] | None = None,
+    start: Literal["ready", "needs-connect", "logged-out"] | None = None,
+    reference_date: str | None = None,
+    connection_id: str | None = None,
+    call_style: Literal["action-run", "act"] | None = None,
+    timeout: float | None = None,
+    membrane_bin: str | None = None,
+) -> Client:
     """A ready :class:`Client`.
 
     ``backend``: ``"membrane"`` (the `membrane` CLI), ``"sandbox"`` (the embedded
-    emulated account), or None to use ``MIXMAX_NB_BACKEND`` or detect. Sandbox
-    options: ``seed``, ``size`` (small/default/large), ``profile``
-    (instant/realistic), ``db`` (a SQLite path or ":memory:"), ``scale``.
-    Membrane options: ``connection_id``, ``call_style``, ``timeout``, ``membrane_bin``.
+    emulated account), or None to use ``MIXMAX_NB_BACKEND`` or detect.
+
+    Sandbox options (a new database, or one given explicitly): ``seed``, ``size``,
+    ``profile``, ``db`` (a SQLite path or ":memory:"), ``scale`` (sandbox time runs
+    this many times faster), ``livefeed`` (the live feed's shape, see the sandbox
+    README), ``start`` (a new account's login state), ``reference_date`` (the
+    ISO day the seeded history ends on; default today). Membrane options:
+    ``connection_id``, ``call_style``, ``timeout`` (seconds per CLI call),
+    ``membrane_bin``. None means the setting from the environment.
     """
     settings = Settings.from_env()
-    for name in ("connection_id", "call_style", "timeout", "membrane_bin"):
-        if name in options:
-            settings = settings.with_(**{name: options.pop(name)})
+    overrides = {
+        "connection_id": connection_id,
+        "call_style": call_style,
+        "timeout": timeout,
+        "membrane_bin": membrane_bin,
+    }
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given:
+        settings = settings.with_(**given)
+    options: dict[str, Any] = {
+        "seed": seed,
+        "size": size,
+        "profile": profile,
+        "db": db,
+        "scale": scale,
+        "livefeed": livefeed,
+        "start": start,
+        "reference_date": reference_date,
+    }
     chosen = backend or settings.backend
     if chosen not in (None, "membrane", "sandbox"):
         raise InputError(

@@ -136,7 +136,7 @@ def test_me_returns_the_user_object() -> None:
 
 def test_actions_raw_and_as_a_frame() -> None:
     c, t = client()
-    raw = asyncio.run(c.aio.actions("sequences", 10))
+    raw = asyncio.run(c.aio.action_records("sequences", 10))
     assert raw == [{"id": "a1", "key": "list-sequences", "name": "List Sequences"}]
     assert t.calls == [("actions", "sequences", 10)]
     frame = c.actions("sequences", 10)

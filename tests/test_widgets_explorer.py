@@ -47,7 +47,9 @@ class FakeAio:
         self.runs: list[tuple[str, dict[str, Any]]] = []
         self.requests: list[tuple[Any, ...]] = []
 
-    async def actions(self, intent: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    async def action_records(
+        self, intent: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
         found = [UNKNOWN, OBJECT_ACTION]
         return [a for a in found if not intent or intent in str(a["key"])]
 

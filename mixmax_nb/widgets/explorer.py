@@ -241,7 +241,7 @@ class ActionExplorer:
         self.runner.start(self._find(self.search.value.strip()), label="Search")
 
     async def _find(self, intent: str) -> None:
-        found = await self.aio.actions(intent or None)
+        found = await self.aio.action_records(intent or None)
         self.actions = [dict(a) for a in found if isinstance(a, Mapping)]
         options = []
         for index, action in enumerate(self.actions):
