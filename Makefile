@@ -38,12 +38,14 @@ lab: $(STAMP_LAB)
 demo: $(STAMP_DEV)
 	MIXMAX_NB_BACKEND=sandbox $(BIN)/python -m mixmax_nb.demo --out build
 
-## make test: ruff, mypy (strict on the package), pytest (on TEST_WORKERS processes)
+## make test: ruff, mypy (strict on the package), the import layers, pytest (on TEST_WORKERS
+## processes), the shifted-clock run, the browser tests
 TEST_WORKERS ?= 2
 test: $(STAMP_DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 	$(MAKE) --no-print-directory test-shifted
 	$(BIN)/python -m pytest -m "browser and not slow" tests/browser

@@ -67,11 +67,10 @@ def _generate_in_child(out: Path, *, seed: int, size: str, reference: date) -> b
     """
     if not sys.executable:
         return False
-    import mixmax_nb
-
     env = dict(os.environ)
-    # The child must import this very package, even if it was put on sys.path by hand.
-    root = str(Path(mixmax_nb.__file__).resolve().parents[1])
+    # The child must import this very package, even if it was put on sys.path by hand
+    # (found from this file: the sandbox never imports the package root above it).
+    root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     argv = [sys.executable, "-m", "mixmax_nb.sandbox.seed", str(out), "--seed", str(seed)]
     argv += ["--size", size, "--reference-date", reference.isoformat()]
