@@ -130,9 +130,9 @@ class AsyncClient:
         if limiter is None:
             # A sandbox running faster than real time (time_scale > 1) shrinks the
             # minute; the ceiling per (scaled) minute stays Mixmax's.
-            scale = float(getattr(transport, "time_scale", 1.0) or 1.0)
-            paced = getattr(transport, "rate_limited", True)
-            account = getattr(transport, "account_key", None) or (
+            scale = float(transport.time_scale or 1.0)
+            paced = transport.rate_limited
+            account = transport.account_key or (
                 # The real service limits per user: share by connection. A sandbox
                 # keeps its own window per database, so each transport gets its own.
                 f"membrane:{transport.connection_id}"
@@ -367,8 +367,8 @@ class AsyncClient:
 
     async def account_key(self) -> str:
         """Who the data belongs to: keeps each account's cache apart."""
-        key = getattr(self.transport, "account_key", None)
-        if isinstance(key, str) and key:
+        key = self.transport.account_key
+        if key:
             return key
         # Asked on every events() call: one get-current-user per client, not per call
         # (each is a rate-limited request on the real service).
@@ -383,7 +383,7 @@ class AsyncClient:
 
         if home is not None:
             root = Path(home)
-        elif getattr(self.transport, "ephemeral", False):
+        elif self.transport.ephemeral:
             # An in-memory sandbox vanishes with the process; so does its cache.
             root = _ephemeral_home()
         else:
@@ -501,10 +501,7 @@ class AsyncClient:
         """The private store of per-message events (see ``data.store``)."""
         from .data.store import MessageEventStore
 
-        if getattr(self.transport, "ephemeral", False):
-            root = _ephemeral_home()
-        else:
-            root = Settings.from_env().home
+        root = _ephemeral_home() if self.transport.ephemeral else Settings.from_env().home
         return MessageEventStore(root, self.backend, await self.account_key())
 
     async def plan_engagement(

@@ -43,6 +43,9 @@ class FakeMixmax:
     rate_limited = False
     account_key = "acct-test"
     max_input_bytes = 10_000_000
+    time_scale = 1.0
+    ephemeral = False
+    sandbox = None
 
     def __init__(self, sequences: list[dict[str, Any]] | None = None) -> None:
         self.connection_id: str | None = "conn"

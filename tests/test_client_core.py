@@ -36,6 +36,10 @@ class ScriptedTransport:
     backend = "membrane"
     max_input_bytes = 10_000_000
     rate_limited = False
+    time_scale = 1.0
+    account_key: str | None = None
+    ephemeral = False
+    sandbox = None
 
     def __init__(self, *replies: Any) -> None:
         self.connection_id: str | None = "c1"
@@ -354,6 +358,10 @@ def test_events_ask_who_the_user_is_once_per_client(tmp_path: Any) -> None:
         actions = inner.actions
         max_input_bytes = inner.max_input_bytes
         rate_limited = False
+        time_scale = 1.0
+        account_key = None
+        ephemeral = False
+        sandbox = None
 
         async def run_action(self, key: str, input: Any) -> Any:
             calls.append(key)

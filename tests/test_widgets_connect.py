@@ -64,6 +64,10 @@ class FakeTransport:
     backend = "membrane"
     rate_limited = False
     max_input_bytes = 10_000_000
+    time_scale = 1.0
+    account_key: str | None = None
+    ephemeral = False
+    sandbox = None
 
     def __init__(
         self,
@@ -826,7 +830,7 @@ def test_the_sandbox_walks_the_same_states() -> None:
         wizard.login_button.click()
         await wizard.wait()
         assert "sandbox.invalid" in wizard.login_link.value
-        assert "sandbox_login_code" in wizard.login_link.value
+        assert "sandbox.login_code()" in wizard.login_link.value
         code = transport.sandbox_login_code()
         assert SANDBOX_CODE.fullmatch(code), "tests/test_notebooks.py scans for this shape"
         wizard.code.value = code

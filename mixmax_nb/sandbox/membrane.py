@@ -34,6 +34,7 @@ from ..transport.base import (
     HttpMethod,
     LoginStart,
     ProxyResponse,
+    SandboxControls,
     error_from_payload,
 )
 from . import account, schema
@@ -650,6 +651,19 @@ def _public(doc: Mapping[str, Any]) -> Connection:
     return out  # type: ignore[return-value]
 
 
+class _Controls:
+    """``SandboxTransport.sandbox``: the person's browser steps, done by the sandbox."""
+
+    def __init__(self, transport: SandboxTransport) -> None:
+        self._transport = transport
+
+    def login_code(self) -> str:
+        return self._transport.sandbox_login_code()
+
+    def complete_connect(self, connection_id: str | None = None) -> Connection:
+        return self._transport.sandbox_complete_connect(connection_id)
+
+
 class SandboxTransport:
     """The sandbox as an in-process :class:`~mixmax_nb.transport.base.Transport`.
 
@@ -756,6 +770,11 @@ class SandboxTransport:
     @property
     def faults(self) -> Conditions:
         return self.emulator.conditions
+
+    @property
+    def sandbox(self) -> SandboxControls:
+        """The Transport protocol's door to what only the sandbox can do by itself."""
+        return _Controls(self)
 
     # -- plumbing ----------------------------------------------------------------------
 

@@ -79,11 +79,27 @@ TERMINAL_ERROR_STATES = frozenset({"CONFIGURATION_ERROR", "SETUP_FAILED"})
 
 
 @runtime_checkable
+class SandboxControls(Protocol):
+    """What only the sandbox can do by itself: the steps a person does in a browser.
+    Widgets reach it through ``transport.sandbox`` (None on a real backend), the one
+    declared door; nothing sniffs a transport's attributes."""
+
+    def login_code(self) -> str:
+        """The one-time code the login page would show."""
+        ...
+
+    def complete_connect(self, connection_id: str | None = None) -> Connection:
+        """Finish the connection step (what a person does on the connection page)."""
+        ...
+
+
+@runtime_checkable
 class Transport(Protocol):
     """Runs Membrane commands for one user. Every method is a coroutine.
 
     ``backend`` is ``"membrane"`` or ``"sandbox"``; ``connection_id`` is the Mixmax
-    connection actions run on (None until one is chosen).
+    connection actions run on (None until one is chosen). The read-only attributes
+    below are everything the client needs to know about a transport besides its calls.
     """
 
     backend: str
@@ -92,6 +108,33 @@ class Transport(Protocol):
     """The connection's actions (ids and schemas), read once from `action list`."""
     max_input_bytes: int
     """The largest action input (compact JSON, UTF-8) one call can carry."""
+
+    @property
+    def rate_limited(self) -> bool:
+        """Whether Mixmax's 120 requests per minute apply (the client then paces)."""
+        ...
+
+    @property
+    def time_scale(self) -> float:
+        """How many times faster than real time the service's clock runs (1.0 but in
+        a sped-up sandbox); the client's pacing minute shrinks by it."""
+        ...
+
+    @property
+    def account_key(self) -> str | None:
+        """A stable key for the account's data when known without a request (None: the
+        client asks get-current-user once)."""
+        ...
+
+    @property
+    def ephemeral(self) -> bool:
+        """The account vanishes with the process (an in-memory sandbox): so do its caches."""
+        ...
+
+    @property
+    def sandbox(self) -> SandboxControls | None:
+        """The sandbox's own controls, or None on a real backend."""
+        ...
 
     async def version(self) -> str: ...
 

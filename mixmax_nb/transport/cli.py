@@ -45,6 +45,7 @@ from .base import (
     HttpMethod,
     LoginStart,
     ProxyResponse,
+    SandboxControls,
     error_from_payload,
 )
 
@@ -267,6 +268,12 @@ class CliTransport:
     """Runs the real `membrane` binary (or any command that answers like it)."""
 
     backend = "membrane"
+    # The Transport protocol's declared attributes: the real service's values.
+    rate_limited = True
+    time_scale = 1.0
+    account_key: str | None = None
+    ephemeral = False
+    sandbox: SandboxControls | None = None
 
     def __init__(
         self,

@@ -24,7 +24,7 @@ from Membrane or Mixmax is escaped before it reaches an ``HTML`` widget.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import ipywidgets as w
@@ -434,7 +434,7 @@ class ConnectWizard:
             # The sandbox's page does not exist; say where its (fake) code comes from.
             self.login_link.value += (
                 " <i>(sandbox: that page is fake; its code is "
-                "<code>wizard.transport.sandbox_login_code()</code>, or let "
+                "<code>wizard.transport.sandbox.login_code()</code>, or let "
                 "<code>await wizard.autopilot()</code> click through)</i>"
             )
         show(self.login_link)
@@ -793,18 +793,18 @@ def _describe_user(user: Mapping[str, Any]) -> str:
 
 def _sandbox_code(transport: Transport | None) -> str:
     """The sandbox's fake login code (a real login needs the person to paste theirs)."""
-    get = getattr(transport, "sandbox_login_code", None)
-    if transport is None or transport.backend != "sandbox" or not callable(get):
+    controls = transport.sandbox if transport is not None else None
+    if controls is None:
         raise MixmaxNbError(
             "Only the sandbox can log in by itself.",
             hint="Open the login page, then paste its code into the wizard.",
         )
-    return str(get())
+    return str(controls.login_code())
 
 
 def _sandbox_complete_action(transport: Transport | None, conn: Mapping[str, Any] | None) -> None:
     """Do, in the sandbox, what a person does on the connection page."""
-    complete: Callable[[str], Any] | None = getattr(transport, "sandbox_complete_connect", None)
-    if transport is None or transport.backend != "sandbox" or not callable(complete):
-        raise MixmaxNbError("This sandbox cannot finish the connection step by itself.")
-    complete(_connection_id(conn))
+    controls = transport.sandbox if transport is not None else None
+    if controls is None:
+        raise MixmaxNbError("Only the sandbox can finish the connection step by itself.")
+    controls.complete_connect(_connection_id(conn))
