@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -29,6 +29,7 @@ from .transport.actions import ActionInfo, SchemaSource
 from .transport.base import (
     BUILDING,
     READY,
+    ActionRunResult,
     Connection,
     ProxyResponse,
     Transport,
@@ -189,12 +190,21 @@ class AsyncClient:
         spec = catalog.BY_KEY.get(key)
         return (spec.input_schema if spec else None), "built-in"
 
-    async def run(self, key: str, input: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def run(
+        self,
+        key: str,
+        input: Mapping[str, Any] | None = None,
+        *,
+        before_send: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
         """Run an action; return ``{"output", "actionRunId"}``.
 
         Input is checked first against the schema the connection lists for the action
         (the built-in catalog's when it lists none); properties a schema does not name
-        pass through unchanged, as Membrane passes them."""
+        pass through unchanged, as Membrane passes them. Reads are retried; a write
+        only after a 429 (Mixmax refused it before doing anything). ``before_send`` is
+        called each time the rate limiter grants the slot, right before the call goes
+        out: the enrollment journal marks a write pending there."""
         self._check_open()
         if not key or not isinstance(key, str):
             raise InputError("An action key is required.", field="key")
@@ -204,8 +214,14 @@ class AsyncClient:
         spec = catalog.BY_KEY.get(key)
         data = dict(input or {})
         writes = spec.writes if spec is not None else True  # unknown actions: assume a write
+
+        async def attempt() -> ActionRunResult:
+            if before_send is not None:
+                before_send()
+            return await self.transport.run_action(key, data)
+
         result = await call_with_retry(
-            lambda: self.transport.run_action(key, data),
+            attempt,
             limiter=self.limiter,
             policy=self.retry,
             is_write=writes,
@@ -765,13 +781,22 @@ class Client:
         """The schema input is checked against: the connection's, else the built-in one."""
         return run_sync(self.aio.input_schema(key))
 
-    def run(self, key: str, input: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def run(
+        self,
+        key: str,
+        input: Mapping[str, Any] | None = None,
+        *,
+        before_send: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
         """Run an action; return ``{"output", "actionRunId"}``.
 
         Input is checked first against the schema the connection lists for the action
         (the built-in catalog's when it lists none); properties a schema does not name
-        pass through unchanged, as Membrane passes them."""
-        return run_sync(self.aio.run(key, input))
+        pass through unchanged, as Membrane passes them. Reads are retried; a write
+        only after a 429 (Mixmax refused it before doing anything). ``before_send`` is
+        called each time the rate limiter grants the slot, right before the call goes
+        out: the enrollment journal marks a write pending there."""
+        return run_sync(self.aio.run(key, input, before_send=before_send))
 
     def run_action(self, key: str, input: Mapping[str, Any] | None = None) -> Any:
         """Run an action; return its raw ``output``."""

@@ -17,11 +17,10 @@ rate limiter with bounded concurrency, journaling every batch (``journal.py``):
   draft batch cannot be checked: the run stops with :class:`UnresolvedBatchError`
   and says how to settle it.
 
-Writes go through ``call_with_retry(is_write=True)`` with the client's limiter and
-retry policy -- exactly what ``AsyncClient.run`` does -- so a write is repeated
-only after a 429 (refused before anything happened). We call it directly rather
-than ``client.run`` for one reason: to journal ``pending`` at the moment the
-request really leaves, not before the wait for a rate-limit slot.
+Writes go through ``client.run`` like every other call (the connection's schema,
+the client's limiter and retry policy), so a write is repeated only after a 429
+(refused before anything happened). Its ``before_send`` hook journals ``pending``
+at the moment the request really leaves, not before the wait for a rate-limit slot.
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ import pandas as pd
 from .. import catalog
 from ..config import Settings
 from ..errors import InputError, MixmaxNbError, RateLimitedError
-from ..transport.limits import call_with_retry
 from .journal import (
     Journal,
     JournalBusyError,
@@ -467,18 +465,16 @@ class _Run:
         payload = job.payload(batch)
         catalog.validate_input(job.action, payload)  # an InputError here: nothing was sent
         batch_id = new_batch_id()
-        transport = self.client.transport
 
-        async def attempt() -> Any:
-            # Runs once the limiter has granted the slot, right before the request.
+        def pending() -> None:
+            # Called once the limiter has granted the slot, right before the request.
             self.journal.write({"t": "pending", "batch": batch_id, "emails": emails})
             self.sent_any = True
-            return await transport.run_action(job.action, payload)
 
         try:
-            result = await call_with_retry(
-                attempt, limiter=self.client.limiter, policy=self.client.retry, is_write=True
-            )
+            # The client's one write path: schema check, pacing, a write never retried
+            # but after a 429.
+            result = await self.client.run(job.action, payload, before_send=pending)
         except RateLimitedError as exc:
             # 429 after every retry: Mixmax refused before doing anything.
             self.journal.write({"t": "not_sent", "batch": batch_id, "error": str(exc)[:500]})
