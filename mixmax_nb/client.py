@@ -12,7 +12,6 @@ Mixmax connection, else the sandbox, said once and visibly).
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import tempfile
 import threading
@@ -24,18 +23,18 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from . import catalog
 from ._sync import run_sync
 from .config import MIXMAX_APP_URL, Settings
-from .errors import InputError, MixmaxNbError, NotFoundError, SetupError
+from .errors import CliNotFoundError, InputError, MixmaxNbError, NotFoundError, SetupError
 from .transport.actions import ActionInfo, SchemaSource
 from .transport.base import (
     BUILDING,
     READY,
     ActionRunResult,
-    Connection,
     ProxyResponse,
     Transport,
     connection_error,
 )
 from .transport.limits import NoLimit, RateLimiter, RetryPolicy, call_with_retry
+from .transport.setup import find_mixmax_connection, wait_until_settled
 
 if TYPE_CHECKING:
     import duckdb
@@ -1110,44 +1109,6 @@ def _announce_sandbox(reason: str) -> None:
         print(f"mixmax_nb: using the SANDBOX (emulated data): {reason}", file=sys.stderr)
 
 
-async def wait_until_settled(
-    transport: Transport,
-    connection: Connection,
-    *,
-    deadline: float = 300.0,
-    poll: int = 30,
-    min_gap: float = 1.0,
-) -> Connection:
-    """Long-poll ``connection get --wait`` until the state leaves BUILDING or time runs out."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    while connection.get("state") == BUILDING:
-        left = end - loop.time()
-        if left <= 0:
-            break
-        asked = loop.time()
-        connection = await transport.get_connection(
-            connection["id"], wait=True, timeout=max(1, min(poll, int(left)))
-        )
-        # A CLI that ignores --wait (or answers at once) must not be re-run back to back.
-        gap = min_gap - (loop.time() - asked)
-        if connection.get("state") == BUILDING and gap > 0:
-            await asyncio.sleep(gap)
-    return connection
-
-
-async def _find_mixmax_connection(transport: Transport) -> Connection | None:
-    connections = await transport.list_connections()
-
-    def is_mixmax(c: Connection) -> bool:
-        text = " ".join(str(c.get(k, "")) for k in ("key", "name", "integrationId")).lower()
-        return "mixmax" in text
-
-    mixmax = [c for c in connections if is_mixmax(c)]
-    mixmax.sort(key=lambda c: c.get("state") != READY)
-    return mixmax[0] if mixmax else None
-
-
 async def open_membrane(settings: Settings, *, ensure: bool = True) -> Transport:
     """A CLI transport bound to a READY Mixmax connection, or a clear SetupError."""
     from .transport.cli import CliTransport
@@ -1157,7 +1118,7 @@ async def open_membrane(settings: Settings, *, ensure: bool = True) -> Transport
     if transport.connection_id:
         conn = await transport.get_connection(transport.connection_id)
     else:
-        found = await _find_mixmax_connection(transport)
+        found = await find_mixmax_connection(transport)
         if found is None:
             if not ensure:
                 raise SetupError(
@@ -1245,13 +1206,7 @@ def connect(
         "start": start,
         "reference_date": reference_date,
     }
-    chosen = backend or settings.backend
-    if chosen not in (None, "membrane", "sandbox"):
-        raise InputError(
-            f"Unknown backend {chosen!r}.",
-            field="backend",
-            hint='Use "membrane", "sandbox" or None (detect).',
-        )
+    chosen = _chosen_backend(backend, settings)
     if chosen == "sandbox":
         return _ready(open_sandbox(settings, **options))
     if chosen == "membrane":
@@ -1264,6 +1219,37 @@ def connect(
         'Use mx.connect("membrane") or the ConnectWizard for your real account.'
     )
     return _ready(open_sandbox(settings, **options))
+
+
+def _chosen_backend(backend: str | None, settings: Settings) -> str | None:
+    """The backend asked for (the argument, then ``MIXMAX_NB_BACKEND``); None: detect."""
+    chosen = backend or settings.backend
+    if chosen not in (None, "membrane", "sandbox"):
+        raise InputError(
+            f"Unknown backend {chosen!r}.",
+            field="backend",
+            hint='Use "membrane", "sandbox" or None (detect).',
+        )
+    return chosen
+
+
+def setup_transport(backend: str | None = None) -> Transport:
+    """The transport :func:`connect` would choose, before any login: the `membrane` CLI
+    when it is installed (logged in or not), else a logged-out sandbox, so the
+    ConnectWizard walks the same steps as with a real account."""
+    from .transport.cli import CliTransport, find_binary
+
+    settings = Settings.from_env()
+    chosen = _chosen_backend(backend, settings)
+    if chosen is None:
+        try:
+            find_binary(settings)
+            chosen = "membrane"
+        except CliNotFoundError:
+            chosen = "sandbox"
+    if chosen == "membrane":
+        return CliTransport(settings)
+    return open_sandbox(settings.with_(sandbox_start="logged-out"))
 
 
 def _ready(transport: Transport) -> Client:

@@ -428,7 +428,6 @@ def test_no_cli_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
 def test_no_cli_and_no_backend_uses_a_logged_out_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
     import mixmax_nb.transport.cli as cli
-    import mixmax_nb.widgets.connect as connect
 
     def no_binary(settings: Any) -> str:
         raise CliNotFoundError("not on PATH")
@@ -442,7 +441,9 @@ def test_no_cli_and_no_backend_uses_a_logged_out_sandbox(monkeypatch: pytest.Mon
         return fake
 
     monkeypatch.setattr(cli, "find_binary", no_binary)
-    monkeypatch.setattr(connect, "open_sandbox", fake_sandbox)
+    import mixmax_nb.client as client_module
+
+    monkeypatch.setattr(client_module, "open_sandbox", fake_sandbox)
 
     async def body() -> None:
         wizard = ConnectWizard()

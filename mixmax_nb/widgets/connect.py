@@ -23,14 +23,13 @@ from Membrane or Mixmax is escaped before it reaches an ``HTML`` widget.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import ipywidgets as w
 
-from ..client import AsyncClient, Client, open_sandbox
-from ..config import MIXMAX_APP_URL, Settings
+from ..client import AsyncClient, Client, setup_transport
+from ..config import MIXMAX_APP_URL
 from ..errors import (
     INSTALL_HINT,
     CliNotFoundError,
@@ -47,6 +46,7 @@ from ..transport.base import (
     Connection,
     Transport,
 )
+from ..transport.setup import wait_until_settled
 from ._common import TaskRunner, error_text, esc, hide, link, show, status_line
 
 __all__ = ["ConnectWizard"]
@@ -339,7 +339,7 @@ class ConnectWizard:
         self._idle_from(2)
         if self.transport is None:
             try:
-                self.transport = _choose_transport(self._backend)
+                self.transport = setup_transport(self._backend)
             except CliNotFoundError as exc:
                 self._show_no_cli(exc)
                 return
@@ -528,32 +528,35 @@ class ConnectWizard:
         await self._settle(await self._need_transport().get_connection(conn_id))
 
     async def _settle(self, conn: Connection) -> None:
-        """Long-poll while BUILDING, then show whatever state the connection is in."""
+        """Long-poll while BUILDING (the client's one long-poll), then show whatever
+        state the connection is in."""
         self._step = 3
         self.connection = conn
-        transport = self._need_transport()
-        end = time.monotonic() + self.deadline
-        while conn.get("state") == BUILDING:
+
+        def polling(current: Connection, _left: float) -> None:
             self.phase = "building"
-            left = end - time.monotonic()
-            if left <= 0:
-                self.phase = "failed"
-                self.connection_status.value = status_line(
-                    "warn",
-                    f"Still BUILDING after {self.deadline:g} s. Membrane is slow or stuck; "
-                    "click “Check again” in a while.",
-                )
-                show(self.retry_button)
-                return
+            self.connection = current
             self.connection_status.value = status_line(
                 "wait", "Membrane is building the Mixmax connection (BUILDING)… waiting for it"
             )
-            conn = await transport.get_connection(
-                _connection_id(conn),
-                wait=True,
-                timeout=max(1, min(self.poll_timeout, int(left))),
+
+        conn = await wait_until_settled(
+            self._need_transport(),
+            conn,
+            deadline=self.deadline,
+            poll=self.poll_timeout,
+            on_poll=polling,
+        )
+        self.connection = conn
+        if conn.get("state") == BUILDING:
+            self.phase = "failed"
+            self.connection_status.value = status_line(
+                "warn",
+                f"Still BUILDING after {self.deadline:g} s. Membrane is slow or stuck; "
+                "click “Check again” in a while.",
             )
-            self.connection = conn
+            show(self.retry_button)
+            return
         state = str(conn.get("state") or "UNKNOWN")
         if state == READY:
             await self._ready(conn)
@@ -723,30 +726,6 @@ def _close_tree(widget: Any) -> None:
     for child in getattr(widget, "children", ()):
         _close_tree(child)
     widget.close()
-
-
-def _choose_transport(backend: str | None) -> Transport:
-    """The CLI or the sandbox, as :func:`mixmax_nb.connect` would choose, but logged out."""
-    from ..transport.cli import CliTransport, find_binary
-
-    settings = Settings.from_env()
-    chosen = backend or settings.backend
-    if chosen not in (None, "membrane", "sandbox"):
-        raise InputError(
-            f"Unknown backend {chosen!r}.",
-            field="backend",
-            hint='Use "membrane", "sandbox" or None (detect).',
-        )
-    if chosen is None:
-        try:
-            find_binary(settings)
-            chosen = "membrane"
-        except CliNotFoundError:
-            chosen = "sandbox"
-    if chosen == "membrane":
-        return CliTransport(settings)
-    # A logged-out sandbox, so the wizard walks the same steps as with a real account.
-    return open_sandbox(settings.with_(sandbox_start="logged-out"))
 
 
 def _connection_id(conn: Mapping[str, Any] | None) -> str:
