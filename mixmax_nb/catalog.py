@@ -67,6 +67,9 @@ _TIME: Schema = {
     "description": "Epoch milliseconds or an ISO 8601 timestamp.",
 }
 EVENT_TYPES = ("sent", "opened", "clicked", "downloaded", "replied", "bounced", "unsubscribed")
+"""Every event type a live feed can carry (the account-wide shape lists all of them)."""
+ENGAGEMENT_TYPES = ("opened", "clicked", "downloaded", "replied")
+"""The types of one message's events, as Mixmax documents them (MA §12, V)."""
 
 _RESULTS_PAGE: Schema = {
     "type": "object",

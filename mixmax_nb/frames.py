@@ -61,7 +61,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.extensions import ExtensionArray, ExtensionDtype
 
-from . import _columnar
+from . import _columnar, catalog
 from .errors import InputError
 
 __all__ = [
@@ -87,15 +87,7 @@ ColumnKind = Literal["string", "Int64", "Float64", "boolean", "datetime", "categ
 
 TIMESTAMP: Final = "datetime64[ms, UTC]"
 
-EVENT_TYPES: Final = (
-    "sent",
-    "opened",
-    "clicked",
-    "downloaded",
-    "replied",
-    "bounced",
-    "unsubscribed",
-)
+EVENT_TYPES: Final = catalog.EVENT_TYPES
 RECIPIENT_STATES: Final = ("active", "failed", "completed")
 COMPLETED_REASONS: Final = ("finished", "replied", "bounced", "rule", "cancelled", "unsubscribed")
 STAGE_KINDS: Final = ("email", "manual_email", "call", "linkedin")

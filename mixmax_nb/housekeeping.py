@@ -68,7 +68,9 @@ CSP: Final = (
 
 
 def _aio(client: Any) -> Any:
-    return getattr(client, "aio", client)
+    from .client import as_async
+
+    return as_async(client)
 
 
 # -- safe previews ---------------------------------------------------------------------

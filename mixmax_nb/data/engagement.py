@@ -30,12 +30,14 @@ from typing import Any, Final, Literal
 
 import pandas as pd
 
+from .. import catalog
+
 Detail = Literal["summary", "events"]
 Shape = Literal["per-message", "account"]
 
 EVENT_CAP: Final = 200
 """Mixmax returns at most this many events of one message (mixmax-api.md §12)."""
-ENGAGEMENT_TYPES: Final = ("opened", "clicked", "downloaded", "replied")
+ENGAGEMENT_TYPES: Final = catalog.ENGAGEMENT_TYPES
 """The event types the per-message endpoint serves (no ``sent``, no ``bounced``)."""
 STAT_COUNTS: Final = (
     "sent",

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
+from ..catalog import ENGAGEMENT_TYPES, EVENT_TYPES
 from ..config import Settings
 from . import names as N
 from .ids import iso, meteor_id, object_id, parse_time
@@ -39,11 +40,10 @@ MAX_LIMIT = 300
 RECIPIENTS_MAX_LIMIT = 50
 RECIPIENTS_CAP = 10_000
 DAILY_SEND_LIMIT = 500
-EVENT_TYPES = ("sent", "opened", "clicked", "downloaded", "replied", "bounced", "unsubscribed")
 # The live feed's two shapes (README "Live feed shapes"): Mixmax as documented (MA §12:
 # the events of one message) and the sandbox's older account-wide event list.
 LIVEFEED_SHAPES = ("per-message", "account")
-MESSAGE_EVENT_TYPES = ("opened", "clicked", "downloaded", "replied")  # MA §12, V
+MESSAGE_EVENT_TYPES = ENGAGEMENT_TYPES  # MA §12, V
 EVENTS_PER_MESSAGE = 200  # "at most 200 events" per message (MA §8, V): the newest
 # What /livefeed `stats` counts per message, from that message's events.
 _FEED_FLAGS = ("opened", "clicked", "downloaded", "replied", "bounced", "unsubscribed")

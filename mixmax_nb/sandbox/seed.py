@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from ..catalog import EVENT_TYPES
 from . import names as N
 from .ids import METEOR_ALPHABET, iso, object_id
 from .mixmax import STAGE_COUNTERS, STAGE_FLAGS, stage_window
@@ -83,7 +84,6 @@ FORWARDED_OPENS = (230, 400)  # total opens of a forwarded email, both ends incl
 
 STAGE_TYPES = ("email", "manual_email", "call", "linkedin")
 EMAIL_KINDS = (0, 1)  # email and manual_email stages produce messages
-EVENT_TYPES = ("sent", "opened", "clicked", "downloaded", "replied", "bounced", "unsubscribed")
 # Stage states kept on a recipient (assumed names; Mixmax does not document them).
 STAGE_STATES = ("", "scheduled", "sent", "completed", "skipped", "cancelled", "failed")
 

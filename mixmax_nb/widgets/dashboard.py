@@ -45,6 +45,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .. import analytics, charts
+from ..client import as_async
 from ..data.engagement import Detail, EngagementData
 from ..data.planner import ASK_ABOVE_S, EngagementPlan
 from ..exports import defuse as csv_safe
@@ -348,7 +349,7 @@ class EngagementDashboard:
         return self.runner.start(self._pull(), label="Refresh")
 
     async def _pull(self) -> None:
-        aio = getattr(self.client, "aio", self.client)
+        aio = as_async(self.client)
         detail = self.detail.value
         plan = await aio.plan_engagement(since=self.since, detail=detail)
         self.plan = plan

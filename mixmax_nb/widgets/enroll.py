@@ -39,6 +39,7 @@ import pandas as pd
 
 from .. import catalog
 from .._sync import run_sync
+from ..client import as_async
 from ..enrollment import (
     EnrollmentPlan,
     EnrollmentResult,
@@ -244,7 +245,7 @@ class EnrollmentForm:
 
     @property
     def aio(self) -> Any:
-        return getattr(self.client, "aio", self.client)
+        return as_async(self.client)
 
     # -- running work ---------------------------------------------------------------------
 

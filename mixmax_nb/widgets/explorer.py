@@ -28,6 +28,7 @@ import ipywidgets as w
 import pandas as pd
 
 from .. import catalog
+from ..client import as_async
 from ..errors import InputError
 from ..schema_form import SchemaForm
 from ._common import TaskRunner, error_text, esc, status_line
@@ -134,7 +135,7 @@ class ActionExplorer:
 
     def __init__(self, client: Any, *, intent: str = "", load: bool = True) -> None:
         self.client = client
-        self.aio: Any = getattr(client, "aio", client)
+        self.aio: Any = as_async(client)
         self.actions: list[dict[str, Any]] = []
         self.action: dict[str, Any] | None = None
         self.form: SchemaForm | None = None
