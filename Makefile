@@ -47,6 +47,7 @@ test: $(STAMP_DEV)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "integration and not slow"
 	$(MAKE) --no-print-directory test-shifted
 	$(BIN)/python -m pytest -m "browser and not slow" tests/browser
 
@@ -58,7 +59,7 @@ SHIFTED_TZ := America/St_Johns
 test-shifted: $(STAMP_DEV)
 	@if command -v faketime >/dev/null 2>&1; then \
 	  echo "== fast suite at $(SHIFTED_NOW) $(SHIFTED_TZ) (faketime)"; \
-	  TZ=$(SHIFTED_TZ) faketime '$(SHIFTED_NOW)' $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS); \
+	  TZ=$(SHIFTED_TZ) faketime '$(SHIFTED_NOW)' $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) -m "not slow and not browser"; \
 	elif [ -n "$${CI:-}" ]; then \
 	  echo "test-shifted: faketime is missing on CI (apt-get install faketime)"; exit 1; \
 	else \

@@ -252,6 +252,7 @@ def cli_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[mx.Clie
     return mx.connect("membrane"), db
 
 
+@pytest.mark.integration
 def test_big_variables_go_in_smaller_batches_through_the_cli(
     cli_client: tuple[mx.Client, Path],
 ) -> None:
@@ -266,6 +267,7 @@ def test_big_variables_go_in_smaller_batches_through_the_cli(
     assert [counts[e] for e in frame["email"]] == [1] * 250
 
 
+@pytest.mark.integration
 def test_one_row_too_big_for_any_call_is_named_before_anything_is_sent(
     cli_client: tuple[mx.Client, Path],
 ) -> None:

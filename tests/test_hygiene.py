@@ -90,6 +90,7 @@ def test_the_scan_catches_what_it_should() -> None:
     assert not _secrets_in("the header is `Authorization: Bearer <token>`")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("path", APPS, ids=[p.name for p in APPS])
 def test_app_runs_headless_and_shows_no_secret(
     path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -43,6 +43,7 @@ import pg_cluster
 dlt = pytest.importorskip("dlt", reason="the warehouse extra is not installed")
 duckdb = pytest.importorskip("duckdb")
 
+pytestmark = pytest.mark.integration  # real DuckDB, dlt and PostgreSQL
 KEYS = {spec.name: list(spec.keys) for spec in wh.TABLES}
 
 # dlt's extract, normalize and load loops wait on threading events with a timeout.

@@ -34,7 +34,11 @@ ROWS = [
         w,
         p,
         id=f"{f}-{w}-{p}",
-        marks=() if (f, w, p) in FAST else (pytest.mark.slow,),
+        marks=(
+            ((pytest.mark.integration,) if p == "cli" else ())
+            if (f, w, p) in FAST
+            else (pytest.mark.slow,)
+        ),
     )
     for f in FAULTS
     for w in WORKFLOWS
