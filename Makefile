@@ -36,7 +36,7 @@ lab: $(STAMP_LAB)
 
 ## make demo: the same job headless, every curated notebook executed against the sandbox
 demo: $(STAMP_DEV)
-	MIXMAX_NB_BACKEND=sandbox $(BIN)/python -m mixmax_nb.demo --out build
+	MIXMAX_NB_BACKEND=sandbox $(BIN)/python scripts/demo.py --out build
 
 ## make test: ruff, mypy (strict on the package), the import layers, pytest (on TEST_WORKERS
 ## processes), the shifted-clock run, the browser tests

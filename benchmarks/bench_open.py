@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from mixmax_nb.config import Settings
+from mixmax_nb.enrollment.input import read_recipients
 from mixmax_nb.enrollment.plan import SequenceInfo, build_plan
-from mixmax_nb.recipients_input import read_recipients
 from mixmax_nb.sandbox.membrane import SandboxTransport
 
 REFERENCE = "2025-06-02"

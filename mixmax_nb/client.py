@@ -405,7 +405,7 @@ class AsyncClient:
             root = Settings.from_env().home
         return EventStore(root, self.backend, await self.account_key())
 
-    async def refresh_events(self, since: Any = None) -> RefreshStats:
+    async def refresh_events(self, since: DateLike | None = None) -> RefreshStats:
         """Pull what is new in an account-wide live feed into the local store (only
         for connections whose ``list-livefeed-events`` lists every event)."""
         from . import feed
@@ -522,8 +522,8 @@ class AsyncClient:
     async def plan_engagement(
         self,
         *,
-        since: Any = None,
-        until: Any = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
         sequences: Sequence[str] | str | None = None,
         detail: Detail = "summary",
     ) -> EngagementPlan:
@@ -548,12 +548,12 @@ class AsyncClient:
     async def engagement(
         self,
         *,
-        since: Any = None,
-        until: Any = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
         sequences: Sequence[str] | str | None = None,
         detail: Detail = "summary",
-        progress: Any = None,
-        stop: Any = None,
+        progress: Callable[[str, int, int], None] | None = None,
+        stop: StopFlag | None = None,
     ) -> EngagementData:
         """The engagement dataset that analytics, charts and the dashboard read.
         ``until`` is inclusive (a date means through that day).
@@ -899,7 +899,7 @@ class Client:
         """The account-wide feed's private store (connections of the ``account`` shape)."""
         return run_sync(self.aio.event_store(home))
 
-    def refresh_events(self, since: Any = None) -> RefreshStats:
+    def refresh_events(self, since: DateLike | None = None) -> RefreshStats:
         """Pull what is new in an account-wide live feed into the local store (only
         for connections whose ``list-livefeed-events`` lists every event)."""
         return run_sync(self.aio.refresh_events(since))
@@ -940,8 +940,8 @@ class Client:
     def plan_engagement(
         self,
         *,
-        since: Any = None,
-        until: Any = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
         sequences: Sequence[str] | str | None = None,
         detail: Detail = "summary",
     ) -> EngagementPlan:
@@ -955,12 +955,12 @@ class Client:
     def engagement(
         self,
         *,
-        since: Any = None,
-        until: Any = None,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
         sequences: Sequence[str] | str | None = None,
         detail: Detail = "summary",
-        progress: Any = None,
-        stop: Any = None,
+        progress: Callable[[str, int, int], None] | None = None,
+        stop: StopFlag | None = None,
     ) -> EngagementData:
         """The engagement dataset that analytics, charts and the dashboard read.
         ``until`` is inclusive (a date means through that day).

@@ -401,7 +401,7 @@ def _assert_spreadsheet_safe(text: str) -> None:
 @SETTINGS
 @given(cells=st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=8))
 def test_result_csv_defuses_formulas(cells: list[str]) -> None:
-    from mixmax_nb.exports import safe_csv
+    from mixmax_nb.data.export import safe_csv
 
     frame = pd.DataFrame({"email": cells, "note": [f"={c}" for c in cells]})
     text = safe_csv(frame)
@@ -422,7 +422,7 @@ def test_a_bare_carriage_return_cannot_start_a_formula_row() -> None:
     import csv
     import io
 
-    from mixmax_nb.exports import safe_csv
+    from mixmax_nb.data.export import safe_csv
 
     frame = pd.DataFrame({"note": ["ok\r+1+2", "a\n=HYPERLINK(1)", "\r\t"], "n": [1, 2, 3]})
     text = safe_csv(frame)
@@ -435,7 +435,7 @@ def test_a_bare_carriage_return_cannot_start_a_formula_row() -> None:
 
 
 def test_categorical_cells_are_defused_too() -> None:
-    from mixmax_nb.exports import safe_csv
+    from mixmax_nb.data.export import safe_csv
 
     frame = pd.DataFrame({"sequence": pd.Categorical(["=cmd|' /C calc'!A0", "plain"])})
     text = safe_csv(frame)

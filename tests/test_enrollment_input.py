@@ -12,6 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mixmax_nb.data.export import neutralize_formulas, safe_csv
 from mixmax_nb.enrollment import (
     SequenceInfo,
     build_plan,
@@ -20,9 +21,8 @@ from mixmax_nb.enrollment import (
     split_pasted,
 )
 from mixmax_nb.enrollment.emails import email_key
+from mixmax_nb.enrollment.input import read_recipients, sniff_delimiter
 from mixmax_nb.errors import InputError
-from mixmax_nb.exports import neutralize_formulas, safe_csv
-from mixmax_nb.recipients_input import read_recipients, sniff_delimiter
 
 # -- hostile CSVs -------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import pytest
 
 from mixmax_nb import catalog
 from mixmax_nb.errors import InputError
-from mixmax_nb.schema_form import SchemaForm, field_kind
+from mixmax_nb.widgets.schema_form import SchemaForm, field_kind
 
 # A made-up action ("create-meeting-link") with every construct the form supports.
 MEETING: dict[str, Any] = {

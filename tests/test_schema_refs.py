@@ -7,8 +7,8 @@ from typing import Any
 
 import ipywidgets as w
 
-from mixmax_nb.schema_form import SchemaForm
-from mixmax_nb.schema_refs import inline_refs
+from mixmax_nb.widgets.schema_form import SchemaForm
+from mixmax_nb.widgets.schema_refs import inline_refs
 
 RECIPIENTS: dict[str, Any] = {
     "type": "object",

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from ..exports import safe_csv
+from ..data.export import safe_csv
 from .apply import (
     UnresolvedBatchError,
     cancel_recipients,

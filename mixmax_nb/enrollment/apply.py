@@ -178,7 +178,7 @@ async def plan_enrollment(
     ``variables``: Mixmax variable -> column, e.g. ``{"First name": "first_name"}``;
     variables the templates need and you do not map are matched by column name.
     """
-    from ..recipients_input import read_recipients
+    from .input import read_recipients
 
     frame = read_recipients(recipients, email=email or "email")
     sequence = await load_sequence(client, sequence_id)
@@ -324,7 +324,7 @@ async def plan_cancel(
 ) -> CancelPlan:
     """Which of ``emails`` (a list, a Series, or a frame with an ``email`` column) would
     leave the sequence; writes nothing."""
-    from ..recipients_input import read_recipients
+    from .input import read_recipients
 
     frame = read_recipients(emails)
     column = "email" if "email" in frame.columns else None

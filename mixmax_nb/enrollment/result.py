@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..exports import safe_csv
+from ..data.export import safe_csv
 from .plan import ADD, CANCEL, PREVIEW_ROWS, CancelPlan, EnrollmentPlan, _html_table
 
 ENROLL_OUTCOMES = ("success", "duplicated", "unsubscribed", "error", "skipped", "not_sent")

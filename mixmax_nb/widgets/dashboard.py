@@ -47,8 +47,8 @@ import plotly.graph_objects as go
 from .. import analytics, charts
 from ..client import as_async
 from ..data.engagement import Detail, EngagementData
+from ..data.export import defuse as csv_safe
 from ..data.planner import ASK_ABOVE_S, EngagementPlan
-from ..exports import defuse as csv_safe
 from ._common import TaskRunner, error_text, esc, show
 
 __all__ = ["EngagementDashboard", "csv_safe", "kpi_table_html"]

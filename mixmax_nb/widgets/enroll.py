@@ -49,9 +49,9 @@ from ..enrollment import (
     guess_email_column,
     split_pasted,
 )
+from ..enrollment.input import read_recipients
 from ..enrollment.plan import REASON_TEXT
 from ..errors import InputError, MixmaxNbError, ServiceError, TransportError
-from ..recipients_input import read_recipients
 from ._common import TaskRunner, error_text, esc, hide, show, status_line
 
 __all__ = ["EnrollmentForm"]

@@ -1,7 +1,7 @@
 """ActionExplorer: find any action of the connection, fill a form generated from its
 input schema, run it, and read the result; or send a raw proxy request.
 
-Schema-driven (:mod:`mixmax_nb.schema_form`): the form comes from the action's
+Schema-driven (:mod:`mixmax_nb.widgets.schema_form`): the form comes from the action's
 ``inputSchema`` as ``action list`` returns it, so actions the toolkit has never
 heard of work too. Input is checked against that same schema before anything is
 sent, and the first bad field is named.
@@ -30,8 +30,8 @@ import pandas as pd
 from .. import catalog
 from ..client import as_async
 from ..errors import InputError
-from ..schema_form import SchemaForm
 from ._common import TaskRunner, error_text, esc, status_line
+from .schema_form import SchemaForm
 
 __all__ = ["ActionExplorer", "python_call", "result_records"]
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import InputError
+from ..errors import InputError
 
 DELIMITERS = (",", ";", "\t", "|")
 MAX_BYTES = 200 * 1024 * 1024  # a CSV this large is a mistake, not a recipient list

@@ -42,9 +42,9 @@ from typing import Any, Final
 
 import ipywidgets as w
 
-from .errors import InputError
+from ..errors import InputError
+from ._common import esc
 from .schema_refs import inline_refs
-from .widgets._common import esc
 
 __all__ = ["UNSET", "Field", "SchemaForm", "build_form", "field_kind"]
 
@@ -572,7 +572,7 @@ class SchemaForm:
         A schema jsonschema cannot use (a remote ``$ref``, a malformed keyword) is
         not held against the person: the service checks the input anyway.
         """
-        from . import catalog
+        from .. import catalog
 
         data = self.value()
         try:
