@@ -79,6 +79,7 @@ __all__ = [
     "naive_events",
     "shape",
     "shape_json",
+    "shape_per_field",
 ]
 
 Record: TypeAlias = Mapping[str, Any]
@@ -623,10 +624,6 @@ def _extra_column(values: list[Any]) -> Any:
 # -- shaping ---------------------------------------------------------------------------
 
 
-ONE_PASS = True
-"""Read plain fields in one Arrow pass (see the module doc); tests turn it off to compare."""
-
-
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     enabled = gc.isenabled()
@@ -650,15 +647,17 @@ def _one_pass(
     )
 
 
-def _frame(kind: str, records: list[Record], spec: _Spec) -> pd.DataFrame:
+def _frame(kind: str, records: list[Record], spec: _Spec, *, one_pass: bool = True) -> pd.DataFrame:
     with _gc_paused():
-        return _build(kind, records, spec)
+        return _build(kind, records, spec, one_pass=one_pass)
 
 
-def _build(kind: str, records: list[Record], spec: _Spec) -> pd.DataFrame:
+def _build(kind: str, records: list[Record], spec: _Spec, *, one_pass: bool) -> pd.DataFrame:
+    # The fast path reads the plain fields in one Arrow pass; the general path (each
+    # column on its own) reads what it leaves, and everything when it gives up.
     parents: dict[tuple[str, ...], list[Any]] = {}
     present: set[tuple[str, ...]] = set()
-    arrays = _one_pass(records, spec, parents) if ONE_PASS else None
+    arrays = _one_pass(records, spec, parents) if one_pass else None
     data: dict[str, Any] = {}
     for column in spec.columns:
         arr = arrays.get(column.path) if arrays and column.derive is None else None
@@ -689,11 +688,21 @@ def shape(kind: str, records: Iterable[Record]) -> pd.DataFrame:
     ``records`` are the JSON objects of the result (page items, or the single object
     of a ``get-*`` action). Raises ``KeyError`` for an unknown kind.
     """
+    return _shape(kind, records, one_pass=True)
+
+
+def shape_per_field(kind: str, records: Iterable[Record]) -> pd.DataFrame:
+    """:func:`shape` without the one-pass fast path: every column read on its own. The
+    reference the fast paths are tested against; the same frame, only slower."""
+    return _shape(kind, records, one_pass=False)
+
+
+def _shape(kind: str, records: Iterable[Record], *, one_pass: bool) -> pd.DataFrame:
     spec = _spec_for(kind)
     rows = records if isinstance(records, list) else list(records)
     if spec.explode is not None:
         rows = spec.explode(rows)
-    return _frame(kind, rows, spec)
+    return _frame(kind, rows, spec, one_pass=one_pass)
 
 
 def shape_json(kind: str, data: bytes | str) -> pd.DataFrame:
@@ -724,7 +733,7 @@ def shape_json(kind: str, data: bytes | str) -> pd.DataFrame:
         rows = _json_records(raw if raw is not None else data)
         if spec.explode is not None:
             rows = spec.explode(rows)
-        return _build(kind, rows, spec)
+        return _build(kind, rows, spec, one_pass=True)
 
 
 def _is_plain(spec: _Spec) -> bool:

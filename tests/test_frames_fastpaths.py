@@ -92,12 +92,7 @@ def records_for(draw: st.DrawFn, kind: str) -> list[dict[str, Any]]:
 
 
 def per_field_shape(kind: str, records: list[dict[str, Any]]) -> pd.DataFrame:
-    saved = frames.ONE_PASS
-    frames.ONE_PASS = False
-    try:
-        return frames.shape(kind, records)
-    finally:
-        frames.ONE_PASS = saved
+    return frames.shape_per_field(kind, records)
 
 
 PLAIN_KINDS = [k for k in frames.KINDS if frames._is_plain(frames._SPECS[k])]
