@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from typing import Any, Final
 
 import numpy as np
@@ -34,6 +35,7 @@ __all__ = [
     "heatmap_chart",
     "is_sandbox",
     "kpi_chart",
+    "poll_chart",
     "poll_results_chart",
     "stage_chart",
     "time_to_chart",
@@ -528,3 +530,14 @@ def poll_results_chart(frame: pd.DataFrame, question: str | None = None) -> go.F
     fig.update_xaxes(title_text="Answers (respondents)", rangemode="tozero")
     fig.update_yaxes(title_text="Option")
     return _finish(fig, title, frame, height=max(300, 32 * len(counts) + 160))
+
+
+def poll_chart(poll: Mapping[str, Any], *, source: str | None = None) -> go.Figure:
+    """A poll's answers per option as a bar chart, from its record (``client.poll(id)``);
+    ``source="sandbox"`` (``client.backend``) marks it as sandbox data."""
+    from . import frames
+
+    frame = frames.shape("poll_results", [dict(poll)])
+    if source is not None:
+        frame.attrs["source"] = source
+    return poll_results_chart(frame, poll.get("question"))

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .enrollment.apply import ProgressFn as EnrollProgress
     from .enrollment.apply import Unresolved
     from .feed import RefreshStats
+    from .housekeeping import Draft, UnsubscribePlan
 
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -716,6 +717,56 @@ class AsyncClient:
             home=home,
         )
 
+    # -- housekeeping: plan, then apply with confirm ------------------------------------
+
+    async def plan_unsubscribe(self, emails: Any) -> UnsubscribePlan:
+        """Who would be added to the unsubscribe list (never contacted again); writes
+        nothing. ``emails``: a pasted string (commas, semicolons or lines), a list of
+        addresses, or a list of ``{"email", "name"}`` dicts."""
+        from .housekeeping import unsubscribes
+
+        return await unsubscribes.plan(self, emails, "add")
+
+    async def plan_resubscribe(self, emails: Any) -> UnsubscribePlan:
+        """Who would be removed from the unsubscribe list; writes nothing."""
+        from .housekeeping import unsubscribes
+
+        return await unsubscribes.plan(self, emails, "remove")
+
+    async def apply_unsubscribes(
+        self, plan: UnsubscribePlan, *, confirm: bool = False
+    ) -> pd.DataFrame:
+        """Carry out a plan's ``will add`` / ``will remove`` rows, only with
+        ``confirm=True``. One row per address written: ``email``, ``outcome``
+        (``added``, ``removed`` or ``error``), ``detail``, ``action_run_id``; an error on
+        one address does not stop the others, and is never retried (a write)."""
+        from .housekeeping import unsubscribes
+
+        return await unsubscribes.apply(self, plan, confirm=confirm)
+
+    async def create_draft(
+        self,
+        to: Any,
+        subject: str,
+        body: str,
+        *,
+        cc: Any = None,
+        bcc: Any = None,
+        tracking: bool = True,
+    ) -> Draft:
+        """Create a Mixmax draft (nothing is sent); ``Draft.preview()`` shows it safely.
+        ``to``/``cc``/``bcc`` as in :meth:`plan_unsubscribe`."""
+        from .housekeeping import drafts
+
+        return await drafts.create(self, to, subject, body, cc=cc, bcc=bcc, tracking=tracking)
+
+    async def send_draft(self, message_id: str, *, confirm: bool = False) -> dict[str, Any]:
+        """Send a draft by id, only with ``confirm=True``; a message already sent is
+        refused (read first), so running the cell again never sends twice."""
+        from .housekeeping import drafts
+
+        return await drafts.send(self, message_id, confirm=confirm)
+
     async def aclose(self) -> None:
         """Close the transport (ends the sandbox's database or the CLI's session); later
         calls say the client is closed. Closing twice is harmless."""
@@ -1094,6 +1145,42 @@ class Client:
                 home=home,
             )
         )
+
+    def plan_unsubscribe(self, emails: Any) -> UnsubscribePlan:
+        """Who would be added to the unsubscribe list (never contacted again); writes
+        nothing. ``emails``: a pasted string (commas, semicolons or lines), a list of
+        addresses, or a list of ``{"email", "name"}`` dicts."""
+        return run_sync(self.aio.plan_unsubscribe(emails))
+
+    def plan_resubscribe(self, emails: Any) -> UnsubscribePlan:
+        """Who would be removed from the unsubscribe list; writes nothing."""
+        return run_sync(self.aio.plan_resubscribe(emails))
+
+    def apply_unsubscribes(self, plan: UnsubscribePlan, *, confirm: bool = False) -> pd.DataFrame:
+        """Carry out a plan's ``will add`` / ``will remove`` rows, only with
+        ``confirm=True``. One row per address written: ``email``, ``outcome``
+        (``added``, ``removed`` or ``error``), ``detail``, ``action_run_id``; an error on
+        one address does not stop the others, and is never retried (a write)."""
+        return run_sync(self.aio.apply_unsubscribes(plan, confirm=confirm))
+
+    def create_draft(
+        self,
+        to: Any,
+        subject: str,
+        body: str,
+        *,
+        cc: Any = None,
+        bcc: Any = None,
+        tracking: bool = True,
+    ) -> Draft:
+        """Create a Mixmax draft (nothing is sent); ``Draft.preview()`` shows it safely.
+        ``to``/``cc``/``bcc`` as in :meth:`plan_unsubscribe`."""
+        return run_sync(self.aio.create_draft(to, subject, body, cc=cc, bcc=bcc, tracking=tracking))
+
+    def send_draft(self, message_id: str, *, confirm: bool = False) -> dict[str, Any]:
+        """Send a draft by id, only with ``confirm=True``; a message already sent is
+        refused (read first), so running the cell again never sends twice."""
+        return run_sync(self.aio.send_draft(message_id, confirm=confirm))
 
     def close(self) -> None:
         """Close the transport (ends the sandbox's database or the CLI's session); later

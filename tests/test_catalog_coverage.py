@@ -598,18 +598,14 @@ def test_action_fixture_shapes_into_its_frame(spec: catalog.ActionSpec) -> None:
 
 
 @pytest.mark.parametrize("spec", catalog.ACTIONS, ids=lambda s: s.key)
-def test_action_fixture_shapes_alike_on_every_path(
-    spec: catalog.ActionSpec, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_action_fixture_shapes_alike_on_every_path(spec: catalog.ActionSpec) -> None:
     """The one-pass read, the per-field read and the raw-JSON read agree on Mixmax's shapes."""
     output = load(spec.key)["output"]
     records = records_of(spec, output)
     for kind in (spec.kind, *ALSO_SHAPED.get(spec.kind, ())):
         fast = frames.shape(kind, records)
         from_json = frames.shape_json(kind, json.dumps(output))
-        with monkeypatch.context() as m:
-            m.setattr(frames, "ONE_PASS", False)
-            slow = frames.shape(kind, records)
+        slow = frames.shape_per_field(kind, records)
         pd.testing.assert_frame_equal(fast, slow)
         pd.testing.assert_frame_equal(fast, from_json)
 
@@ -655,15 +651,11 @@ def _recipient_variants() -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.mark.parametrize("variant", ["timestamps", "counts", "null", "floats"])
-def test_recipients_shape_every_documented_counter_form(
-    variant: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_recipients_shape_every_documented_counter_form(variant: str) -> None:
     records = _recipient_variants()[variant]
     frame = frames.shape("recipients", records)
     assert_frame_matches("recipients", frame, records)
-    with monkeypatch.context() as m:
-        m.setattr(frames, "ONE_PASS", False)
-        pd.testing.assert_frame_equal(frame, frames.shape("recipients", records))
+    pd.testing.assert_frame_equal(frame, frames.shape_per_field("recipients", records))
     pd.testing.assert_frame_equal(frame, frames.shape_json("recipients", json.dumps(records)))
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 import mixmax_nb as mx
+from mixmax_nb import charts
 from mixmax_nb import housekeeping as hk
 from mixmax_nb.errors import InputError
 
@@ -99,8 +100,8 @@ def client() -> Iterator[mx.Client]:
 
 def test_unsubscribe_plan_then_confirm(client: mx.Client) -> None:
     listed = client.unsubscribes()["email"].iloc[0]
-    plan = hk.plan_unsubscribe(
-        client, f"Jane New <jane.new@acme.example>; {listed.upper()}; not-an-email"
+    plan = client.plan_unsubscribe(
+        f"Jane New <jane.new@acme.example>; {listed.upper()}; not-an-email"
     )
     assert dict(zip(plan.rows["email"], plan.rows["status"], strict=True)) == {
         "jane.new@acme.example": "will add",
@@ -110,22 +111,21 @@ def test_unsubscribe_plan_then_confirm(client: mx.Client) -> None:
     assert plan.to_apply == [{"email": "jane.new@acme.example", "name": "Jane New"}]
     before = len(client.unsubscribes())
     with pytest.raises(InputError, match="confirm=True"):
-        hk.apply_unsubscribes(client, plan)
+        client.apply_unsubscribes(plan)
     assert len(client.unsubscribes()) == before  # nothing written
-    done = hk.apply_unsubscribes(client, plan, confirm=True)
+    done = client.apply_unsubscribes(plan, confirm=True)
     assert list(done["outcome"]) == ["added"] and done["action_run_id"].iloc[0]
     assert "jane.new@acme.example" in set(client.unsubscribes()["email"])
 
-    back = hk.plan_resubscribe(client, ["jane.new@acme.example", "nobody@acme.example"])
+    back = client.plan_resubscribe(["jane.new@acme.example", "nobody@acme.example"])
     assert list(back.rows["status"]) == ["will remove", "not on the list"]
-    assert list(hk.apply_unsubscribes(client, back, confirm=True)["outcome"]) == ["removed"]
+    assert list(client.apply_unsubscribes(back, confirm=True)["outcome"]) == ["removed"]
     assert "jane.new@acme.example" not in set(client.unsubscribes()["email"])
     assert "Nothing is written" in back._repr_html_()
 
 
 def test_draft_preview_and_confirmed_send(client: mx.Client) -> None:
-    draft = hk.create_draft(
-        client,
+    draft = client.create_draft(
         "Jane Doe <jane@acme.example>",
         "Hello <b>",
         '<p onmouseover="alert(1)">Hi</p><script>alert(2)</script>',
@@ -140,26 +140,26 @@ def test_draft_preview_and_confirmed_send(client: mx.Client) -> None:
     sent = draft.send(confirm=True)
     assert sent.get("sent") and draft.sent
     with pytest.raises(InputError, match="already sent"):
-        hk.send_draft(client, draft.id, confirm=True)
+        client.send_draft(draft.id, confirm=True)
 
 
 def test_draft_needs_valid_recipients(client: mx.Client) -> None:
     with pytest.raises(InputError) as info:
-        hk.create_draft(client, "", "s", "b")
+        client.create_draft("", "s", "b")
     assert info.value.field == "to"
     with pytest.raises(InputError) as info:
-        hk.create_draft(client, ["ok@acme.example"], "s", "b", cc="nope")
+        client.create_draft(["ok@acme.example"], "s", "b", cc="nope")
     assert info.value.field == "cc"
 
 
 def test_snippet_preview_and_poll_chart(client: mx.Client) -> None:
     snippets = client.snippets()
-    preview = hk.preview_snippet(client, snippets["id"].iloc[0])
+    preview = hk.preview_snippet(client.snippet(snippets["id"].iloc[0]))
     assert '<iframe sandbox=""' in preview.html
-    hostile = hk.preview_snippet(client, {"title": "<i>t</i>", "source": "<script>x</script>"})
+    hostile = hk.preview_snippet({"title": "<i>t</i>", "source": "<script>x</script>"})
     assert "&lt;i&gt;t&lt;/i&gt;" in hostile.html and "<script" not in _body(hostile.html)
     poll_id = client.polls()["id"].iloc[0]
-    fig = hk.poll_chart(client, poll_id)
+    fig = charts.poll_chart(client.poll(poll_id), source=client.backend)
     assert sum(fig.data[0].x) == len(client.poll(poll_id)["options"][0]["respondents"]) + sum(
         len(o["respondents"]) for o in client.poll(poll_id)["options"][1:]
     )
