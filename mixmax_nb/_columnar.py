@@ -35,6 +35,8 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.json as pa_json
 
+from . import catalog
+
 SAMPLE: Final = 1_000
 """Records whose values decide each field's Arrow type."""
 
@@ -46,8 +48,7 @@ _ERRORS: Final = (
     UnicodeEncodeError,  # lone surrogates: the per-field path replaces them
 )
 
-CONTAINERS: Final = ("results", "records", "items")
-"""Keys under which a page object holds its records (see ``pages``)."""
+CONTAINERS: Final = catalog.PAGE_CONTAINERS
 
 BLOCK: Final = 16 << 20
 """Bytes per JSON block; blocks are parsed on all cores, and a line must fit in one."""

@@ -66,6 +66,9 @@ _TIME: Schema = {
     "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "format": "date-time"}],
     "description": "Epoch milliseconds or an ISO 8601 timestamp.",
 }
+PAGE_CONTAINERS = ("results", "records", "items")
+"""Keys under which a page object holds its records: Mixmax's ``results``, Membrane's
+``records`` / ``items`` (see ``pages``)."""
 EVENT_TYPES = ("sent", "opened", "clicked", "downloaded", "replied", "bounced", "unsubscribed")
 """Every event type a live feed can carry (the account-wide shape lists all of them)."""
 ENGAGEMENT_TYPES = ("opened", "clicked", "downloaded", "replied")

@@ -46,7 +46,7 @@ def split_page(output: Any) -> tuple[list[dict[str, Any]], dict[str, Any] | None
                 )
             return records, {"next": str(token)}, "results"
         return records, None, "results"
-    for name in ("records", "items"):
+    for name in catalog.PAGE_CONTAINERS[1:]:  # Membrane's own lists
         if isinstance(output.get(name), list):
             cursor = output.get("cursor")
             return output[name], ({"cursor": str(cursor)} if cursor else None), name

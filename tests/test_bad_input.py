@@ -158,7 +158,7 @@ def test_malformed_csv_gives_an_input_error_or_a_plan(raw: bytes) -> None:
     if error is not None:
         assert str(error).strip()
     else:
-        assert plans[0].summary() is not None
+        assert plans[0].summary().to_add >= 0  # a plan, readable, whatever the input
 
 
 @SETTINGS

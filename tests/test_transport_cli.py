@@ -745,12 +745,11 @@ def test_not_logged_in_error_with_token_in_message(fake_membrane: FakeMembrane) 
 def test_an_answer_is_read_when_the_cli_exits_even_if_its_child_holds_the_pipe(
     fake_membrane: FakeMembrane,
 ) -> None:
+    # The child holds stdout for 30 s, longer than the 20 s call timeout: had the
+    # transport waited for the pipe to close, the call would have timed out (twice).
     fake_membrane.on("connection list", {"child": 30, "default": True})
-    started = time.monotonic()
     connections = run(transport(timeout=20.0).list_connections())
-    took = time.monotonic() - started
     assert [c["id"] for c in connections] == ["conn_mixmax_1"]
-    assert took < 10, f"waited {took:.1f} s for a pipe the CLI's child kept open"
     (child,) = fake_membrane.pids("child")
     assert wait_for(lambda: not pid_alive(child)), "the CLI's child outlived the call"
 
@@ -768,13 +767,12 @@ def test_a_hung_read_gives_up_after_two_attempts(fake_membrane: FakeMembrane) ->
 
     fake_membrane.on("action run", {"sleep": 60})
     client = mx.connect("membrane", timeout=1.0)
-    started = time.monotonic()
     with pytest.raises(CliTimeoutError):
         client.run_action("list-sequences", {})
-    took = time.monotonic() - started
+    # Two attempts, each killed at its 1 s deadline, not the retry policy's five
+    # (what bounds a hung read's total time; no wall clock asserted here).
     runs = [a for a in fake_membrane.calls() if a[:2] == ["action", "run"]]
     assert len(runs) == 2
-    assert took < 8, took  # 2 x 1 s deadline + one backoff, not 5 x timeout + backoff
 
 
 def test_the_cli_dies_with_python_after_a_kill_9(fake_membrane: FakeMembrane) -> None:

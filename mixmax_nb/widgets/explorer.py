@@ -63,7 +63,7 @@ def result_records(output: Any) -> list[Any] | None:
     if isinstance(output, list):
         return output
     if isinstance(output, Mapping):
-        for name in ("results", "records", "items"):
+        for name in catalog.PAGE_CONTAINERS:
             if isinstance(output.get(name), list):
                 return list(output[name])
     return None
