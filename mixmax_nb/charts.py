@@ -27,6 +27,7 @@ import plotly.graph_objects as go
 from . import analytics
 
 __all__ = [
+    "MIN_CELL_SAMPLE",
     "SANDBOX_MARK",
     "TEMPLATE",
     "cohort_chart",
@@ -323,8 +324,17 @@ def time_to_chart(hist: pd.DataFrame, summary: pd.DataFrame | None = None) -> go
     return _finish(fig, "Time to first open and first reply", hist)
 
 
-def heatmap_chart(grid: pd.DataFrame) -> go.Figure:
-    """Day-of-week x hour (a :func:`analytics.heatmap`)."""
+MIN_CELL_SAMPLE: Final = 20
+"""Send-time cells with fewer delivered messages than this show no rate: two sends and
+one reply is "50%", which would set the colour scale and point at the wrong hour."""
+
+
+def heatmap_chart(grid: pd.DataFrame, *, min_sample: int = MIN_CELL_SAMPLE) -> go.Figure:
+    """Day-of-week x hour (a :func:`analytics.heatmap`).
+
+    For send-time rates (``when="sent"``), cells with fewer than ``min_sample``
+    delivered messages are drawn grey with no rate (their n is in the hover), so the
+    colour scale comes from the cells that can carry one; the chart says so."""
     kind = grid.attrs.get("kind", "opened")
     when = grid.attrs.get("when", "event")
     tz = grid.attrs.get("tz", "")
@@ -333,8 +343,12 @@ def heatmap_chart(grid: pd.DataFrame) -> go.Figure:
     if np.all(np.isnan(values)) or np.nansum(values) == 0:
         return _finish(_empty(fig), f"When: {kind}", grid)
     counts = np.asarray(grid.attrs.get("counts", values), dtype=float)
+    x = [f"{h:02d}" for h in grid.columns]
+    y = list(grid.index)
+    small = np.zeros(values.shape, dtype=bool)
     if when == "sent":
-        z = values * 100
+        small = (counts > 0) & (counts < min_sample)
+        z = np.where(small, np.nan, values * 100)
         title = f"What time to send: {kind} rate by send time"
         hover = (
             "%{y} %{x}:00<br>" + _esc(kind.capitalize()) + " rate: %{z:.1f}%<br>"
@@ -349,15 +363,48 @@ def heatmap_chart(grid: pd.DataFrame) -> go.Figure:
     fig.add_trace(
         go.Heatmap(
             z=[_nan_to_none(row) for row in z],
-            x=[f"{h:02d}" for h in grid.columns],
-            y=list(grid.index),
+            x=x,
+            y=y,
             customdata=counts,
             colorscale="Blues",
             colorbar={"title": {"text": bar_title}},
             hovertemplate=hover,
             hoverongaps=False,
+            name=bar_title,
         )
     )
+    if small.any():
+        fig.add_trace(
+            go.Heatmap(
+                z=[[1.0 if cell else None for cell in row] for row in small],
+                x=x,
+                y=y,
+                customdata=counts,
+                colorscale=[[0.0, "#d5d8dc"], [1.0, "#d5d8dc"]],
+                showscale=False,
+                hovertemplate=(
+                    "%{y} %{x}:00<br>%{customdata:,} delivered: too few to show a rate"
+                    "<extra></extra>"
+                ),
+                hoverongaps=False,
+                name=f"fewer than {min_sample} delivered",
+            )
+        )
+        fig.add_annotation(
+            text=(
+                f"Grey: fewer than {min_sample} delivered messages, too few to show a rate "
+                f"({int(small.sum())} cell{'s' if small.sum() != 1 else ''})"
+            ),
+            xref="paper",
+            yref="paper",
+            x=0.0,
+            y=-0.22,
+            xanchor="left",
+            yanchor="top",
+            showarrow=False,
+            font={"size": 11, "color": "#555"},
+        )
+        fig.update_layout(margin={"b": 90})
     fig.update_xaxes(title_text=f"Hour of day ({_esc(tz)})", type="category")
     fig.update_yaxes(title_text="Day of week", autorange="reversed", type="category")
     return _finish(fig, title, grid)

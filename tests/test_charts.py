@@ -90,3 +90,39 @@ def test_figures_do_not_show(monkeypatch: pytest.MonkeyPatch, data: A.Engagement
     monkeypatch.setattr(go.Figure, "show", boom)
     all_figures(data)
     assert isinstance(pd.DataFrame(), pd.DataFrame)
+
+
+def _send_grid(rates: dict[tuple[int, int], tuple[float, int]]) -> pd.DataFrame:
+    """A send-time grid as analytics.heatmap(when="sent") makes it: rates and counts."""
+    days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    values = pd.DataFrame(float("nan"), index=days, columns=range(24))
+    counts = [[0.0] * 24 for _ in days]
+    for (day, hour), (rate, n) in rates.items():
+        values.iloc[day, hour] = rate
+        counts[day][hour] = float(n)
+    values.attrs.update(kind="replied", when="sent", tz="UTC", counts=counts)
+    return values
+
+
+def test_send_time_heatmap_masks_cells_too_small_to_carry_a_rate() -> None:
+    # Mon 19:00 and Wed 04:00: 1 reply of 2 sends (50%); the well-sampled cells 4-11%.
+    grid = _send_grid(
+        {(0, 19): (0.5, 2), (2, 4): (0.5, 2), (1, 10): (0.11, 300), (3, 14): (0.04, 250)}
+    )
+    fig = C.heatmap_chart(grid)
+    rates, masked = fig.data
+    z = [[v for v in row] for row in rates.z]
+    assert z[0][19] is None and z[2][4] is None  # no 50% from two sends
+    assert z[1][10] == pytest.approx(11.0) and z[3][14] == pytest.approx(4.0)
+    assert max(v for row in z for v in row if v is not None) == pytest.approx(11.0)
+    grey = [(d, h) for d, row in enumerate(masked.z) for h, v in enumerate(row) if v is not None]
+    assert grey == [(0, 19), (2, 4)]
+    assert masked.customdata[0][19] == 2  # n stays in the hover
+    notes = [a.text for a in fig.layout.annotations]
+    assert any("fewer than 20 delivered" in t and "2 cells" in t for t in notes)
+
+
+def test_send_time_heatmap_with_every_cell_well_sampled_masks_nothing() -> None:
+    fig = C.heatmap_chart(_send_grid({(1, 10): (0.11, 300), (3, 14): (0.04, 250)}))
+    assert len(fig.data) == 1
+    assert not any("fewer than" in (a.text or "") for a in fig.layout.annotations)
