@@ -35,7 +35,7 @@ from .errors import (
 
 if _TYPE_CHECKING:
     from . import analytics, charts, widgets
-    from .data import warehouse
+    from .data import export, warehouse
 
 __version__ = "0.1.0"
 
@@ -62,6 +62,7 @@ __all__ = [
     "charts",
     "connect",
     "doctor",
+    "export",
     "warehouse",
     "widgets",
 ]
@@ -73,6 +74,7 @@ _LAZY = {
     "charts": ".charts",
     "widgets": ".widgets",
     "warehouse": ".data.warehouse",
+    "export": ".data.export",
 }
 
 

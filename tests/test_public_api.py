@@ -16,7 +16,7 @@ def test_all_is_exactly_the_public_surface() -> None:
         if not name.startswith("_") and not isinstance(getattr(mx, name), types.ModuleType)
     }
     public -= {"annotations"}
-    lazy = {"widgets", "analytics", "charts", "warehouse"}  # modules, loaded on first use
+    lazy = {"widgets", "analytics", "charts", "warehouse", "export"}  # modules, loaded on first use
     assert set(mx.__all__) - lazy - {"__version__"} == public - lazy
     for name in mx.__all__:
         assert getattr(mx, name) is not None
