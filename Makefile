@@ -66,9 +66,12 @@ test-shifted: $(STAMP_DEV)
 	  echo "test-shifted: SKIPPED, faketime is not installed (apt-get install faketime)"; \
 	fi
 
-## make bench: every benchmark under benchmarks/, each printing its figures
+## make bench: every benchmark under benchmarks/, each printing its figures and PASS/FAIL;
+## all run, then it exits non-zero if any failed
 bench: $(STAMP_DEV)
-	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+	@failed=""; for b in benchmarks/bench_*.py; do echo "== $$b"; \
+	  TQDM_DISABLE=1 $(BIN)/python $$b || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "make bench: FAIL in$$failed"; exit 1; fi; echo "make bench: all PASS"
 
 ## make app: the Voila apps under apps/ (dashboard, enrollment, connect) on the sandbox
 app: $(STAMP_APP)

@@ -225,3 +225,22 @@ class Counting:
             raise
         finally:
             self.in_flight -= 1
+
+
+# -- PASS/FAIL ----------------------------------------------------------------------------
+
+_FAILED: list[str] = []
+
+
+def verdict(name: str, ok: bool, figure: str, target: str) -> bool:
+    """Print one figure with its target and PASS/FAIL; remember a FAIL for exit_code()."""
+    if not ok:
+        _FAILED.append(name)
+    print(f"{name:<44} {figure:<52} ({target})  {'PASS' if ok else 'FAIL'}", flush=True)
+    return ok
+
+
+def exit_code() -> int:
+    """1 when any verdict failed (``make bench`` stops on it), else 0; says which."""
+    print("FAIL: " + ", ".join(_FAILED) if _FAILED else "all PASS")
+    return 1 if _FAILED else 0

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+from _common import exit_code, verdict  # benchmarks/ is on sys.path as a script
+
 N = 7
 
 
@@ -25,7 +27,7 @@ def median_import(module: str) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
+def main() -> int:
     start = time.perf_counter()
     pandas = median_import("pandas")
     ours = median_import("mixmax_nb")
@@ -43,13 +45,11 @@ def main() -> None:
     ratio = ours / pandas
     print(f"import pandas     median {pandas * 1000:7.1f} ms  (n={N})")
     print(f"import mixmax_nb  median {ours * 1000:7.1f} ms  (n={N})")
-    print(
-        f"ratio mixmax_nb / pandas = {ratio:.2f}  (target < 2.0)  "
-        f"{'PASS' if ratio < 2.0 else 'FAIL'}"
-    )
-    print(f"heavy modules loaded by `import mixmax_nb`: {heavy}")
+    verdict("import mixmax_nb / import pandas", ratio < 2.0, f"{ratio:.2f}", "< 2.0")
+    verdict("heavy modules loaded by import mixmax_nb", heavy == "[]", heavy, "none")
     print(f"({time.perf_counter() - start:.1f} s)")
+    return exit_code()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
