@@ -22,13 +22,14 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from ._atomic import write_parquet
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -111,7 +112,6 @@ class EventStore:
         """Replace the store with ``frame`` and its coverage in one atomic rename,
         readable by the user only."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         for d in (self.dir, self.dir.parent, self.dir.parent.parent):
@@ -119,18 +119,7 @@ class EventStore:
         table = pa.Table.from_pandas(frame, preserve_index=False)
         metadata = dict(table.schema.metadata or {})
         metadata[COVERAGE_KEY] = json.dumps({"floor_ms": floor_ms}).encode()
-        table = table.replace_schema_metadata(metadata)
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".events-", suffix=".parquet")
-        os.close(fd)
-        try:
-            os.chmod(tmp, 0o600)
-            pq.write_table(table, tmp)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_parquet(table.replace_schema_metadata(metadata), self.path)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)

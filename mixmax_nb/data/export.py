@@ -95,9 +95,11 @@ def _xlsx_ready(frame: pd.DataFrame, tz: str) -> tuple[pd.DataFrame, int]:
             header = f"{name} ({tz})"
         elif series.dtype == object:
             series = series.map(
-                lambda v: v
-                if v is None or isinstance(v, str | int | float | bool)
-                else json.dumps(v, default=str, ensure_ascii=False),
+                lambda v: (
+                    v
+                    if v is None or isinstance(v, str | int | float | bool)
+                    else json.dumps(v, default=str, ensure_ascii=False)
+                ),
                 na_action="ignore",
             )
         if _is_text(series) or series.dtype == object:

@@ -33,6 +33,8 @@ from typing import Any
 
 import pandas as pd
 
+from .._atomic import write_parquet
+
 MAX_PARTS = 16
 LISTED = "listed.json"
 """Recipients per sequence at the last pull: the next plan's page count (a hint only)."""
@@ -142,7 +144,6 @@ class MessageEventStore:
         self, events: pd.DataFrame, signatures: Mapping[str, str], capped: Iterable[str]
     ) -> Path:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         self._private_dirs()
         info = {"messages": dict(signatures), "capped": sorted(set(capped))}
@@ -151,19 +152,7 @@ class MessageEventStore:
         meta[COVERAGE_KEY] = json.dumps(info).encode()
         table = table.replace_schema_metadata(meta)
         number = max((int(p.stem.split("-")[1]) for p in self.parts()), default=0) + 1
-        final = self.dir / f"part-{number:06d}.parquet"
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".part-", suffix=".parquet")
-        os.close(fd)
-        try:
-            os.chmod(tmp, 0o600)
-            pq.write_table(table, tmp)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return final
+        return write_parquet(table, self.dir / f"part-{number:06d}.parquet")
 
     def compact(self) -> None:
         """Merge every part into one (the newest data of each message), atomically: the

@@ -28,7 +28,6 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -197,20 +196,12 @@ def _tables_dir(store: MessageEventStore) -> Path:
 
 
 def _write_atomic(table: pa.Table, final: Path, metadata: Mapping[bytes, bytes]) -> None:
-    import pyarrow.parquet as pq
+    from .._atomic import write_parquet
 
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.stem}-", suffix=".parquet")
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o600)
-        pq.write_table(table, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)  # a reader sees the old file or the new one, never half
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # A reader (a DuckDB view) sees the old file or the new one, never half.
+    write_parquet(
+        table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata}), final
+    )
 
 
 def persist_tables(store: MessageEventStore, data: EngagementData) -> Path | None:
