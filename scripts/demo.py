@@ -4,13 +4,19 @@ Runs each ``notebooks/*.ipynb`` top to bottom with nbclient (the backend comes f
 MIXMAX_NB_BACKEND, which the Makefile sets to the sandbox), renders it to
 ``build/<name>.html`` with figures embedded, and prints one line per notebook. The
 notebooks on disk are never modified.
+
+Each run uses a fresh toolkit home (a temporary ``MIXMAX_NB_HOME``: a new sandbox
+account, empty caches and journals), so running it twice tells the same story; pass
+``--keep-home`` to use the usual home instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,7 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", default="notebooks", type=Path)
     parser.add_argument("--out", default="build", type=Path)
     parser.add_argument("--timeout", default=900, type=int)
+    parser.add_argument(
+        "--keep-home", action="store_true", help="use MIXMAX_NB_HOME as it is, not a fresh one"
+    )
     args = parser.parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        if not args.keep_home:
+            home = stack.enter_context(tempfile.TemporaryDirectory(prefix="mixmax-nb-demo-"))
+            os.environ["MIXMAX_NB_HOME"] = home  # the kernels inherit it
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     # nbconvert drops figures drawn with the default renderer: embed plotly.js for export.
     os.environ["PLOTLY_RENDERER"] = "plotly_mimetype+notebook"
     args.out.mkdir(parents=True, exist_ok=True)
