@@ -584,7 +584,8 @@ def rows_written(info: Any) -> dict[str, int]:
     trace = info.pipeline.last_trace
     normalized = trace.last_normalize_info if trace is not None else None
     counts: Mapping[str, int] = normalized.row_counts if normalized is not None else {}
-    return {t: int(n) for t, n in counts.items() if not t.startswith("_dlt")}
+    # By table name: dlt's own order depends on which normalize worker finished first.
+    return {t: int(counts[t]) for t in sorted(counts) if not t.startswith("_dlt")}
 
 
 __all__ = [
