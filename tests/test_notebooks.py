@@ -13,6 +13,7 @@ New notebooks are picked up automatically.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -67,6 +68,8 @@ def test_notebook_runs_on_the_sandbox_and_leaks_no_secret(
     # The kernel inherits this environment: the sandbox, in a home of its own.
     monkeypatch.setenv("MIXMAX_NB_BACKEND", "sandbox")
     monkeypatch.setenv("MIXMAX_NB_HOME", str(tmp_path / "home"))
+    # As make demo runs them: figures as their JSON, plotly.js kept out of the notebook.
+    monkeypatch.setenv("PLOTLY_RENDERER", "plotly_mimetype")
     client = NotebookClient(
         nb,
         timeout=600,
@@ -91,6 +94,31 @@ def test_notebook_runs_on_the_sandbox_and_leaks_no_secret(
         if model.get("_model_name") == "PasswordModel":
             assert model.get("value") == "", f"{path.name}: a Password field kept its value"
     _assert_no_secret(text, path.name)
+    # What is shared: the executed notebook as Jupyter saves it by default (no widget
+    # state: a FigureWidget's state carries plotly.js itself) and make demo's page
+    # (plotly.js once, beside it) each stay under 1 MB.
+    saved = copy.deepcopy(nb)
+    saved.metadata.pop("widgets", None)
+    size = len(nbformat.writes(saved).encode())
+    assert size < MAX_SHARED_BYTES, f"{path.name}: the executed notebook is {size:,} bytes"
+    page = _demo().export_html(saved, tmp_path / f"{path.stem}.html")
+    assert page.stat().st_size < MAX_SHARED_BYTES, f"{page.name}: {page.stat().st_size:,} bytes"
+
+
+MAX_SHARED_BYTES = 1_000_000
+
+
+def _demo() -> Any:
+    """scripts/demo.py (make demo's runner, outside the package) as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "demo", NOTEBOOKS_DIR.parent / "scripts" / "demo.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _assert_no_secret(text: str, name: str) -> None:
