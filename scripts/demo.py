@@ -30,17 +30,25 @@ def execute(path: Path, timeout: int) -> Any:
     """Run one notebook top to bottom with nbclient; return the executed notebook."""
     import nbformat
     from nbclient import NotebookClient
+    from traitlets.config import Config
 
     nb = nbformat.read(path, as_version=4)
-    # Widget state can hold secrets (a Password's value); a demo page doesn't need it.
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        store_widget_state=False,
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    client.execute()
+    with tempfile.TemporaryDirectory(prefix="mixmax-nb-kernel-") as sockets:
+        # The kernel talks over unix sockets in a private directory, not loopback TCP
+        # (which Jupyter warns about on every start: anyone on the machine could connect).
+        config = Config()
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(Path(sockets) / "kernel")
+        # Widget state can hold secrets (a Password's value); a demo page doesn't need it.
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            store_widget_state=False,
+            resources={"metadata": {"path": str(path.parent)}},
+            config=config,
+        )
+        client.execute()
     return nb
 
 
