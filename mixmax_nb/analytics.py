@@ -74,6 +74,7 @@ __all__ = [
     "newcombe_interval",
     "prepare",
     "stage_dropoff",
+    "stats_table",
     "time_to_first",
     "time_to_summary",
     "top_files",
@@ -925,6 +926,36 @@ def kpi_table(data: Frameish, by: Dimension | None = "sequence") -> pd.DataFrame
     else:
         table = table.sort_values(["sent", "label"], ascending=[False, True], kind="stable")
     return eng._tag(table.reset_index(drop=True), dimension=by or "all")
+
+
+def stats_table(stats: pd.DataFrame) -> pd.DataFrame:
+    """Mixmax's own totals per sequence (the ``stats`` of ``client.plan_engagement()``
+    or of a pull) in :func:`kpi_table`'s shape, so :func:`charts.kpi_chart` draws them:
+    the counts Mixmax reports, each of Mixmax's rates of :data:`RATES` recomputed from
+    them, with ``_lo`` / ``_hi`` (95% Wilson). No per-message request is needed: this
+    is the first chart a plan can draw. The account's own row is left out; sorted by
+    ``sent``, largest first."""
+    from .data.engagement import ACCOUNT
+
+    rows = stats.loc[stats["key"].astype("string") != ACCOUNT]
+    table = pd.DataFrame(
+        {"key": rows["key"].astype("string"), "label": rows["label"].astype("string")}
+    )
+    for column in ("sent", "delivered", "bounced", "opened", "clicked", "downloaded", "replied"):
+        table[column] = rows[column].astype("Int64").fillna(0).to_numpy(dtype=np.int64)
+    for rate, (num, den, _doc) in RATES.items():
+        if num not in table or den not in table:
+            continue  # ours, not in Mixmax's totals
+        x = table[num].to_numpy(dtype=np.float64)
+        nn = table[den].to_numpy(dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            table[rate] = np.where(nn > 0, x / nn, np.nan)
+        table[f"{rate}_lo"], table[f"{rate}_hi"] = wilson_interval(x, nn)
+    table = table.sort_values(["sent", "label"], ascending=[False, True], kind="stable")
+    table = table.reset_index(drop=True)
+    table.attrs.update(stats.attrs)
+    table.attrs["dimension"] = "sequence"
+    return table
 
 
 def kpi_summary(data: Frameish) -> pd.Series:

@@ -544,6 +544,8 @@ class AsyncClient:
             detail=detail,
         )
         self._planned = (start, end, sequences, detail), found
+        if made.stats is not None:
+            self._tag(made.stats)  # charts of Mixmax's totals say where they came from
         return made
 
     async def engagement(
