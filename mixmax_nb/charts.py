@@ -398,13 +398,13 @@ def heatmap_chart(grid: pd.DataFrame, *, min_sample: int = MIN_CELL_SAMPLE) -> g
             xref="paper",
             yref="paper",
             x=0.0,
-            y=-0.22,
+            y=-0.34,  # below the axis title, not on it
             xanchor="left",
             yanchor="top",
             showarrow=False,
             font={"size": 11, "color": "#555"},
         )
-        fig.update_layout(margin={"b": 90})
+        fig.update_layout(margin={"b": 120})
     fig.update_xaxes(title_text=f"Hour of day ({_esc(tz)})", type="category")
     fig.update_yaxes(title_text="Day of week", autorange="reversed", type="category")
     return _finish(fig, title, grid)
