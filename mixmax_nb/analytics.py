@@ -967,10 +967,32 @@ def kpi_summary(data: Frameish) -> pd.Series:
     return row
 
 
-def weekly_trends(data: Frameish) -> pd.DataFrame:
-    """:func:`kpi_table` by send week (Monday, UTC), oldest first; ``week`` is a Timestamp."""
-    table = kpi_table(data, "week")
+def weekly_trends(data: Frameish, *, as_of: Any = None) -> pd.DataFrame:
+    """:func:`kpi_table` by send week (Monday, UTC), oldest first; ``week`` is a Timestamp.
+
+    ``partial`` marks a week the data does not cover to its end: the week holding
+    ``as_of`` (the pull's ``until`` when given, else the newest send in the data),
+    unless ``as_of`` is its very end. Its counts (and its rates, whose replies are still
+    coming) are not comparable with full weeks: charts mark it instead of drawing a
+    drop. ``attrs["as_of"]`` says where the data ends."""
+    from ._time import window
+
+    eng = _engagement(data)
+    table = kpi_table(eng, "week")
     table.insert(0, "week", pd.to_datetime(table["key"], utc=True))
+    if as_of is None and isinstance(data, EngagementData) and data.until is not None:
+        as_of = data.until
+    if as_of is not None:
+        _, edge = window(None, as_of)  # exclusive: a date means through that day
+    else:
+        sent = eng.deliveries["sent_at"]  # epoch ms
+        edge = pd.Timestamp(int(sent.max()), unit="ms", tz="UTC") if len(sent) else None
+    partial = np.zeros(len(table), dtype=bool)
+    if edge is not None and len(table):
+        ends = table["week"] + pd.Timedelta(days=7)
+        partial = ((table["week"] <= edge) & (ends > edge)).to_numpy()
+    table["partial"] = partial
+    table.attrs["as_of"] = edge
     return table
 
 

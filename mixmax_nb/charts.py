@@ -415,16 +415,42 @@ def trends_chart(weekly: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     if len(weekly) == 0:
         return _finish(_empty(fig), "Weekly trends", weekly)
-    weeks = [f"{w:%Y-%m-%d}" for w in weekly["week"]]
+    partial = (
+        weekly["partial"].to_numpy(dtype=bool)
+        if "partial" in weekly
+        else np.zeros(len(weekly), dtype=bool)
+    )
+    # A week the data does not cover to its end is labelled and hatched, so its smaller
+    # bar reads as "not over yet", not as a drop.
+    weeks = [
+        f"{w:%Y-%m-%d}" + (" (partial)" if p else "")
+        for w, p in zip(weekly["week"], partial, strict=True)
+    ]
     fig.add_trace(
         go.Bar(
             x=weeks,
             y=weekly["sent"].to_numpy(),
             name="Messages sent",
             marker_color="#cfd8dc",
+            marker_pattern_shape=["/" if p else "" for p in partial],
             hovertemplate="Week of %{x}<br>%{y:,} messages sent<extra></extra>",
         )
     )
+    if partial.any():
+        edge = weekly.attrs.get("as_of")
+        until = f" (data to {edge:%Y-%m-%d %H:%M} UTC)" if edge is not None else ""
+        fig.add_annotation(
+            text=f"Hatched: a week not over yet{until}; not comparable with full weeks",
+            xref="paper",
+            yref="paper",
+            x=0.0,
+            y=-0.3,
+            xanchor="left",
+            yanchor="top",
+            showarrow=False,
+            font={"size": 11, "color": "#555"},
+        )
+        fig.update_layout(margin={"b": 120})
     for i, rate in enumerate(("open_rate", "click_rate", "reply_rate")):
         fig.add_trace(
             go.Scatter(

@@ -126,3 +126,20 @@ def test_send_time_heatmap_with_every_cell_well_sampled_masks_nothing() -> None:
     fig = C.heatmap_chart(_send_grid({(1, 10): (0.11, 300), (3, 14): (0.04, 250)}))
     assert len(fig.data) == 1
     assert not any("fewer than" in (a.text or "") for a in fig.layout.annotations)
+
+
+def test_the_week_not_over_yet_is_marked_not_drawn_as_a_drop(data: A.Engagement) -> None:
+    weekly = A.weekly_trends(data)
+    newest = pd.Timestamp(int(data.deliveries["sent_at"].max()), unit="ms", tz="UTC")
+    assert weekly.attrs["as_of"] == newest
+    assert weekly["partial"].tolist() == [False] * (len(weekly) - 1) + [True]
+    assert weekly["week"].iloc[-1] <= newest < weekly["week"].iloc[-1] + pd.Timedelta(days=7)
+    fig = C.trends_chart(weekly)
+    bars = fig.data[0]
+    assert bars.x[-1].endswith("(partial)") and not bars.x[-2].endswith("(partial)")
+    assert list(bars.marker.pattern.shape)[-2:] == ["", "/"]
+    assert any("not over yet" in (a.text or "") for a in fig.layout.annotations)
+    # Through the end of a week's Sunday, that week is whole.
+    sunday = weekly["week"].iloc[-2] + pd.Timedelta(days=6)
+    whole = A.weekly_trends(data, as_of=sunday.date())
+    assert not whole["partial"].iloc[-2] and whole["partial"].iloc[-1]
