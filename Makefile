@@ -19,7 +19,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 
 $(STAMP_DEV): pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e '.[dev,lab,app,warehouse]'
+	$(PIP) -e '.[dev,lab,app,warehouse,bench]'
 	touch $@
 
 $(STAMP_LAB): pyproject.toml constraints.txt | $(BIN)/python
