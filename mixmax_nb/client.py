@@ -1258,6 +1258,7 @@ def connect(
     *,
     seed: int | None = None,
     size: Literal["small", "default", "large"] | None = None,
+    names: Literal["default", "adversarial"] | None = None,
     profile: Literal["instant", "realistic"] | None = None,
     db: str | None = None,
     scale: float | None = None,
@@ -1275,7 +1276,10 @@ def connect(
     emulated account), or None to use ``MIXMAX_NB_BACKEND`` or detect.
 
     Sandbox options (a new database, or one given explicitly): ``seed``, ``size``,
-    ``profile``, ``db`` (a SQLite path or ":memory:"), ``scale`` (sandbox time runs
+    ``names`` (the account's words: ``"default"``, a real company's, or
+    ``"adversarial"``, the same account with hostile text on purpose, for testing
+    that views escape it), ``profile`` (service conditions: ``"instant"`` or
+    ``"realistic"``), ``db`` (a SQLite path or ":memory:"), ``scale`` (sandbox time runs
     this many times faster), ``livefeed`` (the live feed's shape, see the sandbox
     README), ``start`` (a new account's login state), ``reference_date`` (the
     ISO day the seeded history ends on; default today). Membrane options:
@@ -1295,6 +1299,7 @@ def connect(
     options: dict[str, Any] = {
         "seed": seed,
         "size": size,
+        "names": names,
         "profile": profile,
         "db": db,
         "scale": scale,

@@ -52,6 +52,11 @@ class Settings:
     sandbox_db: str | None = None
     sandbox_size: str = "default"
     sandbox_seed: int = 7
+    sandbox_names: str = "default"
+    """The words of a new sandbox account: ``default`` (what a real company's account
+    reads like) or ``adversarial`` (the same account, with hostile text on purpose:
+    HTML and script fragments, quotes, emoji, right-to-left text), for tests that prove
+    every view shows such text inertly. Numbers and ids are the same in both."""
     sandbox_profile: str = "instant"
     sandbox_scale: float = 1.0
     sandbox_livefeed: str = "per-message"
@@ -88,6 +93,7 @@ class Settings:
             sandbox_db=env.get("MIXMAX_NB_SANDBOX_DB") or None,
             sandbox_size=env.get("MIXMAX_NB_SANDBOX_SIZE", "default"),
             sandbox_seed=int(env.get("MIXMAX_NB_SANDBOX_SEED", "7")),
+            sandbox_names=env.get("MIXMAX_NB_SANDBOX_NAMES") or cls.sandbox_names,
             sandbox_profile=env.get("MIXMAX_NB_SANDBOX_PROFILE", "instant"),
             sandbox_scale=float(env.get("MIXMAX_NB_SANDBOX_SCALE", "1")),
             sandbox_livefeed=env.get("MIXMAX_NB_SANDBOX_LIVEFEED", cls.sandbox_livefeed),

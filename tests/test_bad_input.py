@@ -307,7 +307,8 @@ def _html_values(widget: Any) -> list[str]:
 
 @pytest.fixture(scope="module")
 def hostile_client() -> mx.Client:
-    client = mx.connect("sandbox", size="small", db=":memory:")
+    # Adversarial names (senders, recipients, polls, rules...), poisoned further below.
+    client = mx.connect("sandbox", size="small", db=":memory:", names="adversarial")
     _poison(client.transport.emulator.store)  # type: ignore[attr-defined]
     return client
 

@@ -36,6 +36,12 @@ def client() -> mx.Client:
     return mx.connect("sandbox", size="small", db=":memory:")
 
 
+@pytest.fixture
+def adversarial_client() -> mx.Client:
+    """The same account with hostile names on purpose: the form must show them as text."""
+    return mx.connect("sandbox", size="small", db=":memory:", names="adversarial")
+
+
 def run(body: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(body())  # type: ignore[arg-type]
 
@@ -97,7 +103,11 @@ async def loaded(client: Any, frame: pd.DataFrame | None, sequence_id: str, **kw
     return form
 
 
-def test_sequences_searchable_with_stages_active_count_and_marks(client: mx.Client) -> None:
+def test_sequences_searchable_with_stages_active_count_and_marks(
+    adversarial_client: mx.Client,
+) -> None:
+    client = adversarial_client
+
     async def body() -> None:
         form = EnrollmentForm(client)
         await form.wait()

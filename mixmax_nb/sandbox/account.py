@@ -3,8 +3,10 @@
 A database is opened as is when it already holds an account (that is how writes
 persist across sessions and processes). An empty one is seeded: ``small``
 directly; ``default`` and ``large`` from a cached, fully seeded file under
-``Settings.home/sandbox-cache`` keyed by seed, size, reference date and generator
-version, copied with SQLite's backup API (so ``:memory:`` works too). Generating
+``Settings.home/sandbox-cache`` keyed by seed, size, names profile, reference date and
+generator version, copied with SQLite's backup API (so ``:memory:`` works too). The
+names profile (``default`` or ``adversarial``, see ``names``) is part of every file
+name, so accounts of different profiles never share a database or a cache file. Generating
 ``default`` takes a few seconds once; copying it takes a fraction of a second.
 
 Heavy imports (numpy, through ``seed``) happen only when something is generated,
@@ -22,27 +24,46 @@ from datetime import date
 from pathlib import Path
 
 from ..config import Settings
+from .names import NAME_PROFILES
 from .store import MEMORY, Store
 
-GENERATOR_VERSION = 4  # keep equal to seed.GENERATOR_VERSION (checked by a test)
+GENERATOR_VERSION = 5  # keep equal to seed.GENERATOR_VERSION (checked by a test)
 SIZES = ("small", "default", "large")
+LEGACY_NAMES = "adversarial"
+"""The words of an account generated before names profiles existed (generator v4 and
+older): the hostile lists, which are the ``adversarial`` profile's now."""
 
 
-def default_db_path(settings: Settings, *, seed: int, size: str) -> Path:
-    return settings.home / "sandbox" / f"account-{size}-seed{seed}.sqlite"
+def check_names(names: str) -> str:
+    if names not in NAME_PROFILES:
+        raise ValueError(f"names must be one of {NAME_PROFILES}, not {names!r}")
+    return names
 
 
-def cache_path(settings: Settings, *, seed: int, size: str, reference: date) -> Path:
-    name = f"v{GENERATOR_VERSION}-{size}-seed{seed}-{reference.isoformat()}.sqlite"
+def stored_names(store: Store) -> str:
+    """The names profile of a seeded database (:data:`LEGACY_NAMES` if it predates them)."""
+    return str(store.get_meta("names") or LEGACY_NAMES)
+
+
+def default_db_path(settings: Settings, *, seed: int, size: str, names: str = "default") -> Path:
+    return settings.home / "sandbox" / f"account-{size}-seed{seed}-{names}.sqlite"
+
+
+def cache_path(
+    settings: Settings, *, seed: int, size: str, reference: date, names: str = "default"
+) -> Path:
+    name = f"v{GENERATOR_VERSION}-{size}-seed{seed}-{names}-{reference.isoformat()}.sqlite"
     return settings.home / "sandbox-cache" / name
 
 
-def resolve_db(settings: Settings, db: str | Path | None, *, seed: int, size: str) -> str:
+def resolve_db(
+    settings: Settings, db: str | Path | None, *, seed: int, size: str, names: str = "default"
+) -> str:
     if db is not None:
         return str(db)
     if settings.sandbox_db:
         return settings.sandbox_db
-    return str(default_db_path(settings, seed=seed, size=size))
+    return str(default_db_path(settings, seed=seed, size=size, names=names))
 
 
 def reference_date(value: str | date | None) -> date:
@@ -55,7 +76,9 @@ def reference_date(value: str | date | None) -> date:
     return datetime.now(UTC).date()
 
 
-def _generate_in_child(out: Path, *, seed: int, size: str, reference: date) -> bool:
+def _generate_in_child(
+    out: Path, *, seed: int, size: str, reference: date, names: str = "default"
+) -> bool:
     """Run the generator in a child Python; False if that could not be done.
 
     Generation is CPU-bound Python holding the GIL for over a second, and
@@ -73,7 +96,7 @@ def _generate_in_child(out: Path, *, seed: int, size: str, reference: date) -> b
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     argv = [sys.executable, "-m", "mixmax_nb.sandbox.seed", str(out), "--seed", str(seed)]
-    argv += ["--size", size, "--reference-date", reference.isoformat()]
+    argv += ["--size", size, "--reference-date", reference.isoformat(), "--names", names]
     try:
         done = subprocess.run(argv, env=env, capture_output=True, check=False)
     except (OSError, subprocess.SubprocessError):
@@ -82,7 +105,7 @@ def _generate_in_child(out: Path, *, seed: int, size: str, reference: date) -> b
 
 
 KEEP_CACHED = 3
-"""Cached accounts kept per size and seed (one is generated per reference date)."""
+"""Cached accounts kept per size, seed and names profile (one per reference date)."""
 
 
 def _private_dir(path: Path) -> None:
@@ -93,7 +116,8 @@ def _private_dir(path: Path) -> None:
 
 def prune_cache(directory: Path, *, keep: Path) -> list[Path]:
     """Remove cached accounts of older generator versions, and all but the newest
-    :data:`KEEP_CACHED` of each size and seed (``keep`` always stays); return them."""
+    :data:`KEEP_CACHED` of each size, seed and names profile (``keep`` always stays);
+    return them."""
     removed: list[Path] = []
     groups: dict[str, list[Path]] = {}
     for path in directory.glob("v*-*-seed*-*.sqlite"):
@@ -101,8 +125,10 @@ def prune_cache(directory: Path, *, keep: Path) -> list[Path]:
         if version != f"v{GENERATOR_VERSION}":
             removed.append(path)
             continue
-        size, seed_part = rest.split("-")[:2]
-        groups.setdefault(f"{size}-{seed_part}", []).append(path)
+        size, seed_part, *more = rest.split("-")
+        # ``<size>-seed<n>-<names>-<date>``; a name without a profile counts as default.
+        names = more[0] if more and more[0] in NAME_PROFILES else "default"
+        groups.setdefault(f"{size}-{seed_part}-{names}", []).append(path)
     for paths in groups.values():
         paths.sort(key=lambda p: p.stat().st_mtime, reverse=True)
         removed += [p for p in paths[KEEP_CACHED:] if p != keep]
@@ -111,34 +137,45 @@ def prune_cache(directory: Path, *, keep: Path) -> list[Path]:
     return removed
 
 
-def _cached(settings: Settings, *, seed: int, size: str, reference: date) -> Path:
+def _cached(
+    settings: Settings, *, seed: int, size: str, reference: date, names: str = "default"
+) -> Path:
     """The fully seeded cache file of a bigger size, generated first if missing."""
-    cached = cache_path(settings, seed=seed, size=size, reference=reference)
+    cached = cache_path(settings, seed=seed, size=size, reference=reference, names=names)
     if not cached.exists():
         _private_dir(cached.parent)
         tmp = cached.with_suffix(f".tmp{os.getpid()}")
         tmp.unlink(missing_ok=True)
-        if not _generate_in_child(tmp, seed=seed, size=size, reference=reference):
+        if not _generate_in_child(tmp, seed=seed, size=size, reference=reference, names=names):
             from . import seed as seeding
 
             tmp.unlink(missing_ok=True)
-            seeding.write_file(tmp, seed=seed, size=size, reference_date=reference)
+            seeding.write_file(tmp, seed=seed, size=size, reference_date=reference, names=names)
         os.chmod(tmp, 0o600)
         os.replace(tmp, cached)  # atomic: a concurrent reader never sees half a file
         prune_cache(cached.parent, keep=cached)
     return cached
 
 
-def fill(store: Store, settings: Settings, *, seed: int, size: str, reference: date) -> None:
+def fill(
+    store: Store,
+    settings: Settings,
+    *,
+    seed: int,
+    size: str,
+    reference: date,
+    names: str = "default",
+) -> None:
     """Seed an empty store, through the cache for the bigger sizes."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, not {size!r}")
+    check_names(names)
     if size == "small":
         from . import seed as seeding
 
-        seeding.build(store, seed=seed, size=size, reference_date=reference)
+        seeding.build(store, seed=seed, size=size, reference_date=reference, names=names)
         return
-    store.copy_from(_cached(settings, seed=seed, size=size, reference=reference))
+    store.copy_from(_cached(settings, seed=seed, size=size, reference=reference, names=names))
 
 
 def open_store(
@@ -148,9 +185,15 @@ def open_store(
     size: str,
     db: str | Path | None,
     reference: str | date | None,
+    names: str | None = None,
 ) -> tuple[Store, bool]:
-    """Open the account's database, seeding it if empty; return (store, newly_seeded)."""
-    path = resolve_db(settings, db, seed=seed, size=size)
+    """Open the account's database, seeding it if empty; return (store, newly_seeded).
+
+    ``names``: the names profile; None means ``settings.sandbox_names`` for a new
+    database and whatever an existing one holds. Given, an existing database must hold
+    that profile (its words cannot change without reseeding): ValueError otherwise."""
+    profile = check_names(names or settings.sandbox_names)
+    path = resolve_db(settings, db, seed=seed, size=size, names=profile)
     ref = reference_date(reference)
     target = Path(path)
     if path != MEMORY and db is None and not settings.sandbox_db:
@@ -160,7 +203,7 @@ def open_store(
         # milliseconds for `default`), not a page-by-page SQLite backup into an
         # open connection (several hundred). Copied under a temporary name and
         # renamed, so a concurrent opener sees no file or a whole one.
-        cached = _cached(settings, seed=seed, size=size, reference=ref)
+        cached = _cached(settings, seed=seed, size=size, reference=ref, names=profile)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
         shutil.copyfile(cached, tmp)
@@ -175,22 +218,37 @@ def open_store(
             tmp.unlink(missing_ok=True)
         store = Store.open(path)
         if store.seeded:
-            return store, ours
+            return _same_names(store, names), ours
     else:
         store = Store.open(path)
         if store.seeded:
-            return store, False
-    fill(store, settings, seed=seed, size=size, reference=ref)
+            return _same_names(store, names), False
+    fill(store, settings, seed=seed, size=size, reference=ref, names=profile)
     return store, True
 
 
-def reset(store: Store, settings: Settings) -> None:
-    """Throw away every change: the same seed, size and reference date, seeded again."""
+def _same_names(store: Store, asked: str | None) -> Store:
+    held = stored_names(store)
+    if asked is not None and asked != held:
+        store.close()
+        raise ValueError(
+            f"the sandbox database {store.path} holds the {held!r} names, not {asked!r}: "
+            f"open another database (db=...), or reset this one with names={asked!r}"
+        )
+    return store
+
+
+def reset(store: Store, settings: Settings, *, names: str | None = None) -> None:
+    """Throw away every change: the same seed, size, reference date and names profile
+    (or ``names``), seeded again."""
     seed = int(store.get_meta("seed", settings.sandbox_seed))
     size = str(store.get_meta("size", settings.sandbox_size))
     ref = reference_date(store.get_meta("reference_date"))
+    profile = check_names(
+        names or (stored_names(store) if store.seeded else settings.sandbox_names)
+    )
     store.wipe()
-    fill(store, settings, seed=seed, size=size, reference=ref)
+    fill(store, settings, seed=seed, size=size, reference=ref, names=profile)
 
 
-__all__ = ["MEMORY", "SIZES", "open_store", "reset"]
+__all__ = ["MEMORY", "NAME_PROFILES", "SIZES", "open_store", "reset", "stored_names"]

@@ -10,7 +10,8 @@ to end. The database is ``MIXMAX_NB_SANDBOX_DB`` (else the default under
 ``MIXMAX_NB_HOME``), shared with the in-process transport.
 
 ``mixmax-nb-sandbox sandbox ...`` holds the controls that are not Membrane's:
-``init``, ``reset``, ``info``, ``login-code``, ``connect``, ``state``, ``fault``,
+``init [--seed --size --names --reference-date --start --profile --scale --livefeed
+--reset]``, ``reset [--names]``, ``info``, ``login-code``, ``connect``, ``state``, ``fault``,
 ``faults``, ``profile``, ``livefeed``, ``activity``. Imports stay light (no pandas, no
 numpy unless seeding).
 """
@@ -186,6 +187,7 @@ def _control(emu: Emulator, words: list[str], opts: dict[str, Any]) -> Any:
             "db": emu.store.path,
             "seed": emu.store.get_meta("seed"),
             "size": emu.store.get_meta("size"),
+            "names": emu.names,
             "referenceDate": emu.store.get_meta("reference_date"),
             "counts": emu.store.get_meta("counts"),
             "profile": emu.conditions.profile,
@@ -196,8 +198,8 @@ def _control(emu: Emulator, words: list[str], opts: dict[str, Any]) -> Any:
             "sandbox": True,
         }
     if what == "reset":
-        emu.reset()
-        return {"ok": True, "reset": True}
+        emu.reset(names=opts.get("names"))
+        return {"ok": True, "reset": True, "names": emu.names}
     if what == "login-code":
         return {"code": emu.login_code()}
     if what == "connect":
@@ -233,6 +235,10 @@ def _control(emu: Emulator, words: list[str], opts: dict[str, Any]) -> Any:
 
 def _open(settings: Settings, words: list[str], opts: dict[str, Any]) -> Emulator:
     if words[:2] == ["sandbox", "init"]:
+        # With --reset the account is seeded again with --names, whatever it held.
+        reset, names = bool(opts.get("reset")), opts.get("names")
+        if reset and names:
+            settings = settings.with_(sandbox_names=names)
         emu = Emulator.open(
             settings,
             seed=int(opts["seed"]) if "seed" in opts else None,
@@ -242,9 +248,10 @@ def _open(settings: Settings, words: list[str], opts: dict[str, Any]) -> Emulato
             profile=opts.get("profile"),
             scale=float(opts["scale"]) if "scale" in opts else None,
             livefeed=opts.get("livefeed"),
+            names=None if reset else names,
         )
-        if opts.get("reset"):
-            emu.reset()
+        if reset:
+            emu.reset(names=names)
         return emu
     return Emulator.open(settings)
 

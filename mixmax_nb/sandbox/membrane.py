@@ -200,17 +200,20 @@ class Emulator:
         profile: str | None = None,
         scale: float | None = None,
         livefeed: str | None = None,
+        names: str | None = None,
         clock: Callable[[], float] | None = None,
     ) -> Emulator:
         """Open (seeding if new) the account; ``start``, ``profile``, ``scale`` and
         ``livefeed`` apply to a new database, or to an existing one when given
-        explicitly (an existing one keeps what it was set to)."""
+        explicitly (an existing one keeps what it was set to). ``names`` (the names
+        profile) applies to a new database; given, an existing one must hold it."""
         store, created = account.open_store(
             settings,
             seed=settings.sandbox_seed if seed is None else seed,
             size=size or settings.sandbox_size,
             db=db,
             reference=reference_date or settings.sandbox_reference_date,
+            names=names,
         )
         emu = cls(store, settings, clock=clock)
         if created or start is not None:
@@ -238,14 +241,20 @@ class Emulator:
             conn_doc = self._new_connection("READY")
             self.complete_connect(conn_doc["id"])
 
-    def reset(self) -> None:
+    def reset(self, names: str | None = None) -> None:
+        """Seed the account again (with the names profile ``names``, if given)."""
         start = "ready" if self.store.get_meta("logged_in") else "logged-out"
         profile, scale = self.conditions.profile, self.conditions.scale
         livefeed = self.livefeed
-        account.reset(self.store, self.settings)
+        account.reset(self.store, self.settings, names=names)
         self.set_start(start)
         self.conditions.configure(profile, scale)
         self.mixmax.set_livefeed(livefeed)
+
+    @property
+    def names(self) -> str:
+        """The names profile of this account's words: ``default`` or ``adversarial``."""
+        return account.stored_names(self.store)
 
     @property
     def livefeed(self) -> str:
@@ -694,11 +703,12 @@ class SandboxTransport:
 
     @classmethod
     def open(cls, settings: Settings | None = None, **options: Any) -> SandboxTransport:
-        """Options: seed, size, profile, db, scale, reference_date, start, livefeed."""
+        """Options: seed, size, names, profile, db, scale, reference_date, start, livefeed."""
         settings = settings or Settings.from_env()
         known = {
             "seed",
             "size",
+            "names",
             "profile",
             "db",
             "scale",
@@ -736,16 +746,17 @@ class SandboxTransport:
         """Identifies this emulated account's data for caches and limiters.
 
         Every sandbox database has the same seeded user id, but different data (size,
-        reference date, writes), so the id alone would let one database's event cache
-        leak into another's. Each database gets its own random instance id on first
-        use; a reset drops it, so the reseeded account starts a fresh cache.
+        names profile, reference date, writes), so the id alone would let one database's
+        event cache leak into another's. Each database gets its own random instance id
+        on first use; a reset drops it, so the reseeded account starts a fresh cache.
+        The key names the profile too: ``sandbox-<names>-<instance>``.
         """
         store = self.emulator.store
         instance = store.get_meta("instance")
         if not instance:
             instance = uuid.uuid4().hex[:16]
             store.set_meta("instance", instance)
-        return f"sandbox-{instance}"
+        return f"sandbox-{self.emulator.names}-{instance}"
 
     @property
     def ephemeral(self) -> bool:

@@ -1,91 +1,32 @@
 """Word lists the seed draws from: people, companies, templates, devices, places.
 
-Some entries are hostile on purpose (HTML and script fragments, quotes, emoji,
-right-to-left text, a very long subject) so every view that shows sandbox data is
-exercised against them. Every address uses a reserved domain (``.example`` /
-``.invalid``) so nothing here can reach a real inbox.
+Two profiles of the account's own words (:data:`PROFILES`), chosen by
+``names="default"|"adversarial"`` when an account is created:
+
+* ``default``: what a real sales team's account reads like (plausible people,
+  companies, teams, sequences, subjects, polls and rules), so the first thing a
+  newcomer or a Binder visitor sees does not look broken;
+* ``adversarial``: the same account with hostile text on purpose (HTML and script
+  fragments, quotes, emoji, right-to-left text), so every view that shows sandbox
+  data can be exercised against it.
+
+Both profiles have lists of the same lengths, entry for entry with the same
+``{{variables}}``, so the seeded generator makes exactly the same draws: the two
+accounts have the same ids, counts, times and rates and differ only in their words
+(and addresses, whose local parts come from the names' slugs). The long subject,
+links, files, zones and devices are shared. Every address uses a reserved domain
+(``.example`` / ``.invalid``) so nothing here can reach a real inbox.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 WORKSPACE_NAME = "Sandbox workspace (emulated data)"
 CURRENT_USER_NAME = "Sam Sandbox (sandbox)"
 CURRENT_USER_EMAIL = "sam@sandbox.mixmax-nb.invalid"
 USER_DOMAIN = "sandbox.mixmax-nb.invalid"
 
-# (display name, ascii slug for the address)
-FIRST_NAMES: tuple[tuple[str, str], ...] = (
-    ("Ana", "ana"),
-    ("Ben", "ben"),
-    ("Chloé", "chloe"),
-    ("Dmitri", "dmitri"),
-    ("Emeka", "emeka"),
-    ("Fatima", "fatima"),
-    ("Grace", "grace"),
-    ("Hiro", "hiro"),
-    ("Isabel", "isabel"),
-    ("Jamal", "jamal"),
-    ("Kiri", "kiri"),
-    ("Lena", "lena"),
-    ("Mateo", "mateo"),
-    ("Nia", "nia"),
-    ("Oskar", "oskar"),
-    ("Priya", "priya"),
-    ("Quinn", "quinn"),
-    ("Rosa", "rosa"),
-    ("Sven", "sven"),
-    ("Tomás", "tomas"),
-    ("Uma", "uma"),
-    ("Victor", "victor"),
-    ("Wen", "wen"),
-    ("Yara", "yara"),
-    ("Zoë", "zoe"),
-    ("محمد", "mohammed"),
-    ("שרה", "sarah"),
-    ("🦄 Uni", "uni"),
-    ("<script>alert('first')</script>", "script"),
-    ('Bob "Bobby"', "bob"),
-)
-LAST_NAMES: tuple[tuple[str, str], ...] = (
-    ("Lopez", "lopez"),
-    ("Okafor", "okafor"),
-    ("Nguyen", "nguyen"),
-    ("Schmidt", "schmidt"),
-    ("Tanaka", "tanaka"),
-    ("Rossi", "rossi"),
-    ("Kowalski", "kowalski"),
-    ("Silva", "silva"),
-    ("Haddad", "haddad"),
-    ("Johansson", "johansson"),
-    ("Patel", "patel"),
-    ("Murphy", "murphy"),
-    ("Dubois", "dubois"),
-    ("Kim", "kim"),
-    ("Novak", "novak"),
-    ("O'Brien", "obrien"),
-    ("Müller-Lüdenscheidt", "muller"),
-    ("<b>Bold</b>", "bold"),
-    ("العلي", "alali"),
-    ("Lévy 🎉", "levy"),
-)
-COMPANIES: tuple[tuple[str, str], ...] = (
-    ("Northwind Traders", "northwind.example"),
-    ("Globex", "globex.example"),
-    ("Initech", "initech.example"),
-    ("Umbrella Analytics", "umbrella.example"),
-    ("Hooli", "hooli.example"),
-    ("Vandelay Industries", "vandelay.example"),
-    ("Stark Logistics", "stark.example"),
-    ("Wayne Health", "wayne.example"),
-    ("Tyrell Data", "tyrell.example"),
-    ("Soylent Foods", "soylent.example"),
-    ("Acme <img src=x onerror=alert(1)>", "acme.example"),
-    ('"Quote" & Co\'s', "quote.example"),
-    ("شركة الأفق", "ufuq.example"),
-    ("Café ☕ Labs", "cafe.example"),
-    ("Pied Piper", "piedpiper.example"),
-    ("Massive Dynamic", "massive.example"),
-)
 TITLES = (
     "VP Sales",
     "Head of Marketing",
@@ -131,61 +72,12 @@ PLACES: dict[str, tuple[str, str]] = {
 }
 # Relative weights of zones among contacts (most outreach is to the US and Europe).
 ZONE_WEIGHTS = (18, 10, 4, 14, 4, 12, 8, 6, 6, 4, 3, 3)
-TEAM_NAMES = (
-    "Sandbox SDR team",
-    "Account Executives (West)",
-    'Growth <script>alert("team")</script> 🚀',
-    "فريق المبيعات EMEA",
-    "Customer Success",
-    'Partnerships & "Alliances"',
-    "Enterprise",
-    "Mid-market",
-)
-SEQUENCE_NAMES = (
-    "Outbound Q3 — VP Sales",
-    "Webinar follow-up",
-    "Trial nurture",
-    "<b>Enterprise</b> cold outreach",
-    "Re-engage closed-lost",
-    "Event: SaaStr 2025 🎟️",
-    "Inbound demo requests",
-    'Partner intro "warm"',
-    "عرض تجريبي — الشرق الأوسط",
-    "Churn-risk check-in",
-    "New feature launch <script>x()</script>",
-    "Pricing page visitors",
-    "Expansion: upsell seats",
-    "Conference no-shows",
-    "Founder-led outreach",
-)
 LONG_SUBJECT = (
     "A very long subject line that keeps going because some sequences really do this, "
     "with details about {{company}}, our roadmap, the pricing tiers, the onboarding "
     "timeline, the security review, the procurement checklist, the integration plan, "
     "and a final reminder that we would love fifteen minutes of your time next week, "
     "{{firstName}}"
-)
-EMAIL_SUBJECTS = (
-    "Quick question, {{firstName}}",
-    "{{company}} + Sandbox Co",
-    "Idea for the {{title}} team at {{company}}",
-    "Following up",
-    "Worth a chat? ☕",
-    '<b>Bold</b> offer & "quotes" for {{company}}',
-    "عرض خاص لـ {{company}}",
-    "Re: {{company}}'s plans for next quarter",
-    LONG_SUBJECT,
-    "Last note from me 🙂",
-)
-EMAIL_BODIES = (
-    "<p>Hi {{firstName}},</p><p>Teams like {{company}} use us to cut prep time in half. "
-    '<a href="{link}">{text}</a></p>',
-    "<p>Hello {{firstName}}, as {{title}} you probably own this problem. "
-    '<a href="{link}">{text}</a></p>',
-    "<p>{{firstName}}, following up on my note below. Worth a look? "
-    '<a href="{link}">{text}</a></p>',
-    "<p>Hi {{firstName}} <script>alert('body')</script>, one last idea for {{company}}. "
-    '<a href="{link}">{text}</a></p>',
 )
 LINKS: tuple[tuple[str, str], ...] = (
     ("https://sandbox.example/pricing?utm_source=mixmax", "See pricing"),
@@ -196,13 +88,6 @@ LINKS: tuple[tuple[str, str], ...] = (
 FILES = ("Sandbox-Case-Study.pdf", "Pricing-2025.pdf", "Security-Overview.pdf")
 CALL_SUBJECT = "Call {{firstName}} at {{company}}"
 LINKEDIN_SUBJECT = "Connect with {{firstName}} on LinkedIn"
-ONE_OFF_SUBJECTS = (
-    "Notes from today's call",
-    "Proposal for {{company}}",
-    "Intro: {{firstName}} <> Sandbox Co",
-    "Your trial is ready 🎉",
-    "Agenda for Thursday",
-)
 # (os, program, is_mobile, weight)
 DEVICES: tuple[tuple[str, str, int, int], ...] = (
     ("Mac OS X", "Gmail", 0, 30),
@@ -211,21 +96,334 @@ DEVICES: tuple[tuple[str, str, int, int], ...] = (
     ("Android", "Gmail", 1, 12),
     ("Windows", "Chrome", 0, 10),
 )
-POLL_QUESTIONS = (
-    ("Which day works for a call?", ("Tuesday", "Wednesday", "Thursday")),
-    ("How did you hear about us?", ("Search", "A colleague", "An event", "LinkedIn")),
-    ("Interested in a demo?", ("Yes 👍", "Not now", "<i>Maybe</i>")),
-    ("Preferred meeting length?", ("15 min", "30 min")),
+
+
+@dataclass(frozen=True)
+class Names:
+    """The words of one profile: every list the same length, and the same
+    ``{{variables}}`` entry for entry, in every profile (checked by a test)."""
+
+    first_names: tuple[tuple[str, str], ...]
+    """(display name, ascii slug for the address)"""
+    last_names: tuple[tuple[str, str], ...]
+    companies: tuple[tuple[str, str], ...]
+    """(name, the domain of its people's addresses)"""
+    team_names: tuple[str, ...]
+    sequence_names: tuple[str, ...]
+    email_subjects: tuple[str, ...]
+    email_bodies: tuple[str, ...]
+    """HTML with ``{link}`` and ``{text}`` filled from :data:`LINKS`."""
+    one_off_subjects: tuple[str, ...]
+    poll_questions: tuple[tuple[str, tuple[str, ...]], ...]
+    rule_names: tuple[tuple[str, str], ...]
+    """(name, the event that triggers it)"""
+
+
+ADVERSARIAL = Names(
+    first_names=(
+        ("Ana", "ana"),
+        ("Ben", "ben"),
+        ("Chloé", "chloe"),
+        ("Dmitri", "dmitri"),
+        ("Emeka", "emeka"),
+        ("Fatima", "fatima"),
+        ("Grace", "grace"),
+        ("Hiro", "hiro"),
+        ("Isabel", "isabel"),
+        ("Jamal", "jamal"),
+        ("Kiri", "kiri"),
+        ("Lena", "lena"),
+        ("Mateo", "mateo"),
+        ("Nia", "nia"),
+        ("Oskar", "oskar"),
+        ("Priya", "priya"),
+        ("Quinn", "quinn"),
+        ("Rosa", "rosa"),
+        ("Sven", "sven"),
+        ("Tomás", "tomas"),
+        ("Uma", "uma"),
+        ("Victor", "victor"),
+        ("Wen", "wen"),
+        ("Yara", "yara"),
+        ("Zoë", "zoe"),
+        ("محمد", "mohammed"),
+        ("שרה", "sarah"),
+        ("🦄 Uni", "uni"),
+        ("<script>alert('first')</script>", "script"),
+        ('Bob "Bobby"', "bob"),
+    ),
+    last_names=(
+        ("Lopez", "lopez"),
+        ("Okafor", "okafor"),
+        ("Nguyen", "nguyen"),
+        ("Schmidt", "schmidt"),
+        ("Tanaka", "tanaka"),
+        ("Rossi", "rossi"),
+        ("Kowalski", "kowalski"),
+        ("Silva", "silva"),
+        ("Haddad", "haddad"),
+        ("Johansson", "johansson"),
+        ("Patel", "patel"),
+        ("Murphy", "murphy"),
+        ("Dubois", "dubois"),
+        ("Kim", "kim"),
+        ("Novak", "novak"),
+        ("O'Brien", "obrien"),
+        ("Müller-Lüdenscheidt", "muller"),
+        ("<b>Bold</b>", "bold"),
+        ("العلي", "alali"),
+        ("Lévy 🎉", "levy"),
+    ),
+    companies=(
+        ("Northwind Traders", "northwind.example"),
+        ("Globex", "globex.example"),
+        ("Initech", "initech.example"),
+        ("Umbrella Analytics", "umbrella.example"),
+        ("Hooli", "hooli.example"),
+        ("Vandelay Industries", "vandelay.example"),
+        ("Stark Logistics", "stark.example"),
+        ("Wayne Health", "wayne.example"),
+        ("Tyrell Data", "tyrell.example"),
+        ("Soylent Foods", "soylent.example"),
+        ("Acme <img src=x onerror=alert(1)>", "acme.example"),
+        ('"Quote" & Co\'s', "quote.example"),
+        ("شركة الأفق", "ufuq.example"),
+        ("Café ☕ Labs", "cafe.example"),
+        ("Pied Piper", "piedpiper.example"),
+        ("Massive Dynamic", "massive.example"),
+    ),
+    team_names=(
+        "Sandbox SDR team",
+        "Account Executives (West)",
+        'Growth <script>alert("team")</script> 🚀',
+        "فريق المبيعات EMEA",
+        "Customer Success",
+        'Partnerships & "Alliances"',
+        "Enterprise",
+        "Mid-market",
+    ),
+    sequence_names=(
+        "Outbound Q3 — VP Sales",
+        "Webinar follow-up",
+        "Trial nurture",
+        "<b>Enterprise</b> cold outreach",
+        "Re-engage closed-lost",
+        "Event: SaaStr 2025 🎟️",
+        "Inbound demo requests",
+        'Partner intro "warm"',
+        "عرض تجريبي — الشرق الأوسط",
+        "Churn-risk check-in",
+        "New feature launch <script>x()</script>",
+        "Pricing page visitors",
+        "Expansion: upsell seats",
+        "Conference no-shows",
+        "Founder-led outreach",
+    ),
+    email_subjects=(
+        "Quick question, {{firstName}}",
+        "{{company}} + Sandbox Co",
+        "Idea for the {{title}} team at {{company}}",
+        "Following up",
+        "Worth a chat? ☕",
+        '<b>Bold</b> offer & "quotes" for {{company}}',
+        "عرض خاص لـ {{company}}",
+        "Re: {{company}}'s plans for next quarter",
+        LONG_SUBJECT,
+        "Last note from me 🙂",
+    ),
+    email_bodies=(
+        "<p>Hi {{firstName}},</p><p>Teams like {{company}} use us to cut prep time in half. "
+        '<a href="{link}">{text}</a></p>',
+        "<p>Hello {{firstName}}, as {{title}} you probably own this problem. "
+        '<a href="{link}">{text}</a></p>',
+        "<p>{{firstName}}, following up on my note below. Worth a look? "
+        '<a href="{link}">{text}</a></p>',
+        "<p>Hi {{firstName}} <script>alert('body')</script>, one last idea for {{company}}. "
+        '<a href="{link}">{text}</a></p>',
+    ),
+    one_off_subjects=(
+        "Notes from today's call",
+        "Proposal for {{company}}",
+        "Intro: {{firstName}} <> Sandbox Co",
+        "Your trial is ready 🎉",
+        "Agenda for Thursday",
+    ),
+    poll_questions=(
+        ("Which day works for a call?", ("Tuesday", "Wednesday", "Thursday")),
+        ("How did you hear about us?", ("Search", "A colleague", "An event", "LinkedIn")),
+        ("Interested in a demo?", ("Yes 👍", "Not now", "<i>Maybe</i>")),
+        ("Preferred meeting length?", ("15 min", "30 min")),
+    ),
+    rule_names=(
+        ("Notify Slack on reply", "message:received"),
+        ("Sync opens to CRM", "opened"),
+        ("Log clicks", "clicked"),
+        ("Bounce alert", "bounced"),
+        ("Sent-mail archive", "message:sent"),
+        ("Poll votes to sheet", "poll:vote"),
+        ("Unopened nudge", "unopened"),
+        ("Downloads <b>tracker</b>", "downloaded"),
+        ("Q&A submissions", "qa:submit"),
+        ("Meeting confirmed", "meetinginvited:confirmed"),
+    ),
 )
-RULE_NAMES = (
-    ("Notify Slack on reply", "message:received"),
-    ("Sync opens to CRM", "opened"),
-    ("Log clicks", "clicked"),
-    ("Bounce alert", "bounced"),
-    ("Sent-mail archive", "message:sent"),
-    ("Poll votes to sheet", "poll:vote"),
-    ("Unopened nudge", "unopened"),
-    ("Downloads <b>tracker</b>", "downloaded"),
-    ("Q&A submissions", "qa:submit"),
-    ("Meeting confirmed", "meetinginvited:confirmed"),
+
+DEFAULT = Names(
+    first_names=(
+        ("Ana", "ana"),
+        ("Ben", "ben"),
+        ("Chloé", "chloe"),
+        ("Dmitri", "dmitri"),
+        ("Emeka", "emeka"),
+        ("Fatima", "fatima"),
+        ("Grace", "grace"),
+        ("Hiro", "hiro"),
+        ("Isabel", "isabel"),
+        ("Jamal", "jamal"),
+        ("Kiri", "kiri"),
+        ("Lena", "lena"),
+        ("Mateo", "mateo"),
+        ("Nia", "nia"),
+        ("Oskar", "oskar"),
+        ("Priya", "priya"),
+        ("Quinn", "quinn"),
+        ("Rosa", "rosa"),
+        ("Sven", "sven"),
+        ("Tomás", "tomas"),
+        ("Uma", "uma"),
+        ("Victor", "victor"),
+        ("Wen", "wen"),
+        ("Yara", "yara"),
+        ("Zoë", "zoe"),
+        ("Mohammed", "mohammed"),
+        ("Sarah", "sarah"),
+        ("Noah", "noah"),
+        ("Aisha", "aisha"),
+        ("Bob", "bob"),
+    ),
+    last_names=(
+        ("Lopez", "lopez"),
+        ("Okafor", "okafor"),
+        ("Nguyen", "nguyen"),
+        ("Schmidt", "schmidt"),
+        ("Tanaka", "tanaka"),
+        ("Rossi", "rossi"),
+        ("Kowalski", "kowalski"),
+        ("Silva", "silva"),
+        ("Haddad", "haddad"),
+        ("Johansson", "johansson"),
+        ("Patel", "patel"),
+        ("Murphy", "murphy"),
+        ("Dubois", "dubois"),
+        ("Kim", "kim"),
+        ("Novak", "novak"),
+        ("O'Brien", "obrien"),
+        ("Müller", "muller"),
+        ("Bennett", "bennett"),
+        ("Al-Ali", "alali"),
+        ("Lévy", "levy"),
+    ),
+    companies=(
+        ("Northwind Traders", "northwind.example"),
+        ("Globex", "globex.example"),
+        ("Initech", "initech.example"),
+        ("Umbrella Analytics", "umbrella.example"),
+        ("Hooli", "hooli.example"),
+        ("Vandelay Industries", "vandelay.example"),
+        ("Stark Logistics", "stark.example"),
+        ("Wayne Health", "wayne.example"),
+        ("Tyrell Data", "tyrell.example"),
+        ("Soylent Foods", "soylent.example"),
+        ("Acme Corp", "acme.example"),
+        ("Baker & Quinn", "bakerquinn.example"),
+        ("Horizon Holdings", "horizon.example"),
+        ("Café Labs", "cafe.example"),
+        ("Pied Piper", "piedpiper.example"),
+        ("Massive Dynamic", "massive.example"),
+    ),
+    team_names=(
+        "Sandbox SDR team",
+        "Account Executives (West)",
+        "Growth",
+        "EMEA Sales",
+        "Customer Success",
+        "Partnerships & Alliances",
+        "Enterprise",
+        "Mid-market",
+    ),
+    sequence_names=(
+        "Outbound Q3 — VP Sales",
+        "Webinar follow-up",
+        "Trial nurture",
+        "Enterprise cold outreach",
+        "Re-engage closed-lost",
+        "Event: SaaStr 2025 follow-up",
+        "Inbound demo requests",
+        "Warm partner intros",
+        "Middle East demo offer",
+        "Churn-risk check-in",
+        "New feature launch",
+        "Pricing page visitors",
+        "Expansion: upsell seats",
+        "Conference no-shows",
+        "Founder-led outreach",
+    ),
+    email_subjects=(
+        "Quick question, {{firstName}}",
+        "{{company}} + Sandbox Co",
+        "Idea for the {{title}} team at {{company}}",
+        "Following up",
+        "Worth a chat?",
+        "A tailored offer for {{company}}",
+        "A special offer for {{company}}",
+        "Re: {{company}}'s plans for next quarter",
+        LONG_SUBJECT,
+        "Last note from me",
+    ),
+    email_bodies=(
+        "<p>Hi {{firstName}},</p><p>Teams like {{company}} use us to cut prep time in half. "
+        '<a href="{link}">{text}</a></p>',
+        "<p>Hello {{firstName}}, as {{title}} you probably own this problem. "
+        '<a href="{link}">{text}</a></p>',
+        "<p>{{firstName}}, following up on my note below. Worth a look? "
+        '<a href="{link}">{text}</a></p>',
+        '<p>Hi {{firstName}}, one last idea for {{company}}. <a href="{link}">{text}</a></p>',
+    ),
+    one_off_subjects=(
+        "Notes from today's call",
+        "Proposal for {{company}}",
+        "Intro: {{firstName}} and Sandbox Co",
+        "Your trial is ready",
+        "Agenda for Thursday",
+    ),
+    poll_questions=(
+        ("Which day works for a call?", ("Tuesday", "Wednesday", "Thursday")),
+        ("How did you hear about us?", ("Search", "A colleague", "An event", "LinkedIn")),
+        ("Interested in a demo?", ("Yes", "Not now", "Maybe")),
+        ("Preferred meeting length?", ("15 min", "30 min")),
+    ),
+    rule_names=(
+        ("Notify Slack on reply", "message:received"),
+        ("Sync opens to CRM", "opened"),
+        ("Log clicks", "clicked"),
+        ("Bounce alert", "bounced"),
+        ("Sent-mail archive", "message:sent"),
+        ("Poll votes to sheet", "poll:vote"),
+        ("Unopened nudge", "unopened"),
+        ("Downloads tracker", "downloaded"),
+        ("Q&A submissions", "qa:submit"),
+        ("Meeting confirmed", "meetinginvited:confirmed"),
+    ),
 )
+
+PROFILES: dict[str, Names] = {"default": DEFAULT, "adversarial": ADVERSARIAL}
+"""``default``: a real company's words; ``adversarial``: hostile text on purpose."""
+NAME_PROFILES = tuple(PROFILES)
+
+
+def profile(name: str) -> Names:
+    """The words of profile ``name``; ValueError naming the choices otherwise."""
+    try:
+        return PROFILES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"names must be one of {NAME_PROFILES}, not {name!r}") from None

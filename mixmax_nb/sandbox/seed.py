@@ -1,9 +1,10 @@
 """Deterministic, realistic Mixmax account generator.
 
-``build(store, seed=..., size=..., reference_date=...)`` fills an empty store. The
-same seed, size, reference date and :data:`GENERATOR_VERSION` always give the same
-account (ids included). The account ends at midnight UTC of the reference date and
-covers ``days`` before it.
+``build(store, seed=..., size=..., reference_date=..., names=...)`` fills an empty
+store. The same seed, size, reference date, names profile and
+:data:`GENERATOR_VERSION` always give the same account (ids included); the names
+profile (``names.PROFILES``) changes only the account's words, never a draw. The
+account ends at midnight UTC of the reference date and covers ``days`` before it.
 
 The random draws are seeded by the seed and size only, never by the date: another
 reference date gives the same people, sequences, templates and per-sequence rates
@@ -47,7 +48,7 @@ from .mixmax import STAGE_COUNTERS, STAGE_FLAGS, stage_window
 from .store import Store
 from .templating import compile_template, variables_in
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 MINUTE = 60_000
 HOUR = 3_600_000
 DAY = 86_400_000
@@ -192,10 +193,16 @@ class _Outcomes:
 
 
 class _Builder:
-    def __init__(self, store: Store, seed: int, size_name: str, ref: date) -> None:
+    def __init__(
+        self, store: Store, seed: int, size_name: str, ref: date, names: str = "default"
+    ) -> None:
         if size_name not in SIZES:
             raise ValueError(f"size must be one of {sorted(SIZES)}, not {size_name!r}")
         self.store = store
+        # The account's words (``names`` profile): they never touch the random draws,
+        # so every profile gives the same ids, counts, times and rates.
+        self.words = N.profile(names)
+        self.names = names
         self.size = SIZES[size_name]
         self.size_name = size_name
         self.seed = seed
@@ -221,8 +228,8 @@ class _Builder:
             if i == 0:
                 name, email, zone = N.CURRENT_USER_NAME, N.CURRENT_USER_EMAIL, 0
             else:
-                first, fslug = N.FIRST_NAMES[(i * 7) % len(N.FIRST_NAMES)]
-                last, lslug = N.LAST_NAMES[(i * 3) % len(N.LAST_NAMES)]
+                first, fslug = self.words.first_names[(i * 7) % len(self.words.first_names)]
+                last, lslug = self.words.last_names[(i * 3) % len(self.words.last_names)]
                 name = f"{first} {last}"
                 email = f"{fslug}.{lslug}{i}@{N.USER_DOMAIN}"
                 zone = py.choice(range(8))  # senders sit in the Americas and Europe
@@ -264,7 +271,7 @@ class _Builder:
                 "_id": tid,
                 "createdAt": iso(created),
                 "modifiedAt": iso(created + 5 * DAY),
-                "name": N.TEAM_NAMES[t % len(N.TEAM_NAMES)],
+                "name": self.words.team_names[t % len(self.words.team_names)],
                 "members": members,
             }
             rows.append(("teams", tid, created, str(doc["name"]).lower(), json.dumps(doc)))
@@ -273,9 +280,9 @@ class _Builder:
 
     def contacts(self) -> None:
         rng, n = self.rng, self.size.contacts
-        fi = rng.integers(0, len(N.FIRST_NAMES), n)
-        la = rng.integers(0, len(N.LAST_NAMES), n)
-        co = rng.integers(0, len(N.COMPANIES), n)
+        fi = rng.integers(0, len(self.words.first_names), n)
+        la = rng.integers(0, len(self.words.last_names), n)
+        co = rng.integers(0, len(self.words.companies), n)
         ti = rng.integers(0, len(N.TITLES), n)
         w = np.array(N.ZONE_WEIGHTS, dtype=float)
         self.contact_zone: IntArray = rng.choice(len(N.ZONES), n, p=w / w.sum()).astype(np.int64)
@@ -284,9 +291,9 @@ class _Builder:
         self.contact_name: list[str] = []
         self.contact_vars: list[dict[str, str]] = []
         for i in range(n):
-            first, fslug = N.FIRST_NAMES[fi[i]]
-            last, lslug = N.LAST_NAMES[la[i]]
-            company, domain = N.COMPANIES[co[i]]
+            first, fslug = self.words.first_names[fi[i]]
+            last, lslug = self.words.last_names[la[i]]
+            company, domain = self.words.companies[co[i]]
             email = f"{fslug}.{lslug}.{i}@{domain}"
             title = N.TITLES[ti[i]]
             self.contact_email.append(email)
@@ -308,10 +315,12 @@ class _Builder:
         self.template_pool: list[tuple[str, str, int]] = []  # (subject, body, link index)
         self.template_ids: list[str] = []
         for i in range(self.size.snippets):
-            subject = N.EMAIL_SUBJECTS[i % len(N.EMAIL_SUBJECTS)]
+            subject = self.words.email_subjects[i % len(self.words.email_subjects)]
             link = i % len(N.LINKS)
             url, text = N.LINKS[link]
-            body = N.EMAIL_BODIES[i % len(N.EMAIL_BODIES)].format(link=url, text=text)
+            body = self.words.email_bodies[i % len(self.words.email_bodies)].format(
+                link=url, text=text
+            )
             self.template_pool.append((subject, body, link))
             owner = py.randrange(self.size.users)
             created = self.start_ms - py.randint(1, 300) * DAY + py.randint(0, DAY)
@@ -358,6 +367,7 @@ class _Builder:
         self.stage_ids: list[list[str]] = []
         self.stage_subject: list[list[str]] = []
         self.stage_body: list[list[str]] = []
+        seq_names = self.words.sequence_names
         windows = (("08:00", "17:00"), ("09:00", "16:00"), ("07:00", "15:00"), ("10:00", "18:00"))
         for s in range(S):
             owner = 0 if s % 3 == 0 else py.randrange(self.size.users)
@@ -427,8 +437,8 @@ class _Builder:
                 "userId": self.user_ids[owner],
                 "createdAt": iso(created),
                 "updatedAt": iso(created),
-                "name": N.SEQUENCE_NAMES[s % len(N.SEQUENCE_NAMES)]
-                + (f" #{s // len(N.SEQUENCE_NAMES) + 1}" if s >= len(N.SEQUENCE_NAMES) else ""),
+                "name": seq_names[s % len(seq_names)]
+                + (f" #{s // len(seq_names) + 1}" if s >= len(seq_names) else ""),
                 "sendStagesAsReplies": s % 2 == 0,
                 "stages": stages,
                 "cc": [],
@@ -847,7 +857,7 @@ class _Builder:
         sent_t = np.where(sent_t >= self.ref_ms, sent_t - 7 * DAY, sent_t)
         cons = rng.integers(0, self.size.contacts, m).astype(np.int64)
         is_draft = rng.random(m) < 0.06
-        one_off_subject = [compile_template(t) for t in N.ONE_OFF_SUBJECTS]
+        one_off_subject = [compile_template(t) for t in self.words.one_off_subjects]
         columns = (
             msg_ids[base : base + m],
             (sent_t - 5 * MINUTE).tolist(),
@@ -1108,7 +1118,7 @@ class _Builder:
         py = self.py
         rows = []
         for p in range(self.size.polls):
-            question, options = N.POLL_QUESTIONS[p % len(N.POLL_QUESTIONS)]
+            question, options = self.words.poll_questions[p % len(self.words.poll_questions)]
             created = self.start_ms + py.randint(0, self.size.days - 1) * DAY + py.randint(0, DAY)
             pid = object_id(created, py)
             opts = []
@@ -1141,7 +1151,7 @@ class _Builder:
         py = self.py
         rows = []
         for r in range(self.size.rules):
-            name, event = N.RULE_NAMES[r % len(N.RULE_NAMES)]
+            name, event = self.words.rule_names[r % len(self.words.rule_names)]
             created = self.start_ms - py.randint(0, 300) * DAY + py.randint(0, DAY)
             rid = object_id(created, py)
             actions = [
@@ -1186,6 +1196,7 @@ class _Builder:
             meta = {
                 "seed": self.seed,
                 "size": self.size_name,
+                "names": self.names,
                 "reference_date": self.ref.isoformat(),
                 "generator_version": GENERATOR_VERSION,
                 "workspace": N.WORKSPACE_NAME,
@@ -1198,21 +1209,30 @@ class _Builder:
 
 
 def build(
-    store: Store, *, seed: int, size: str, reference_date: date, scratch: bool = False
+    store: Store,
+    *,
+    seed: int,
+    size: str,
+    reference_date: date,
+    names: str = "default",
+    scratch: bool = False,
 ) -> dict[str, int]:
     """Fill an empty ``store`` with a seeded account; return row counts.
 
+    ``names``: the profile of the account's words (:data:`names.PROFILES`).
     ``scratch``: the store is a temporary file (no journal, no fsync while loading;
     see :meth:`Store.bulk_load`)."""
-    return _Builder(store, seed, size, reference_date).run(scratch=scratch)
+    return _Builder(store, seed, size, reference_date, names).run(scratch=scratch)
 
 
-def write_file(path: str | Path, *, seed: int, size: str, reference_date: date) -> None:
+def write_file(
+    path: str | Path, *, seed: int, size: str, reference_date: date, names: str = "default"
+) -> None:
     """Build an account into a new database file, left in rollback-journal mode
     (one self-contained file, ready to be copied)."""
     store = Store.open(path)
     try:
-        build(store, seed=seed, size=size, reference_date=reference_date, scratch=True)
+        build(store, seed=seed, size=size, reference_date=reference_date, names=names, scratch=True)
         with store.lock:
             # No fsync for a file that is renamed into the cache only when complete:
             # under other engineers' disk load a flush of ~30 MB can take seconds.
@@ -1224,7 +1244,7 @@ def write_file(path: str | Path, *, seed: int, size: str, reference_date: date) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m mixmax_nb.sandbox.seed OUT --seed N --size S --reference-date D``.
+    """``python -m mixmax_nb.sandbox.seed OUT --seed N --size S --reference-date D [--names P]``.
 
     How ``account`` generates a cached account in a child process (see there).
     """
@@ -1235,12 +1255,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--size", choices=tuple(SIZES), required=True)
     parser.add_argument("--reference-date", required=True)
+    parser.add_argument("--names", choices=N.NAME_PROFILES, default="default")
     args = parser.parse_args(argv)
     write_file(
         args.out,
         seed=args.seed,
         size=args.size,
         reference_date=date.fromisoformat(args.reference_date),
+        names=args.names,
     )
     return 0
 

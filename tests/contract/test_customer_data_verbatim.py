@@ -4,19 +4,38 @@ and is neither rewritten nor able to break a listing."""
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from mixmax_nb.client import AsyncClient
+from mixmax_nb.sandbox import seed
+from mixmax_nb.sandbox.store import Store
 from mixmax_nb.transport.limits import NoLimit
 
-from .conftest import Harness, run
+from .conftest import REFERENCE, SEED, Harness, run
 
 HOSTILE_SUBJECT = 'Reset token: abcd"ef'
 SENT_SUBJECT = "Your password: hunter22"
 LINK = "https://x.example/reset?token=abcd1234&apiToken=zzzz9999"
 VARIABLE = 'password: abcd"ef'
+
+
+@pytest.fixture(scope="module")
+def small_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The account with adversarial names (markup, quotes, emoji, right-to-left text in
+    its own names and subjects), so every listing below carries hostile text too."""
+    path = tmp_path_factory.mktemp("sandbox-adversarial") / "template.sqlite"
+    store = Store.open(path)
+    ref = date.fromisoformat(REFERENCE)
+    seed.build(store, seed=SEED, size="small", reference_date=ref, names="adversarial")
+    with store.lock:
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    return path
 
 
 def test_credential_looking_text_survives_every_listing(sandbox: Harness) -> None:
@@ -39,6 +58,7 @@ def test_credential_looking_text_survives_every_listing(sandbox: Harness) -> Non
     messages = run(client.messages())
     subjects = set(messages["subject"].dropna())
     assert {HOSTILE_SUBJECT, SENT_SUBJECT} <= subjects
+    assert any(s.startswith('<b>Bold</b> offer & "quotes" for ') for s in subjects)
     one = run(client.message(draft["_id"]))
     assert one["subject"] == HOSTILE_SUBJECT and LINK in one["body"]
 

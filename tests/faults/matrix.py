@@ -140,16 +140,24 @@ def applicable(fault: str, workflow: str, path: str) -> bool:
 # -- one row's world ---------------------------------------------------------------------
 
 
-def build_template(directory: Path) -> Path:
-    """A seeded small account, built once and copied by every row."""
-    path = directory / "template.sqlite"
+# Rows whose account has other names than the default (``names`` of the sandbox).
+NAMES = {"hostile": "adversarial"}
+
+
+def build_template(directory: Path, names: str = "default") -> Path:
+    """A seeded small account, built once and copied by every row (of its ``names``)."""
+    path = directory / ("template.sqlite" if names == "default" else f"template-{names}.sqlite")
     if path.exists():
         return path
-    store = Store.open(path)
-    seed.build(store, seed=SEED, size="small", reference_date=date.fromisoformat(REFERENCE))
+    # Built under a temporary name: parallel rows may ask for it at the same moment.
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    store = Store.open(tmp)
+    ref = date.fromisoformat(REFERENCE)
+    seed.build(store, seed=SEED, size="small", reference_date=ref, names=names)
     with store.lock:
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
+    os.replace(tmp, path)
     return path
 
 
@@ -924,6 +932,8 @@ def run_row(fault: str, workflow: str, path: str, root: Path, template: Path) ->
     """Run one row in a fresh world under ``root``; never raises for a failed check."""
     out = Outcome(fault, workflow, path)
     started = time.perf_counter()
+    if fault in NAMES:  # the hostile row: the account's own names are hostile too
+        template = build_template(template.parent, names=NAMES[fault])
     world = World(root, template, path, start="logged-out" if workflow == "wizard" else "ready")
     try:
         if fault in SPECIAL:
