@@ -15,7 +15,8 @@ HOSTILE = '<script>alert("pwn")</script><img src=x onerror=alert(1)>'
 
 @pytest.fixture(scope="module")
 def board() -> EngagementDashboard:
-    client = mx.connect("sandbox", size="small", db=":memory:")
+    # The adversarial names: the verdict below proves the account's own markup is escaped.
+    client = mx.connect("sandbox", size="small", db=":memory:", names="adversarial")
     dash = mx.widgets.EngagementDashboard(client)
     assert dash.data is not None
     return dash
