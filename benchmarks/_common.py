@@ -12,6 +12,7 @@ millisecond (coarser; it may miss short spikes).
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -244,3 +245,104 @@ def exit_code() -> int:
     """1 when any verdict failed (``make bench`` stops on it), else 0; says which."""
     print("FAIL: " + ", ".join(_FAILED) if _FAILED else "all PASS")
     return 1 if _FAILED else 0
+
+
+# -- side by side with the best peer ------------------------------------------------------
+
+SIZES = (100_000, 1_000_000, 5_000_000)
+"""Event counts every size-dependent benchmark runs at (``--sizes`` narrows them)."""
+
+
+def parse_sizes(text: str) -> list[int]:
+    """``"100k,1M,5M"`` -> ``[100000, 1000000, 5000000]``."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        scale = {"k": 1_000, "m": 1_000_000}.get(part[-1:], 1)
+        out.append(int(float(part.rstrip("km")) * scale))
+    return out
+
+
+def size_label(n: int) -> str:
+    if n >= 1_000_000 and n % 100_000 == 0:
+        return f"{n / 1_000_000:g}M"
+    if n >= 1_000 and n % 1_000 == 0:
+        return f"{n // 1_000}k"
+    return f"{n:,}"
+
+
+def emit(**fields: Any) -> None:
+    """One machine-readable line (``BENCH {json}``): what readme_table.py reads."""
+    import json
+
+    print("BENCH " + json.dumps(fields, sort_keys=True), flush=True)
+
+
+def versus(
+    bench: str,
+    figure: str,
+    size: int,
+    ours: float,
+    peers: dict[str, float],
+    goal: float,
+    *,
+    unit: str = "s",
+    higher_is_better: bool = False,
+) -> bool:
+    """Our figure beside the best peer's on the same input, in the same run, as a ratio.
+
+    ``ratio`` is how far ahead we are: peer / ours for times and bytes (lower is
+    better), ours / peer otherwise; PASS when it is at least ``goal``.
+    """
+    best = (max if higher_is_better else min)(peers, key=lambda k: peers[k])
+    peer = peers[best]
+    if higher_is_better:
+        ratio = ours / peer if peer else float("inf")
+    else:
+        ratio = peer / ours if ours else float("inf")
+    ok = ratio >= goal
+    fmt = _fmt(unit)
+    others = ", ".join(f"{k} {fmt(v)}" for k, v in peers.items() if k != best)
+    verdict(
+        f"{bench} {figure} @{size_label(size)}",
+        ok,
+        f"ours {fmt(ours)} vs {best} {fmt(peer)}: {ratio:.2f}x",
+        f">= {goal:g}x ahead" + (f"; also {others}" if others else ""),
+    )
+    emit(
+        bench=bench,
+        figure=figure,
+        size=size,
+        ours=ours,
+        peer=best,
+        peer_value=peer,
+        peers=peers,
+        ratio=ratio,
+        goal=f">= {goal:g}x",
+        unit=unit,
+        ok=ok,
+    )
+    return ok
+
+
+def _fmt(unit: str) -> Callable[[float], str]:
+    if unit == "s":
+        return lambda v: f"{v:.3f} s"
+    if unit == "B":
+        return lambda v: f"{v:,.0f} B"
+    if unit == "MiB":
+        return lambda v: f"{v:,.0f} MiB"
+    return lambda v: f"{v:,.4g} {unit}"
+
+
+def growth(bench: str, figure: str, by_size: dict[int, float], unit: str = "s") -> None:
+    """How a figure grows between sizes, beside how the input grows (linear = equal)."""
+    sizes = sorted(by_size)
+    fmt = _fmt(unit)
+    steps = []
+    for a, b in itertools.pairwise(sizes):
+        factor = by_size[b] / by_size[a] if by_size[a] else float("inf")
+        steps.append(f"{size_label(a)}->{size_label(b)}: x{factor:.2f} for x{b / a:g} events")
+        emit(bench=bench, figure=figure, kind="growth", size=b, base=a, factor=factor, rows=b / a)
+    figures = ", ".join(f"{size_label(s)} {fmt(by_size[s])}" for s in sizes)
+    print(f"  growth of {bench} {figure}: {figures}; " + "; ".join(steps), flush=True)

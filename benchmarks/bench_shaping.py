@@ -1,43 +1,52 @@
-"""Shaping 1,000,000 live-feed events into the typed frame, against ``pd.json_normalize``.
+"""Shaping live-feed events into the typed frame, side by side with the best peer.
 
 The payload is what Membrane prints: one ``{"results": [300 events], "next": ...,
-"hasNext": ...}`` page object per line, 3,334 lines, from one deterministic event
-list (numpy RNG, seed fixed). It is written once; each contender then runs in its
-own fresh interpreter, so none inherits another's heap, caches or fragmentation.
+"hasNext": ...}`` page object per line, from a deterministic event list (numpy RNG,
+seed fixed; sizes above 1,000,000 are generated a million at a time with the next
+seeds, so the generator never holds more than a million dicts). It is written once
+per size; each contender then runs in its own fresh interpreter, so none inherits
+another's heap, caches or fragmentation.
 
-Two measures, both printed:
+The output is the same for everyone: the ``events`` frame's 21 columns, named and
+typed as :data:`mixmax_nb.frames.SCHEMAS` says (text, the event type as a category
+with the documented categories first, UTC millisecond timestamps, nullable integers
+and booleans). Ours is a pandas frame; each peer builds its own native frame with the
+same columns and types (pyarrow: a Table with a dictionary ``type`` and
+``timestamp[ms, UTC]``; polars: a DataFrame with ``Categorical`` and
+``Datetime("ms", "UTC")``; DuckDB: the same as an Arrow table). Peers skip pandas
+altogether, which makes them the stricter yardstick. A 20,000-event slice of every
+contender's output is compared value by value with ours.
 
-1. **From raw JSON** (the issue's measure: "from raw JSON to the typed frame ... on
-   the same payload"). The payload's bytes are read before the clock starts.
-   - ``raw``: ``frames.shape_json("events", data)``;
-   - ``raw-bare``: ``json.loads`` per line + ``pd.json_normalize`` of the results +
-     ``pd.to_datetime(timestamp, unit="ms", utc=True)``.
-2. **From parsed records** (shaping alone): the payload is ``json.loads``-ed before
-   the clock starts, as in a live pull, where the transport parses each page.
-   - ``parsed``: ``frames.shape("events", records)``;
-   - ``parsed-bare``: ``pd.json_normalize`` + ``pd.to_datetime`` of the same records;
-   - ``naive``: ``frames.naive_events``, json_normalize + renames + astype: the
-     reference that gives a frame *equal* to ``shape`` (slow; ``--skip-naive``).
+Two measures:
 
-Per contender, best of ``--repeat`` runs (default 2; a run right after a
-multi-gigabyte one pays the kernel's page reclaim): wall time of the call alone, and
-peak RSS of that call above the RSS
-it started from (Linux: ``VmHWM`` reset through ``/proc/self/clear_refs``; see
-``_common.py`` for why not tracemalloc). The ``bare`` baselines do less work than
-ours (no renames, no dtypes, no categories), which makes them the stricter yardstick.
+1. **From raw JSON.** The payload's bytes are read before the clock starts (DuckDB
+   reads the same file by path, from the page cache). Ours: ``frames.shape_json``.
+   Peers: ``pyarrow.json.read_json`` + flatten; ``polars.read_ndjson`` + explode +
+   unnest; DuckDB ``read_json`` + ``unnest``.
+2. **From parsed records** (shaping alone, as in a live pull, where the transport
+   parses each page): the payload is ``json.loads``-ed before the clock starts.
+   Ours: ``frames.shape``. Peers: ``pa.Table.from_pylist`` + flatten;
+   ``polars.from_dicts`` + unnest. ``pd.json_normalize`` is printed for reference
+   (not a peer: it is far behind). Run up to ``--parsed-max`` events (default 1M):
+   5,000,000 parsed dicts alone need about 8 GB.
 
-Targets (the issue's): at least 5x faster than the bare baseline, peak memory no more
-than the baseline's. The exit status follows measure 1; measure 2 is reported with
-the same targets. A 20,000-event slice is shaped every way in the parent and compared
-with ``pd.testing.assert_frame_equal``.
+Per contender, best of ``--repeat`` fresh-process runs: wall time of the call alone,
+and peak RSS above the starting RSS (Linux ``VmHWM``; see ``_common.py``). Bytes per
+event in the finished frame: ours ``memory_usage(deep=True)`` against polars'
+``estimated_size()`` (the issue's memory goal: at most polars').
 
-    python benchmarks/bench_shaping.py            # 1,000,000 events
-    python benchmarks/bench_shaping.py --n 200000 # quicker
+Goals (issue #20): at least 1.5x ahead of the best peer on both measures; frame
+bytes per event at most polars'. Every size prints the growth factor between sizes.
+Exit status 1 on any FAIL.
+
+    python benchmarks/bench_shaping.py                       # 100k, 1M, 5M
+    python benchmarks/bench_shaping.py --sizes 100k,1M       # quicker
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import subprocess
 import sys
@@ -50,24 +59,183 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-SPEED_TARGET = 5.0
-
-
+SPEED_GOAL = 1.5
 PAGE = 300  # events per list-livefeed-events page, the action's maximum
+CHUNK = 1_000_000  # events generated at once
 
 
-def page_lines(records: list[dict[str, Any]]) -> bytes:
+def page_lines(records: list[dict[str, Any]], first: int = 0) -> bytes:
     """The records as Membrane prints them, one page object per line."""
     pages = []
     for start in range(0, len(records), PAGE):
         more = start + PAGE < len(records)
-        page = {"results": records[start : start + PAGE], "next": f"c{start + PAGE}"}
+        page = {"results": records[start : start + PAGE], "next": f"c{first + start + PAGE}"}
         page["hasNext"] = more
         pages.append(json.dumps(page))
     return "\n".join(pages).encode()
 
 
-def _bare(records: list[dict[str, Any]]) -> Any:
+def write_payload(path: Path, n: int, seed: int) -> None:
+    from _common import make_events
+
+    with path.open("wb") as fh:
+        for k, start in enumerate(range(0, n, CHUNK)):
+            records = make_events(min(CHUNK, n - start), seed + k)
+            if start:
+                fh.write(b"\n")
+            fh.write(page_lines(records, start))
+            del records
+
+
+# -- the column map every contender builds (the events schema) -----------------------------
+
+
+def _columns() -> list[tuple[str, tuple[str, ...], str, tuple[str, ...]]]:
+    from mixmax_nb import frames
+
+    return [(c.name, c.path, c.kind, c.categories) for c in frames._SPECS["events"].columns]
+
+
+def _pa_type(kind: str) -> Any:
+    import pyarrow as pa
+
+    return {
+        "string": pa.string(),
+        "category": pa.string(),
+        "datetime": pa.int64(),
+        "Int64": pa.int64(),
+        "boolean": pa.bool_(),
+    }[kind]
+
+
+def _pa_finish(records: Any) -> Any:
+    """A struct array of events -> the typed pyarrow Table (peer output)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(records)
+    arrays, names = [], []
+    for name, path, kind, _cats in _columns():
+        arr = records
+        for key in path:
+            if not pa.types.is_struct(arr.type) or arr.type.get_field_index(key) < 0:
+                arr = pa.nulls(n)
+                break
+            arr = arr.flatten()[arr.type.get_field_index(key)]
+        if kind == "boolean" and not pa.types.is_boolean(arr.type):
+            arr = pc.not_equal(arr.cast(pa.int64()), 0)
+        else:
+            arr = arr.cast(_pa_type(kind))
+        if kind == "datetime":
+            arr = arr.cast(pa.timestamp("ms", tz="UTC"))
+        elif kind == "category":
+            arr = arr.dictionary_encode()
+        arrays.append(arr)
+        names.append(name)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def peer_pyarrow_json(data: bytes) -> Any:
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    table = pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(block_size=1 << 24))
+    results = table.column("results").combine_chunks()
+    return _pa_finish(pa.ListArray.flatten(results))
+
+
+def peer_pyarrow_records(records: list[dict[str, Any]]) -> Any:
+    import pyarrow as pa
+
+    return _pa_finish(pa.Table.from_pylist(records).to_struct_array().combine_chunks())
+
+
+def _pl_finish(df: Any) -> Any:
+    import polars as pl
+
+    exprs = []
+    present = set(df.columns)
+    for name, path, kind, _cats in _columns():
+        if path[0] not in present:
+            expr = pl.lit(None)
+        else:
+            expr = pl.col(path[0])
+            for key in path[1:]:
+                expr = expr.struct.field(key)
+        if kind == "datetime":
+            expr = expr.cast(pl.Int64).cast(pl.Datetime("ms", "UTC"))
+        elif kind == "category":
+            expr = expr.cast(pl.String).cast(pl.Categorical)
+        elif kind == "boolean":
+            expr = expr.cast(pl.Int64).cast(pl.Boolean)
+        elif kind == "Int64":
+            expr = expr.cast(pl.Int64)
+        else:
+            expr = expr.cast(pl.String)
+        exprs.append(expr.alias(name))
+    return df.select(exprs)
+
+
+def peer_polars_json(data: bytes) -> Any:
+    import polars as pl
+
+    pages = pl.read_ndjson(io.BytesIO(data))
+    return _pl_finish(pages.select(pl.col("results").explode()).unnest("results"))
+
+
+def peer_polars_records(records: list[dict[str, Any]]) -> Any:
+    import polars as pl
+
+    return _pl_finish(pl.from_dicts(records, infer_schema_length=None))
+
+
+def peer_duckdb_json(path: Path) -> Any:
+    import duckdb
+
+    selects = []
+    for name, p, kind, _cats in _columns():
+        col = "r." + ".".join(f'"{k}"' for k in p)
+        if kind == "datetime":
+            expr = f"make_timestamptz(CAST({col} AS BIGINT) * 1000)"
+        elif kind == "boolean":
+            expr = f"CAST({col} AS BOOLEAN)"
+        elif kind == "Int64":
+            expr = f"CAST({col} AS BIGINT)"
+        else:
+            expr = f"CAST({col} AS VARCHAR)"
+        selects.append(f'{expr} AS "{name}"')
+    # The schema given up front, as ours is: DuckDB drops keys it never saw otherwise.
+    sql_type = {"string": "VARCHAR", "category": "VARCHAR", "datetime": "BIGINT"}
+    sql_type |= {"Int64": "BIGINT", "boolean": "BIGINT"}
+    top: dict[str, Any] = {}
+    for _name, p, kind, _cats in _columns():
+        if len(p) == 1:
+            top[p[0]] = sql_type[kind]
+        else:
+            top.setdefault(p[0], {})[p[1]] = sql_type[kind]
+    fields = ", ".join(
+        f'"{k}" '
+        + (
+            v
+            if isinstance(v, str)
+            else "STRUCT(" + ", ".join(f'"{a}" {b}' for a, b in v.items()) + ")"
+        )
+        for k, v in top.items()
+    )
+    columns = "{'results': 'STRUCT(" + fields.replace("'", "''") + ")[]'}"
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    sql = (
+        f"SELECT {', '.join(selects)} FROM (SELECT unnest(results) AS r FROM "
+        f"read_json('{path}', format='newline_delimited', columns={columns},"
+        " maximum_object_size=1000000000))"
+    )
+    table = con.execute(sql).to_arrow_table()
+    i = table.schema.get_field_index("type")
+    return table.set_column(i, "type", table.column("type").combine_chunks().dictionary_encode())
+
+
+def _json_normalize(records: list[dict[str, Any]]) -> Any:
     import pandas as pd
 
     df = pd.json_normalize(records)
@@ -82,6 +250,30 @@ def _parse_pages(data: bytes) -> list[dict[str, Any]]:
     return records
 
 
+RAW = ("ours-raw", "pyarrow-raw", "polars-raw", "duckdb-raw")
+PARSED = ("ours-parsed", "pyarrow-parsed", "polars-parsed", "json_normalize")
+LABELS = {
+    "ours-raw": "frames.shape_json",
+    "pyarrow-raw": "pyarrow.json.read_json + flatten",
+    "polars-raw": "polars.read_ndjson + explode/unnest",
+    "duckdb-raw": "duckdb read_json + unnest",
+    "ours-parsed": "frames.shape",
+    "pyarrow-parsed": "pa.Table.from_pylist + flatten",
+    "polars-parsed": "polars.from_dicts + unnest",
+    "json_normalize": "pd.json_normalize + to_datetime (reference)",
+}
+
+
+def _frame_bytes(which: str, out: Any) -> int:
+    if which.startswith("ours"):
+        return int(out.memory_usage(deep=True, index=False).sum())
+    if which.startswith("polars"):
+        return int(out.estimated_size())
+    if hasattr(out, "nbytes") and not hasattr(out, "memory_usage"):
+        return int(out.nbytes)  # an Arrow table
+    return int(out.memory_usage(deep=True, index=False).sum())
+
+
 def _worker(which: str, payload: Path) -> None:
     import gc
 
@@ -89,23 +281,34 @@ def _worker(which: str, payload: Path) -> None:
 
     from mixmax_nb import frames
 
-    data = payload.read_bytes()
+    data = payload.read_bytes() if which != "duckdb-raw" else b""
     records: list[dict[str, Any]] = []
-    if which.startswith("parsed") or which == "naive":
+    if which in PARSED:
         records = _parse_pages(data)
-        del data
         data = b""
     gc.collect()
-
     fn = {
-        "raw": lambda: frames.shape_json("events", data),
-        "raw-bare": lambda: _bare(_parse_pages(data)),
-        "parsed": lambda: frames.shape("events", records),
-        "parsed-bare": lambda: _bare(records),
-        "naive": lambda: frames.naive_events(records),
+        "ours-raw": lambda: frames.shape_json("events", data),
+        "pyarrow-raw": lambda: peer_pyarrow_json(data),
+        "polars-raw": lambda: peer_polars_json(data),
+        "duckdb-raw": lambda: peer_duckdb_json(payload),
+        "ours-parsed": lambda: frames.shape("events", records),
+        "pyarrow-parsed": lambda: peer_pyarrow_records(records),
+        "polars-parsed": lambda: peer_polars_records(records),
+        "json_normalize": lambda: _json_normalize(records),
     }[which]
-    df, seconds, peak = measure(fn)
-    print(json.dumps({"seconds": seconds, "peak": peak, "rows": len(df), "cols": df.shape[1]}))
+    out, seconds, peak = measure(fn)
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak": peak,
+                "rows": len(out),
+                "cols": out.shape[1],
+                "frame_bytes": _frame_bytes(which, out),
+            }
+        )
+    )
 
 
 def _run(which: str, payload: Path, repeat: int) -> dict[str, Any]:
@@ -116,97 +319,153 @@ def _run(which: str, payload: Path, repeat: int) -> dict[str, Any]:
             [sys.executable, __file__, "--worker", which, "--payload", str(payload)],
             capture_output=True,
             text=True,
-            check=True,
         )
+        if out.returncode:
+            raise RuntimeError(f"{which} failed:\n{out.stderr[-3000:]}")
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return min(runs, key=lambda r: float(r["seconds"]))
 
 
-def _check_equal(records: list[dict[str, Any]]) -> str:
+def _to_pandas(which: str, out: Any) -> Any:
+    """A contender's output as pandas objects, for a value-by-value comparison."""
     import pandas as pd
 
+    if which.startswith("ours"):
+        frame = out
+    elif which.startswith("polars"):
+        frame = out.to_arrow().to_pandas()
+    else:
+        frame = out.to_pandas()
+    plain = pd.DataFrame({c: frame[c].astype(object) for c in frame.columns})
+    return plain.where(plain.notna(), None)
+
+
+def check_same(records: list[dict[str, Any]]) -> str:
+    """Every contender on a 20,000-event slice gives the same values as frames.shape."""
     from mixmax_nb import frames
 
     sample = records[:20_000]
-    typed = frames.shape("events", sample)
-    try:
-        pd.testing.assert_frame_equal(typed, frames.naive_events(sample))
-        pd.testing.assert_frame_equal(frames.shape_json("events", page_lines(sample)), typed)
-    except AssertionError as exc:
-        return f"DIFFERENT ({str(exc).splitlines()[0]})"
-    return "equal"
-
-
-LABELS = {
-    "raw": "frames.shape_json (typed)",
-    "raw-bare": "json.loads + json_normalize + to_datetime",
-    "parsed": "frames.shape (typed)",
-    "parsed-bare": "json_normalize + to_datetime",
-    "naive": "json_normalize + renames + astype (typed)",
-}
-
-
-def _verdict(title: str, fast: dict[str, Any], bare: dict[str, Any]) -> bool:
-    ratio = bare["seconds"] / fast["seconds"]
-    speed_ok = ratio >= SPEED_TARGET
-    memory_ok = fast["peak"] <= bare["peak"]
-    print(
-        f"{title}: {'PASS' if speed_ok else 'FAIL'} speed {ratio:.1f}x"
-        f" (target >= {SPEED_TARGET:.0f}x); {'PASS' if memory_ok else 'FAIL'} peak"
-        f" {fast['peak'] / 2**20:.0f} MiB vs baseline {bare['peak'] / 2**20:.0f} MiB"
-        " (target: no more)"
-    )
-    return speed_ok and memory_ok
+    data = page_lines(sample)
+    ours = frames.shape("events", sample)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "slice.jsonl"
+        path.write_bytes(data)
+        outputs = {
+            "ours-raw": frames.shape_json("events", data),
+            "pyarrow-raw": peer_pyarrow_json(data),
+            "polars-raw": peer_polars_json(data),
+            "duckdb-raw": peer_duckdb_json(path),
+            "pyarrow-parsed": peer_pyarrow_records(sample),
+            "polars-parsed": peer_polars_records(sample),
+        }
+    reference = _to_pandas("ours", ours)
+    different = []
+    for which, out in outputs.items():
+        got = _to_pandas(which, out)
+        if list(got.columns) != list(reference.columns) or not got.equals(reference):
+            bad = [c for c in reference.columns if c not in got or not got[c].equals(reference[c])]
+            different.append(f"{which} differs in {bad[:4]}")
+    return "; ".join(different) if different else "equal"
 
 
 def main() -> int:
+    from _common import (
+        SIZES,
+        can_reset_peak,
+        emit,
+        exit_code,
+        growth,
+        make_events,
+        parse_sizes,
+        size_label,
+        verdict,
+        versus,
+    )
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--sizes", type=parse_sizes, default=list(SIZES))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--worker", choices=tuple(LABELS))
     parser.add_argument("--payload", type=Path)
-    parser.add_argument("--skip-naive", action="store_true", help="skip the slow typed reference")
-    parser.add_argument(
-        "--repeat", type=int, default=2, help="fresh-process runs per contender; the best counts"
-    )
+    parser.add_argument("--parsed-max", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=2, help="fresh-process runs; best counts")
     args = parser.parse_args()
     if args.worker:
         _worker(args.worker, args.payload)
         return 0
 
-    from _common import can_reset_peak, make_events
-
     started = time.perf_counter()
-    records = make_events(args.n, args.seed)
     method = "VmHWM reset via /proc/self/clear_refs" if can_reset_peak() else "RSS sampled at 1 ms"
-    print(f"payload: {len(records):,} live-feed events, seed {args.seed}; peak memory: {method}")
-    print(f"every path on a 20,000-event slice gives the same frame: {_check_equal(records)}")
-    with tempfile.TemporaryDirectory() as tmp:
-        payload = Path(tmp) / "pages.jsonl"
-        payload.write_bytes(page_lines(records))
-        del records
-        pages = sum(1 for _ in payload.open("rb"))
-        print(
-            f"JSON payload: {payload.stat().st_size / 1e6:,.0f} MB, {pages:,} page objects"
-            " one per line (each run reads it afresh)"
+    print(f"peak memory: {method}; best of {args.repeat} fresh processes per contender")
+    same = check_same(make_events(20_000, args.seed))
+    verdict("shaping: every contender, same values", same == "equal", same, "20,000 events")
+    raw_s: dict[int, float] = {}
+    parsed_s: dict[int, float] = {}
+    per_event: dict[int, float] = {}
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            payload = Path(tmp) / "pages.jsonl"
+            write_payload(payload, n, args.seed)
+            print(
+                f"-- {n:,} events: {payload.stat().st_size / 1e6:,.0f} MB of JSON, "
+                f"{-(-n // PAGE):,} page objects one per line"
+            )
+            names = list(RAW)
+            if n <= args.parsed_max:
+                names += [p for p in PARSED if p != "json_normalize" or n <= 1_000_000]
+            results = {name: _run(name, payload, args.repeat) for name in names}
+        for name, r in results.items():
+            print(
+                f"   {name:<15} {LABELS[name]:<44} {r['seconds']:7.2f} s"
+                f"   peak +{r['peak'] / 2**20:6.0f} MiB   {r['rows']:,} x {r['cols']}"
+                f"   frame {r['frame_bytes'] / r['rows']:5.0f} B/event"
+            )
+        ours = results["ours-raw"]
+        raw_s[n] = ours["seconds"]
+        versus(
+            "bench_shaping",
+            "raw JSON -> typed frame",
+            n,
+            ours["seconds"],
+            {k.removesuffix("-raw"): results[k]["seconds"] for k in RAW[1:]},
+            SPEED_GOAL,
         )
-        names = ["raw", "raw-bare", "parsed", "parsed-bare"]
-        if not args.skip_naive:
-            names.append("naive")
-        results = {name: _run(name, payload, args.repeat) for name in names}
-
-    for name, r in results.items():
-        print(
-            f"{name:<12} {LABELS[name]:<44} {r['seconds']:7.2f} s"
-            f"   peak +{r['peak'] / 2**20:7.0f} MiB   {r['rows']:,} rows x {r['cols']} cols"
+        if "ours-parsed" in results:
+            parsed_s[n] = results["ours-parsed"]["seconds"]
+            versus(
+                "bench_shaping",
+                "parsed records -> typed frame",
+                n,
+                results["ours-parsed"]["seconds"],
+                {k.removesuffix("-parsed"): results[k]["seconds"] for k in PARSED[1:3]},
+                SPEED_GOAL,
+            )
+            if "json_normalize" in results:
+                ratio = results["json_normalize"]["seconds"] / results["ours-parsed"]["seconds"]
+                print(f"   frames.shape vs pd.json_normalize (reference): {ratio:.1f}x")
+        per_event[n] = ours["frame_bytes"] / ours["rows"]
+        versus(
+            "bench_shaping",
+            "frame bytes per event",
+            n,
+            per_event[n],
+            {"polars": results["polars-raw"]["frame_bytes"] / results["polars-raw"]["rows"]},
+            1.0,
+            unit="B",
         )
-    raw_ok = _verdict("from raw JSON (the issue's measure)", results["raw"], results["raw-bare"])
-    _verdict("from parsed records (shaping alone)", results["parsed"], results["parsed-bare"])
-    if "naive" in results:
-        ratio = results["naive"]["seconds"] / results["parsed"]["seconds"]
-        print(f"frames.shape vs the typed naive reference: {ratio:.1f}x")
+        peaks = {k.removesuffix("-raw"): results[k]["peak"] / 2**20 for k in RAW}
+        print(
+            "   peak memory (raw JSON; no goal): "
+            + ", ".join(f"{k} +{v:,.0f} MiB" for k, v in peaks.items())
+        )
+        emit(bench="bench_shaping", figure="raw JSON peak MiB", size=n, values=peaks)
+        emit(bench="bench_shaping", figure="payload", size=n, label=size_label(n))
+    if len(raw_s) > 1:
+        growth("bench_shaping", "raw JSON -> typed frame", raw_s)
+    if len(parsed_s) > 1:
+        growth("bench_shaping", "parsed records -> typed frame", parsed_s)
     print(f"total benchmark time: {time.perf_counter() - started:.0f} s")
-    return 0 if raw_ok else 1
+    return exit_code()
 
 
 if __name__ == "__main__":

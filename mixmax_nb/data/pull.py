@@ -250,7 +250,10 @@ async def _events_per_message(
     start = utc(since)
     if start is not None:
         engaged = engaged.loc[engaged["sent_at"] >= start]
-    coverage = store.coverage()
+    # One directory listing: what the store covers, and (from memory when this process
+    # loaded it before) the window's events. Nothing to fetch: that is the answer.
+    window = set(engaged["message_id"].astype(str)) if len(engaged) else None
+    coverage, kept = store.snapshot(window)
     todo = stale_messages(engaged, coverage.signatures)
     expected = dict(zip(engaged["message_id"], engaged["signature"], strict=True))
     notes: list[str] = []
@@ -279,10 +282,9 @@ async def _events_per_message(
         store.append(shaped, {m: expected[m] for m in batch}, hit_cap)
     if gone:
         notes.append(f"{len(gone):,} message(s) no longer exist in Mixmax (404): no events.")
-    kept = store.load()
-    cover = store.coverage()
-    if kept is not None and len(engaged):
-        kept = kept.loc[kept["message_id"].isin(engaged["message_id"])].reset_index(drop=True)
+    cover = coverage
+    if len(todo):
+        cover, kept = store.snapshot(window)  # reads the parts just written, no more
     return kept, frozenset(cover.capped & set(engaged["message_id"])), notes, len(engaged)
 
 

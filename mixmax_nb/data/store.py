@@ -8,10 +8,15 @@ same file's metadata their signatures and cap flags. Data and coverage therefore
 commit together (a temporary file, then a rename): a crash leaves the earlier parts
 as they were. A message's events are those of the newest part that lists it.
 
-A no-op refresh reads only the parts' footers (a few KB each), never the events, so
-it costs the same whatever the store's size; past :data:`MAX_PARTS` parts they are
-merged into one. A part that cannot be read is set aside with a warning, and the
-messages it covered are simply fetched again.
+A no-op refresh reads one directory listing (the parts' names, sizes and change
+times: at most :data:`MAX_PARTS` entries), whatever the store's size: what this
+process already read of a part whose entry has not changed (its footer, its events)
+is taken from memory, so a refresh reads the footers and the events of new parts only
+(O(K) for K new events, plus the one append that wrote them). A fresh process reads
+every footer once, and the events once. Past :data:`MAX_PARTS` parts the small ones
+are merged into one (the largest part stays as it is until superseded rows make up
+half the store, when everything is merged). A part that cannot be read is set aside
+with a warning, and the messages it covered are simply fetched again.
 
 Under ``Settings.home/cache/<backend>/<account>/engagement/``: directories 0700,
 files 0600.
@@ -24,10 +29,12 @@ import json
 import os
 import re
 import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import weakref
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +65,44 @@ class Coverage:
     capped: frozenset[str]
 
 
+Stamp = tuple[str, int, int, int]
+"""A part as the directory shows it: name, inode, size, change time (ns)."""
+
+
+@dataclass
+class _Seen:
+    """What this process read of one store directory (see the module docstring)."""
+
+    footers: dict[Stamp, dict[str, Any]] = field(default_factory=dict)
+    coverage: tuple[tuple[Stamp, ...], Coverage] | None = None
+    loaded: dict[Any, tuple[tuple[Stamp, ...], weakref.ref[pd.DataFrame]]] = field(
+        default_factory=dict
+    )
+
+
+_SEEN: dict[Path, _Seen] = {}
+_SEEN_LOCK = threading.Lock()
+
+
+def _stamps(folder: Path) -> list[Stamp]:
+    """The parts, in order, from one directory listing (no file is opened)."""
+    out: list[Stamp] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return out
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith("part-") and name.endswith(".parquet")):
+            continue
+        try:
+            st = entry.stat()
+        except OSError:
+            continue  # gone between the listing and the stat (a compaction)
+        out.append((name, st.st_ino, st.st_size, st.st_mtime_ns))
+    return sorted(out)
+
+
 class MessageEventStore:
     """The per-message events of one account (see the module docstring)."""
 
@@ -68,66 +113,168 @@ class MessageEventStore:
         return f"MessageEventStore({str(self.dir)!r})"
 
     def parts(self) -> list[Path]:
-        return sorted(self.dir.glob("part-*.parquet")) if self.dir.is_dir() else []
+        return [self.dir / s[0] for s in _stamps(self.dir)]
+
+    def _seen(self) -> _Seen:
+        with _SEEN_LOCK:
+            return _SEEN.setdefault(self.dir.resolve(), _Seen())
 
     def _footers(self) -> list[tuple[Path, dict[str, Any]]]:
+        return [(self.dir / stamp[0], info) for stamp, info in self._stamped_footers()]
+
+    def _stamped_footers(self) -> list[tuple[Stamp, dict[str, Any]]]:
+        """Each readable part's coverage; a footer is read once per version of a part."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        out: list[tuple[Path, dict[str, Any]]] = []
-        for path in self.parts():
-            try:
-                meta = pq.read_schema(path).metadata or {}
-                info = json.loads(meta[COVERAGE_KEY])
-                if not isinstance(info.get("messages"), dict):
-                    raise ValueError("no message coverage")
-            except (OSError, pa.ArrowException, KeyError, TypeError, ValueError) as exc:
-                self._set_aside(path, exc)
-                continue
-            out.append((path, info))
+        seen = self._seen()
+        out: list[tuple[Stamp, dict[str, Any]]] = []
+        for stamp in _stamps(self.dir):
+            info = seen.footers.get(stamp)
+            if info is None:
+                path = self.dir / stamp[0]
+                try:
+                    meta = pq.read_schema(path).metadata or {}
+                    info = json.loads(meta[COVERAGE_KEY])
+                    if not isinstance(info.get("messages"), dict):
+                        raise ValueError("no message coverage")
+                except (OSError, pa.ArrowException, KeyError, TypeError, ValueError) as exc:
+                    self._set_aside(path, exc)
+                    continue
+                seen.footers[stamp] = info
+            out.append((stamp, info))
+        live = {stamp for stamp, _ in out}
+        for stale in [s for s in seen.footers if s not in live]:
+            del seen.footers[stale]  # a part that was merged, set aside or rewritten
         return out
 
     def coverage(self) -> Coverage:
         """Signatures and cap flags of every stored message (footers only)."""
+        return self._coverage(self._stamped_footers())
+
+    def _coverage(self, footers: list[tuple[Stamp, dict[str, Any]]]) -> Coverage:
+        seen = self._seen()
+        key = tuple(stamp for stamp, _ in footers)
+        if seen.coverage is not None and seen.coverage[0] == key:
+            return seen.coverage[1]
         signatures: dict[str, str] = {}
         capped: set[str] = set()
-        for _path, info in self._footers():
+        todo = footers
+        if seen.coverage is not None and key[: len(seen.coverage[0])] == seen.coverage[0]:
+            # Only parts were added: start from what was read (a C-level copy).
+            signatures = dict(seen.coverage[1].signatures)
+            capped = set(seen.coverage[1].capped)
+            todo = footers[len(seen.coverage[0]) :]
+        for _stamp, info in todo:
             for message, sig in info["messages"].items():
                 signatures[str(message)] = str(sig)
                 capped.discard(str(message))
             capped.update(str(m) for m in info.get("capped", ()))
-        return Coverage(signatures, frozenset(capped))
+        cover = Coverage(signatures, frozenset(capped))
+        seen.coverage = (key, cover)
+        return cover
 
-    def load(self) -> pd.DataFrame | None:
-        """Every stored event (the newest part of each message wins); None if empty."""
+    def load(self, messages: Collection[str] | None = None) -> pd.DataFrame | None:
+        """Every stored event (the newest part of each message wins); None if empty.
+
+        ``messages``: only those messages' events (None: all). What this process loaded
+        before is reused while it is alive: only parts written since are read (and an
+        unchanged store reads nothing but the directory listing). Rows are numbered
+        from 0; the frame may be the one an earlier call returned, so treat it as
+        read-only (copy it before changing it in place).
+        """
+        return self.snapshot(messages)[1]
+
+    def snapshot(
+        self, messages: Collection[str] | None = None
+    ) -> tuple[Coverage, pd.DataFrame | None]:
+        """:meth:`coverage` and :meth:`load` from one directory listing."""
+        footers = self._stamped_footers()
+        cover = self._coverage(footers)
+        if not footers:
+            return cover, None
+        wanted = frozenset(messages) if messages is not None else None
+        seen = self._seen()
+        key = tuple(stamp for stamp, _ in footers)
+        earlier, start, dropped = None, 0, frozenset[str]()
+        for got, (old_key, ref) in list(seen.loaded.items()):
+            frame = ref()
+            if frame is None:
+                del seen.loaded[got]
+                continue
+            if key[: len(old_key)] != old_key or (got is None) != (wanted is None):
+                continue  # parts were merged, set aside or rewritten since
+            extra = wanted - got if wanted is not None and got is not None else frozenset()
+            old_infos = [info["messages"] for _s, info in footers[: len(old_key)]]
+            if any(m in info for m in extra for info in old_infos):
+                continue  # a newly wanted message has events in parts read before
+            if old_key == key and not extra and got == wanted:
+                return cover, frame
+            earlier, start = frame, len(old_key)
+            dropped = got - wanted if wanted is not None and got is not None else frozenset()
+            if got == wanted:
+                break
+        frame = self._read(footers, wanted, earlier, start, dropped)
+        if frame is not None:
+            seen.loaded[wanted] = (key, weakref.ref(frame))
+        return cover, frame
+
+    def _read(
+        self,
+        footers: list[tuple[Stamp, dict[str, Any]]],
+        wanted: frozenset[str] | None,
+        earlier: pd.DataFrame | None,
+        start: int,
+        dropped: frozenset[str] = frozenset(),
+    ) -> pd.DataFrame | None:
+        """The newest events of each (wanted) message: ``earlier`` holds what parts
+        ``[:start]`` gave (with ``dropped`` messages no longer wanted); only the parts
+        from ``start`` on are read."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        footers = self._footers()
-        if not footers:
-            return None
-        newest: dict[str, int] = {}
-        for index, (_path, info) in enumerate(footers):
-            for message in info["messages"]:
-                newest[str(message)] = index
+        # Newest part first: a message is its newest part's (O(K) for K new messages).
+        claimed: set[str] = set()
+        owns: dict[int, list[str]] = {}
+        for index in range(len(footers) - 1, start - 1, -1):
+            listed = footers[index][1]["messages"]
+            owns[index] = [
+                m for m in listed if m not in claimed and (wanted is None or m in wanted)
+            ]
+            claimed.update(listed)
         frames: list[pd.DataFrame] = []
-        for index, (path, info) in enumerate(footers):
-            own = [m for m in info["messages"] if newest[str(m)] == index]
+        if earlier is not None:
+            # Messages that a newer part lists again are replaced by that part's events.
+            again = claimed | dropped
+            if again:
+                keep = ~earlier["message_id"].isin(list(again)).to_numpy(dtype=bool)
+                frames.append(earlier.loc[keep] if not keep.all() else earlier)
+            else:
+                frames.append(earlier)
+        for index in range(start, len(footers)):
+            stamp, info = footers[index]
+            own = owns[index]
             if not own:
                 continue
+            path = self.dir / stamp[0]
             try:
-                frame = pq.read_table(path).to_pandas()
+                table = pq.read_table(path)
             except (OSError, pa.ArrowException) as exc:
                 self._set_aside(path, exc)
                 continue
             if len(own) < len(info["messages"]):
-                frame = frame.loc[frame["message_id"].isin(own)]
-            frames.append(frame)
+                import pyarrow.compute as pc
+
+                table = table.filter(pc.is_in(table["message_id"], pa.array(own)))
+            frames.append(table.to_pandas())
         if not frames:
             return None
         from .. import frames as shaping
 
-        return shaping.concat("events", frames)
+        if len(frames) == 1 and frames[0] is earlier:
+            return earlier
+        out = shaping.concat("events", frames)
+        return out.reset_index(drop=True) if not isinstance(out.index, pd.RangeIndex) else out
 
     def append(
         self, events: pd.DataFrame, signatures: Mapping[str, str], capped: Iterable[str] = ()
@@ -155,24 +302,61 @@ class MessageEventStore:
         return write_parquet(table, self.dir / f"part-{number:06d}.parquet")
 
     def compact(self) -> None:
-        """Merge every part into one (the newest data of each message), atomically: the
-        merged part is renamed into place before the old ones go."""
-        old = self.parts()
-        if len(old) < 2:
+        """Merge parts, atomically: the merged part is renamed into place before the
+        old ones go. Usually the parts newer than the largest are merged (what they
+        hold is small, so an append stays O(K) on average); everything is merged when
+        the largest is not the oldest, or when newer parts supersede half of it."""
+        footers = self._stamped_footers()
+        if len(footers) < 2:
             return
-        coverage = self.coverage()
-        events = self.load()
+        seen = self._seen()
+        # What this process holds is brought up to date first (it reads only the new
+        # parts): the merge keeps every message's newest events, so it stays valid.
+        for wanted, (_key, ref) in list(seen.loaded.items()):
+            if ref() is not None:
+                self.load(wanted)
+        footers = self._stamped_footers()
+        before = tuple(stamp for stamp, _ in footers)
+        sizes = [stamp[2] for stamp in before]
+        big = sizes.index(max(sizes))
+        tail = footers[big + 1 :]
+        later = {m for _s, info in tail for m in info["messages"]}
+        big_messages = footers[big][1]["messages"]
+        superseded = sum(1 for m in big_messages if m in later)
+        full = big > 0 or len(tail) < 2 or 2 * superseded > len(big_messages)
+        group = footers if full else tail
+        events = self._read(group, None, None, 0)
         if events is None:
             return
-        merged = self._write_part(events, coverage.signatures, coverage.capped)
-        for path in old:
+        alive = set(_stamps(self.dir))  # a part that could not be read was set aside
+        signatures: dict[str, str] = {}
+        capped: set[str] = set()
+        for stamp, info in group:
+            if stamp not in alive:
+                continue
+            for message, sig in info["messages"].items():
+                signatures[str(message)] = str(sig)
+                capped.discard(str(message))
+            capped.update(str(m) for m in info.get("capped", ()))
+        merged = self._write_part(events, signatures, capped)
+        for stamp, _info in group:
+            path = self.dir / stamp[0]
             if path != merged:
                 path.unlink(missing_ok=True)
+        if alive >= set(before):
+            after = tuple(stamp for stamp, _ in self._stamped_footers())
+            for wanted, (key, ref) in list(seen.loaded.items()):
+                if key == before:
+                    seen.loaded[wanted] = (after, ref)
+            if seen.coverage is not None and seen.coverage[0] == before:
+                seen.coverage = (after, seen.coverage[1])
 
     def clear(self) -> None:
         for path in self.parts():
             path.unlink(missing_ok=True)
         (self.dir / LISTED).unlink(missing_ok=True)
+        with _SEEN_LOCK:
+            _SEEN.pop(self.dir.resolve(), None)
 
     def listed_counts(self) -> dict[str, int]:
         """What the last pull listed, by sequence id (recipients) and by window start
