@@ -5,8 +5,15 @@ function and returns a figure with a title, labelled axes with units, readable
 hover text and the one house template (:data:`TEMPLATE`). Rules:
 
 * **Sandbox data is marked**: when the frame's ``attrs["source"]`` is ``"sandbox"``
-  the title ends with "SANDBOX DATA" and a visible annotation says so, so a
+  the title ends with "SANDBOX DATA" and a line under it says so, so a
   screenshot cannot be mistaken for a real account.
+* **Nothing overlaps**: the title, the lines under it (the sandbox mark and every note a
+  chart makes, such as "grey: too few to show a rate") and the legend sit in the top
+  margin, which :func:`_finish` sizes for them; axis titles keep a standoff from their
+  tick labels and push the margins (``automargin``). A browser test checks the boxes.
+* **Small samples carry no rate**: a rate over fewer than :data:`MIN_SAMPLE`
+  messages or people is drawn grey (its n in the hover and the label), so two sends
+  and one reply cannot top a chart or set its colour scale.
 * **Aggregates only**: figures carry the already-aggregated rows (a handful to a
   few hundred points), never events, so a saved notebook stays small.
 * **Text from data is escaped** (sequence names, subjects, links): plotly renders a
@@ -17,7 +24,8 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -28,6 +36,7 @@ from . import analytics
 
 __all__ = [
     "MIN_CELL_SAMPLE",
+    "MIN_SAMPLE",
     "SANDBOX_MARK",
     "TEMPLATE",
     "cohort_chart",
@@ -36,15 +45,21 @@ __all__ = [
     "heatmap_chart",
     "is_sandbox",
     "kpi_chart",
+    "notes_of",
     "poll_chart",
     "poll_results_chart",
     "stage_chart",
     "time_to_chart",
+    "title_of",
     "top_items_chart",
     "trends_chart",
 ]
 
 SANDBOX_MARK: Final = "SANDBOX DATA"
+MIN_SAMPLE: Final = 20
+"""A rate over fewer messages (or people) than this is drawn grey, with no rate: two
+sends and one reply is "50%", which would top a ranking or set a colour scale."""
+_SMALL_COLOR: Final = "#d5d8dc"
 _COLORS: Final = ("#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#5d4037")
 
 TEMPLATE: Final = go.layout.Template(
@@ -53,12 +68,32 @@ TEMPLATE: Final = go.layout.Template(
         "colorway": list(_COLORS),
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
-        "title": {"x": 0.01, "xanchor": "left", "font": {"size": 16}},
-        "xaxis": {"gridcolor": "#eceff1", "zerolinecolor": "#cfd8dc", "automargin": True},
-        "yaxis": {"gridcolor": "#eceff1", "zerolinecolor": "#cfd8dc", "automargin": True},
+        "title": {
+            "x": 0.01,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 1.0,
+            "yanchor": "top",
+            "pad": {"t": 12},
+            "font": {"size": 16},
+        },
+        # A standoff with automargin: the margin grows to fit tick labels *and* the title.
+        "xaxis": {
+            "gridcolor": "#eceff1",
+            "zerolinecolor": "#cfd8dc",
+            "automargin": True,
+            "title": {"standoff": 12},
+        },
+        "yaxis": {
+            "gridcolor": "#eceff1",
+            "zerolinecolor": "#cfd8dc",
+            "automargin": True,
+            "title": {"standoff": 12},
+        },
         "hoverlabel": {"bgcolor": "white", "font": {"size": 12}},
-        "margin": {"l": 60, "r": 30, "t": 70, "b": 60},
-        "legend": {"orientation": "h", "y": -0.2},
+        "margin": {"l": 60, "r": 30, "t": 60, "b": 60},
+        # Above the plot, right-aligned, in the top margin _finish sizes: never on an axis.
+        "legend": {"orientation": "h", "x": 1.0, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
     }
 )
 """The one look every figure shares (a light version of ``plotly_white``)."""
@@ -77,28 +112,68 @@ def _labels(values: Any) -> list[str]:
     return [_esc(v) for v in values]
 
 
-def _finish(fig: go.Figure, title: str, source_frame: Any, *, height: int = 420) -> go.Figure:
-    """Apply the template, the title and (for sandbox data) the visible marker."""
+_TITLE_PX: Final = 12 + 24  # pad + one 16 px title line
+_NOTE_LINE_PX: Final = 18
+_LEGEND_PX: Final = 30
+_NOTE_STYLE: Final = "font-size:12px;color:#546e7a"
+_MARK_STYLE: Final = "font-size:12px;color:#b26a00"
+
+
+def _finish(
+    fig: go.Figure,
+    title: str,
+    source_frame: Any,
+    *,
+    height: int = 420,
+    notes: Sequence[str] = (),
+) -> go.Figure:
+    """Apply the template, the title with its note lines and (for sandbox data) the mark.
+
+    ``notes`` (already escaped) are lines of the title, smaller, after the sandbox
+    mark: in the top margin, which is sized here for the title, its lines and the
+    legend, so none of them can cover the plot, an axis or each other. (Lines of one
+    title, not plotly's ``title.subtitle``: plotly.js 3.8 puts a subtitle back on the
+    title when a FigureWidget's layout is replaced, seen in the dashboard's browser test.)
+    """
     sandbox = is_sandbox(source_frame)
-    text = f"{title} — {SANDBOX_MARK}" if sandbox else title
-    fig.update_layout(template=TEMPLATE, title={"text": text}, height=height)
-    if sandbox:
-        fig.add_annotation(
-            text=f"<b>{SANDBOX_MARK}</b> · emulated account, not real results",
-            xref="paper",
-            yref="paper",
-            x=1.0,
-            y=1.08,
-            xanchor="right",
-            yanchor="bottom",
-            showarrow=False,
-            font={"color": "#b26a00", "size": 12},
-            bgcolor="#fff8e1",
-            bordercolor="#b26a00",
-            borderwidth=1,
-        )
+    lines = [
+        f"{title} — {SANDBOX_MARK}" if sandbox else title,
+        *(
+            [f'<span style="{_MARK_STYLE}"><b>{SANDBOX_MARK}</b> · emulated account, '
+             "not real results</span>"]
+            if sandbox
+            else []
+        ),
+        *(f'<span style="{_NOTE_STYLE}">{note}</span>' for note in notes),
+    ]  # fmt: skip
+    top = _TITLE_PX + _NOTE_LINE_PX * (len(lines) - 1) + (_LEGEND_PX if _has_legend(fig) else 0)
+    fig.update_layout(
+        template=TEMPLATE,
+        title={"text": "<br>".join(lines)},
+        height=height + max(0, top - 60),
+        margin={"t": top + 8},
+    )
     fig.layout.meta = {"source": "sandbox" if sandbox else (_source(source_frame) or "")}
     return fig
+
+
+def title_of(fig: go.Figure) -> str:
+    """A figure's title without the lines under it."""
+    return str(fig.layout.title.text or "").split("<br>")[0]
+
+
+def _has_legend(fig: go.Figure) -> bool:
+    """Whether plotly draws a legend: asked for, or more than one bar/line trace."""
+    if fig.layout.showlegend is not None:
+        return bool(fig.layout.showlegend)
+    listed = [t for t in fig.data if t.type in ("bar", "scatter") and t.showlegend is not False]
+    return len(listed) > 1 or any(t.showlegend for t in fig.data)
+
+
+def notes_of(fig: go.Figure) -> list[str]:
+    """The lines under a figure's title (the sandbox mark, then the chart's notes), as text."""
+    lines = str(fig.layout.title.text or "").split("<br>")[1:]
+    return [re.sub(r"<[^>]+>", "", line) for line in lines]
 
 
 def _source(frame: Any) -> str | None:
@@ -143,6 +218,21 @@ def message_figure(title: str, text: str) -> go.Figure:
     return _finish(fig, title, pd.DataFrame())
 
 
+def _percent_axis(values: Any) -> dict[str, Any]:
+    """Range and ticks for a 0-100 % axis: round steps (1, 2, 2.5 or 5 x 10^k), about
+    five of them, with the largest value below the top tick (never over it)."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    peak = float(finite.max()) if finite.size else 0.0
+    if peak <= 0:
+        return {"range": [0, 10], "dtick": 2, "ticksuffix": "%"}
+    raw = peak * 1.08 / 5
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    top = min(100.0, step * math.ceil(peak * 1.08 / step))
+    return {"range": [0, top], "dtick": step, "ticksuffix": "%"}
+
+
 def _nan_to_none(values: Any) -> list[Any]:
     return [None if (v is None or (isinstance(v, float) and math.isnan(v))) else v for v in values]
 
@@ -150,15 +240,37 @@ def _nan_to_none(values: Any) -> list[Any]:
 # -- KPI ---------------------------------------------------------------------------------
 
 
-def kpi_chart(table: pd.DataFrame, rate: str = "reply_rate", top: int = 15) -> go.Figure:
-    """One rate per group (a :func:`analytics.kpi_table`) as bars with 95% intervals."""
+def kpi_chart(
+    table: pd.DataFrame, rate: str = "reply_rate", top: int = 15, *, min_sample: int = MIN_SAMPLE
+) -> go.Figure:
+    """One rate per group (a :func:`analytics.kpi_table`) as bars with 95% intervals.
+
+    Groups are ranked by the rate itself, highest first; groups with fewer than
+    ``min_sample`` in the rate's denominator come after them, grey, their n in the
+    label (their rate is too noisy to rank). Past ``top`` groups, a line under the title says how
+    many are left out and where they are (the KPI table)."""
     num, den, definition = analytics.RATES[rate]
     fig = go.Figure()
-    dim = table.attrs.get("dimension", "group")
-    data = table.loc[table[den] > 0].head(top) if len(table) else table
-    if len(data) == 0:
-        return _finish(_empty(fig), f"{_rate_name(rate)} by {dim}", table)
-    data = data.iloc[::-1]  # largest at the top of a horizontal bar chart
+    dim = str(table.attrs.get("dimension", "group"))
+    title = f"{_rate_name(rate)} by {dim}"
+    usable = table.loc[table[den] > 0] if len(table) else table
+    if len(usable) == 0:
+        return _finish(_empty(fig), title, table)
+    small = usable[den].to_numpy() < min_sample
+    ranked = usable.assign(_small=small).sort_values(
+        ["_small", rate, den], ascending=[True, False, False], kind="stable"
+    )
+    data = ranked.head(top)
+    notes = []
+    if len(ranked) > len(data):
+        notes.append(
+            f"The {len(data)} of {len(ranked):,} {_esc(_plural(dim))} with the highest "
+            f"{_esc(_rate_name(rate).lower())}; {len(ranked) - len(data):,} more in the KPI table"
+        )
+    if data["_small"].any():
+        notes.append(f"Grey: fewer than {min_sample} {_esc(den)}, too few to rank (n in the label)")
+    data = data.iloc[::-1]  # the highest at the top of a horizontal bar chart
+    grey = data["_small"].to_numpy(dtype=bool)
     values = data[rate].to_numpy(dtype=float) * 100
     lo = data[f"{rate}_lo"].to_numpy(dtype=float) * 100
     hi = data[f"{rate}_hi"].to_numpy(dtype=float) * 100
@@ -167,10 +279,14 @@ def kpi_chart(table: pd.DataFrame, rate: str = "reply_rate", top: int = 15) -> g
         if num in data
         else np.rint(data[rate].to_numpy(dtype=float) * data[den].to_numpy())
     )
+    labels = [
+        f"{label} (n={int(n):,})" if is_small else label
+        for label, n, is_small in zip(_labels(data["label"]), data[den], grey, strict=True)
+    ]
     fig.add_trace(
         go.Bar(
             x=values,
-            y=_labels(data["label"]),
+            y=labels,
             orientation="h",
             error_x={
                 "type": "data",
@@ -186,15 +302,19 @@ def kpi_chart(table: pd.DataFrame, rate: str = "reply_rate", top: int = 15) -> g
                 + ": %{x:.1f}%<br>%{customdata[0]:,} of %{customdata[1]:,}<br>"
                 "95% interval: %{customdata[2]:.1f}% – %{customdata[3]:.1f}%<extra></extra>"
             ),
-            marker_color=_COLORS[0],
+            marker_color=[_SMALL_COLOR if g else _COLORS[0] for g in grey],
             name=_rate_name(rate),
         )
     )
-    fig.update_xaxes(title_text=f"{_rate_name(rate)} (%) — {definition}", rangemode="tozero")
-    fig.update_yaxes(title_text=str(dim).capitalize())
-    return _finish(
-        fig, f"{_rate_name(rate)} by {dim}", table, height=max(320, 28 * len(data) + 160)
+    fig.update_xaxes(
+        title_text=f"{_rate_name(rate)} (%) — {definition}", rangemode="tozero", ticksuffix="%"
     )
+    fig.update_yaxes(title_text=dim.capitalize())
+    return _finish(fig, title, table, height=max(320, 28 * len(data) + 160), notes=notes)
+
+
+def _plural(word: str) -> str:
+    return word if word.endswith("s") else word + "s"
 
 
 def funnel_chart(frame: pd.DataFrame) -> go.Figure:
@@ -220,19 +340,15 @@ def funnel_chart(frame: pd.DataFrame) -> go.Figure:
     )
     fig.update_yaxes(title_text="Step (emails)")
     unopened = int(frame.attrs.get("replied_unopened", 0))
-    if unopened:
-        fig.add_annotation(
-            text=f"{unopened:,} more replies came without a tracked open (images blocked): "
-            "they count in Reply %, not in this nested funnel.",
-            xref="paper",
-            yref="paper",
-            x=0,
-            y=-0.12,
-            xanchor="left",
-            showarrow=False,
-            font={"size": 11, "color": "#546e7a"},
-        )
-    return _finish(fig, title, frame)
+    notes = (
+        [
+            f"{unopened:,} more replies came without a tracked open (images blocked): "
+            "they count in Reply %, not in this nested funnel."
+        ]
+        if unopened
+        else []
+    )
+    return _finish(fig, title, frame, notes=notes)
 
 
 def stage_chart(frame: pd.DataFrame) -> go.Figure:
@@ -280,14 +396,15 @@ def stage_chart(frame: pd.DataFrame) -> go.Figure:
             hovertemplate="<b>%{x}</b><br>Reply rate: %{y:.1f}%<extra></extra>",
         )
     )
+    rates = frame[["dropoff_rate", "reply_rate"]].to_numpy(dtype=float) * 100
     fig.update_layout(
         yaxis={"title": {"text": "Recipients sent (count)"}},
         yaxis2={
             "title": {"text": "Rate (%)"},
             "overlaying": "y",
             "side": "right",
-            "rangemode": "tozero",
             "showgrid": False,
+            **_percent_axis(rates),
         },
         xaxis={"title": {"text": "Stage"}},
     )
@@ -324,9 +441,9 @@ def time_to_chart(hist: pd.DataFrame, summary: pd.DataFrame | None = None) -> go
     return _finish(fig, "Time to first open and first reply", hist)
 
 
-MIN_CELL_SAMPLE: Final = 20
-"""Send-time cells with fewer delivered messages than this show no rate: two sends and
-one reply is "50%", which would set the colour scale and point at the wrong hour."""
+MIN_CELL_SAMPLE: Final = MIN_SAMPLE
+"""Send-time cells with fewer delivered messages than this show no rate (the heatmap's
+name for :data:`MIN_SAMPLE`)."""
 
 
 def heatmap_chart(grid: pd.DataFrame, *, min_sample: int = MIN_CELL_SAMPLE) -> go.Figure:
@@ -380,7 +497,7 @@ def heatmap_chart(grid: pd.DataFrame, *, min_sample: int = MIN_CELL_SAMPLE) -> g
                 x=x,
                 y=y,
                 customdata=counts,
-                colorscale=[[0.0, "#d5d8dc"], [1.0, "#d5d8dc"]],
+                colorscale=[[0.0, _SMALL_COLOR], [1.0, _SMALL_COLOR]],
                 showscale=False,
                 hovertemplate=(
                     "%{y} %{x}:00<br>%{customdata:,} delivered: too few to show a rate"
@@ -390,24 +507,17 @@ def heatmap_chart(grid: pd.DataFrame, *, min_sample: int = MIN_CELL_SAMPLE) -> g
                 name=f"fewer than {min_sample} delivered",
             )
         )
-        fig.add_annotation(
-            text=(
-                f"Grey: fewer than {min_sample} delivered messages, too few to show a rate "
-                f"({int(small.sum())} cell{'s' if small.sum() != 1 else ''})"
-            ),
-            xref="paper",
-            yref="paper",
-            x=0.0,
-            y=-0.34,  # below the axis title, not on it
-            xanchor="left",
-            yanchor="top",
-            showarrow=False,
-            font={"size": 11, "color": "#555"},
-        )
-        fig.update_layout(margin={"b": 120})
+    notes = (
+        [
+            f"Grey: fewer than {min_sample} delivered messages, too few to show a rate "
+            f"({int(small.sum())} cell{'s' if small.sum() != 1 else ''}; n in the hover)"
+        ]
+        if small.any()
+        else []
+    )
     fig.update_xaxes(title_text=f"Hour of day ({_esc(tz)})", type="category")
     fig.update_yaxes(title_text="Day of week", autorange="reversed", type="category")
-    return _finish(fig, title, grid)
+    return _finish(fig, title, grid, notes=notes)
 
 
 def trends_chart(weekly: pd.DataFrame) -> go.Figure:
@@ -436,21 +546,12 @@ def trends_chart(weekly: pd.DataFrame) -> go.Figure:
             hovertemplate="Week of %{x}<br>%{y:,} messages sent<extra></extra>",
         )
     )
+    notes = []
     if partial.any():
         edge = weekly.attrs.get("as_of")
         until = f" (data to {edge:%Y-%m-%d %H:%M} UTC)" if edge is not None else ""
-        fig.add_annotation(
-            text=f"Hatched: a week not over yet{until}; not comparable with full weeks",
-            xref="paper",
-            yref="paper",
-            x=0.0,
-            y=-0.3,
-            xanchor="left",
-            yanchor="top",
-            showarrow=False,
-            font={"size": 11, "color": "#555"},
-        )
-        fig.update_layout(margin={"b": 120})
+        notes.append(f"Hatched: a week not over yet{until}; not comparable with full weeks")
+    rates = weekly[["open_rate", "click_rate", "reply_rate"]].to_numpy(dtype=float) * 100
     for i, rate in enumerate(("open_rate", "click_rate", "reply_rate")):
         fig.add_trace(
             go.Scatter(
@@ -470,25 +571,33 @@ def trends_chart(weekly: pd.DataFrame) -> go.Figure:
             "title": {"text": "Rate (%)"},
             "overlaying": "y",
             "side": "right",
-            "rangemode": "tozero",
             "showgrid": False,
+            **_percent_axis(rates),
         },
     )
-    return _finish(fig, "Weekly trends", weekly)
+    return _finish(fig, "Weekly trends", weekly, notes=notes)
 
 
-def cohort_chart(frame: pd.DataFrame) -> go.Figure:
-    """Cumulative reply rate by enrollment week (a :func:`analytics.cohorts`)."""
+def cohort_chart(frame: pd.DataFrame, *, min_sample: int = MIN_SAMPLE) -> go.Figure:
+    """Cumulative reply rate by enrollment week (a :func:`analytics.cohorts`).
+
+    A cohort of fewer than ``min_sample`` recipients is grey with no rate (n in the
+    label and the hover): one reply in three people would set the colour scale."""
     fig = go.Figure()
+    title = "Cumulative reply rate by enrollment cohort"
     if len(frame) == 0:
-        return _finish(_empty(fig), "Reply rate by enrollment cohort", frame)
+        return _finish(_empty(fig), title, frame)
     pivot = frame.pivot(index="cohort", columns="weeks_since", values="reply_rate")
     sizes = frame.groupby("cohort")["recipients"].first().reindex(pivot.index)
     ylabels = [f"{c:%Y-%m-%d} (n={n:,})" for c, n in zip(pivot.index, sizes, strict=True)]
+    x = [f"Week {int(k)}" for k in pivot.columns]
+    small = sizes.to_numpy() < min_sample
+    rates = pivot.to_numpy(dtype=float) * 100
+    shown = np.where(small[:, None], np.nan, rates)
     fig.add_trace(
         go.Heatmap(
-            z=[_nan_to_none(row) for row in pivot.to_numpy(dtype=float) * 100],
-            x=[f"Week {int(k)}" for k in pivot.columns],
+            z=[_nan_to_none(row) for row in shown],
+            x=x,
             y=ylabels,
             colorscale="Greens",
             colorbar={"title": {"text": "Replied (%)"}},
@@ -496,9 +605,28 @@ def cohort_chart(frame: pd.DataFrame) -> go.Figure:
             hoverongaps=False,
         )
     )
+    notes = []
+    if small.any():
+        grey = np.where(small[:, None] & ~np.isnan(rates), 1.0, np.nan)
+        fig.add_trace(
+            go.Heatmap(
+                z=[_nan_to_none(row) for row in grey],
+                x=x,
+                y=ylabels,
+                colorscale=[[0.0, _SMALL_COLOR], [1.0, _SMALL_COLOR]],
+                showscale=False,
+                hovertemplate="Cohort %{y}: too few recipients to show a rate<extra></extra>",
+                hoverongaps=False,
+                name=f"fewer than {min_sample} recipients",
+            )
+        )
+        notes.append(
+            f"Grey: cohorts of fewer than {min_sample} recipients, too few to show a rate "
+            f"({int(small.sum())} of {len(small)})"
+        )
     fig.update_xaxes(title_text="Weeks since enrollment", type="category")
     fig.update_yaxes(title_text="Enrollment week (recipients)", autorange="reversed")
-    return _finish(fig, "Cumulative reply rate by enrollment cohort", frame)
+    return _finish(fig, title, frame, notes=notes)
 
 
 def top_items_chart(frame: pd.DataFrame, what: str = "links") -> go.Figure:
@@ -557,21 +685,9 @@ def comparison_chart(comparison: analytics.Comparison) -> go.Figure:
             ),
         )
     )
-    fig.add_annotation(
-        text=_esc(comparison.verdict),
-        xref="paper",
-        yref="paper",
-        x=0,
-        y=-0.28,
-        xanchor="left",
-        showarrow=False,
-        align="left",
-        font={"size": 12},
-    )
     fig.update_yaxes(title_text="Reply rate (% of recipients reached)", rangemode="tozero")
     fig.update_xaxes(title_text="Group")
-    fig.update_layout(margin={"b": 110})
-    return _finish(fig, "Which wins? Reply rate, A vs B", frame)
+    return _finish(fig, "Which wins? Reply rate, A vs B", frame, notes=[_esc(comparison.verdict)])
 
 
 def poll_results_chart(frame: pd.DataFrame, question: str | None = None) -> go.Figure:

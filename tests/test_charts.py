@@ -37,9 +37,8 @@ def all_figures(e: A.Engagement) -> dict[str, go.Figure]:
 def test_every_figure_is_labelled_marked_and_small(data: A.Engagement) -> None:
     for name, fig in all_figures(data).items():
         assert isinstance(fig, go.Figure), name
-        assert fig.layout.title.text.endswith(C.SANDBOX_MARK), name
-        notes = [a.text for a in fig.layout.annotations]
-        assert any(C.SANDBOX_MARK in (t or "") for t in notes), name
+        assert C.title_of(fig).endswith(C.SANDBOX_MARK), name
+        assert C.SANDBOX_MARK in C.notes_of(fig)[0], name
         assert fig.layout.template.layout.font.family == C.TEMPLATE.layout.font.family
         axis = fig.layout.xaxis.title.text or fig.layout.yaxis.title.text
         assert axis or name == "funnel", name
@@ -53,7 +52,8 @@ def test_real_data_has_no_sandbox_mark(data: A.Engagement) -> None:
     table = A.kpi_table(data)
     table.attrs["source"] = "membrane"
     fig = C.kpi_chart(table)
-    assert C.SANDBOX_MARK not in fig.layout.title.text
+    assert C.SANDBOX_MARK not in C.title_of(fig)
+    assert not any(C.SANDBOX_MARK in note for note in C.notes_of(fig))
     assert not fig.layout.annotations
 
 
@@ -118,14 +118,13 @@ def test_send_time_heatmap_masks_cells_too_small_to_carry_a_rate() -> None:
     grey = [(d, h) for d, row in enumerate(masked.z) for h, v in enumerate(row) if v is not None]
     assert grey == [(0, 19), (2, 4)]
     assert masked.customdata[0][19] == 2  # n stays in the hover
-    notes = [a.text for a in fig.layout.annotations]
-    assert any("fewer than 20 delivered" in t and "2 cells" in t for t in notes)
+    assert any("fewer than 20 delivered" in t and "2 cells" in t for t in C.notes_of(fig))
 
 
 def test_send_time_heatmap_with_every_cell_well_sampled_masks_nothing() -> None:
     fig = C.heatmap_chart(_send_grid({(1, 10): (0.11, 300), (3, 14): (0.04, 250)}))
     assert len(fig.data) == 1
-    assert not any("fewer than" in (a.text or "") for a in fig.layout.annotations)
+    assert not any("fewer than" in note for note in C.notes_of(fig))
 
 
 def test_the_week_not_over_yet_is_marked_not_drawn_as_a_drop(data: A.Engagement) -> None:
@@ -138,7 +137,7 @@ def test_the_week_not_over_yet_is_marked_not_drawn_as_a_drop(data: A.Engagement)
     bars = fig.data[0]
     assert bars.x[-1].endswith("(partial)") and not bars.x[-2].endswith("(partial)")
     assert list(bars.marker.pattern.shape)[-2:] == ["", "/"]
-    assert any("not over yet" in (a.text or "") for a in fig.layout.annotations)
+    assert any("not over yet" in note for note in C.notes_of(fig))
     # Through the end of a week's Sunday, that week is whole.
     sunday = weekly["week"].iloc[-2] + pd.Timedelta(days=6)
     whole = A.weekly_trends(data, as_of=sunday.date())

@@ -58,7 +58,9 @@ def test_filter_changes_cards_and_figures(board: EngagementDashboard) -> None:
     # Another tab is drawn when chosen, with the current filters.
     board.tab.value = "funnel"
     assert board.figures["funnel"].data[0].type == "funnel"
-    assert board.panel.children[0].children[0] is board.figures["funnel"]
+    assert board.panel.children[1].children[0] is board.figures["funnel"]
+    # The panel's first child fits a newly drawn figure to the panel's width.
+    assert type(board.panel.children[0]).__name__ == "FitFigures"
     board.types.value = ("opened", "bounced")
     funnel = list(board.figures["funnel"].data[0].x)
     assert funnel[-1] == 0  # replies excluded
@@ -126,9 +128,55 @@ def test_csv_safe() -> None:
     assert csv_safe(-1) == -1
 
 
-def test_export_button_reports_in_output(tmp_path: Path) -> None:
+def test_prepare_downloads_offers_the_files_to_the_browser(tmp_path: Path) -> None:
+    import base64
+    import io
+    import re
+
     dash = hostile_board()
-    dash.export_path.value = str(tmp_path / "out")
+    dash.export_path.value = "../../etc/Q3 report.csv"  # a folder or a suffix is dropped
     dash.export_button.click()
-    assert (tmp_path / "out.html").exists() and (tmp_path / "out.csv").exists()
-    assert any("Wrote" in o.get("text", "") for o in dash.output.outputs)
+    links = re.findall(
+        r'<a class="mx-download" download="([^"]+)" href="([^"]+)"', dash.downloads.value
+    )
+    assert [name for name, _href in links] == ["Q3 report.html", "Q3 report.csv", "Q3 report.xlsx"]
+    files = {}
+    for name, href in links:
+        media, payload = href.removeprefix("data:").split(";base64,")
+        files[name] = (media, base64.b64decode(payload))
+    assert files["Q3 report.csv"][0] == "text/csv"
+    csv_text = files["Q3 report.csv"][1].decode("utf-8-sig")
+    table = pd.read_csv(io.StringIO(csv_text))
+    expected = dash.metrics()["table"]
+    assert table["sent"].tolist() == expected["sent"].tolist()
+    assert all(not str(v).startswith(("=", "+", "-", "@")) for v in table["label"])
+    xlsx = pd.read_excel(io.BytesIO(files["Q3 report.xlsx"][1]), engine="openpyxl")
+    assert xlsx["replied"].tolist() == expected["replied"].tolist()
+    report = files["Q3 report.html"][1].decode("utf-8")
+    assert "<script>alert" not in report and "&lt;script&gt;" in report
+    assert "Plotly.newPlot" in report  # plotly.js inside: the report opens offline
+    assert not list(tmp_path.iterdir()) and not Path("Q3 report.csv").exists()  # no server file
+    # A filter change makes the links stale, and the form says so instead of keeping them.
+    dash.sequences.value = (dash.sequences.options[0][1],)
+    assert "mx-download" not in dash.downloads.value and "again" in dash.downloads.value
+
+
+def test_kpi_table_greys_rates_from_a_small_sample() -> None:
+    from mixmax_nb import analytics
+    from mixmax_nb.widgets.dashboard import kpi_table_html
+
+    table = pd.DataFrame(
+        {
+            "label": ["big", "tiny"], "sent": [400, 3], "delivered": [400, 3],
+            "replied": [20, 2], "reply_rate": [0.05, 2 / 3],
+        }
+    )  # fmt: skip
+    for rate in analytics.RATES:
+        if rate not in table:
+            table[rate] = float("nan")
+    html = kpi_table_html(table)
+    big, tiny = html.split("<tr>")[2:4]
+    assert "too few" not in big and "5.0%" in big
+    assert "only 3 delivered: too few for a stable rate" in tiny and "66.7%" in tiny
+    assert "Grey rates: fewer than 20" in html
+    assert "<NA>" not in html and "text-align:right" in html

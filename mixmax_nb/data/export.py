@@ -112,15 +112,8 @@ def _xlsx_ready(frame: pd.DataFrame, tz: str) -> tuple[pd.DataFrame, int]:
 def safe_xlsx(frame: pd.DataFrame, path: str | Path, *, tz: str = "UTC") -> Path:
     """Write ``frame`` as an Excel file that no cell can run a formula in (see the
     module docstring for zoned timestamps and odd characters); return the path."""
-    ready, replaced = _xlsx_ready(neutralize_formulas(frame), tz)
     target = Path(path)
-    ready.to_excel(target, index=False, engine="openpyxl")
-    if replaced:
-        warnings.warn(
-            f"{replaced} character(s) an Excel file cannot hold (control characters) were "
-            "written as U+FFFD; the CSV export keeps them.",
-            stacklevel=2,
-        )
+    target.write_bytes(to_bytes(frame, "xlsx", tz=tz))
     return target
 
 
@@ -142,3 +135,33 @@ def save(frame: pd.DataFrame, path: str | Path, *, tz: str = "UTC") -> Path:
         field="path",
         hint="Use a path ending in .csv or .xlsx.",
     )
+
+
+MEDIA_TYPES = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def to_bytes(frame: pd.DataFrame, kind: str, *, tz: str = "UTC") -> bytes:
+    """What :func:`save` would write for ``kind`` (``"csv"`` or ``"xlsx"``), in memory:
+    for a browser download, where the file must reach the person's machine, not the
+    server's disk."""
+    from ..errors import InputError
+
+    if kind == "csv":
+        text = safe_csv(frame)
+        assert text is not None
+        return ("\ufeff" + text).encode("utf-8")  # the BOM save() writes: Excel reads UTF-8
+    if kind == "xlsx":
+        ready, replaced = _xlsx_ready(neutralize_formulas(frame), tz)
+        buffer = io.BytesIO()
+        ready.to_excel(buffer, index=False, engine="openpyxl")
+        if replaced:
+            warnings.warn(
+                f"{replaced} character(s) an Excel file cannot hold (control characters) "
+                "were written as U+FFFD; the CSV export keeps them.",
+                stacklevel=3,  # the caller of save() / safe_xlsx() / to_bytes()
+            )
+        return buffer.getvalue()
+    raise InputError(f"Cannot export as {kind!r}.", field="kind", hint="Use 'csv' or 'xlsx'.")

@@ -23,6 +23,15 @@ module only lays them out and wires the controls.
   2 s to load it before giving up for good ("[anywidget] Failed to initialize
   model"). Eleven at page load missed that on a busy 2-core machine (Binder) and
   left every chart blank; one at a time does not.
+  The panel's first child is a :class:`~mixmax_nb.widgets._resize.FitFigures`,
+  which reports the panel's width; each figure is drawn at that width (a figure drawn
+  by a tab switch would otherwise keep plotly's default 700 px).
+* **Downloads reach the browser**: "Prepare downloads" builds the report (HTML, with
+  plotly.js inside so it opens offline), the KPI table as CSV and as XLSX
+  (:mod:`mixmax_nb.data.export`: spreadsheet-safe, zoned times named) in memory and
+  offers them as links the browser saves (``data:`` URLs with a ``download`` name), in
+  Voila as in JupyterLab: nothing is written on the server. :meth:`export` writes the
+  same files to a path, for scripts.
 * **Everything from data is escaped** before it reaches an ``HTML`` widget or the
   HTML export (sequence names like ``<script>`` are shown, never run). The CSV
   export prefixes cells a spreadsheet would read as a formula with ``'``.
@@ -31,10 +40,12 @@ module only lays them out and wires the controls.
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import datetime as dt
 import io
 import math
+import re
 import time
 from copy import deepcopy
 from pathlib import Path
@@ -46,10 +57,12 @@ import plotly.graph_objects as go
 
 from .. import analytics, charts
 from ..client import as_async
+from ..data import export as exports
 from ..data.engagement import Detail, EngagementData
 from ..data.export import defuse as csv_safe
 from ..data.planner import ASK_ABOVE_S, EngagementPlan
-from ._common import TaskRunner, error_text, esc, show
+from ._common import TaskRunner, error_text, esc, show, spinner
+from ._resize import FitFigures
 
 __all__ = ["EngagementDashboard", "csv_safe", "kpi_table_html"]
 
@@ -110,45 +123,76 @@ def _fmt(value: Any, kind: str) -> str:
     return esc(value)
 
 
+_CELL = "padding:3px 10px;border-bottom:1px solid #eceff1;white-space:nowrap"
+_TABLE_OPEN = (
+    '<div class="mx-kpi-table" style="overflow:auto;max-height:420px">'
+    '<table style="border-collapse:collapse;font-size:12px;font-variant-numeric:tabular-nums">'
+)
+
+
+def _th(title: str, kind: str) -> str:
+    align = "left" if kind == "text" else "right"
+    return (
+        f'<th style="{_CELL};text-align:{align};position:sticky;top:0;background:#fafafa">'
+        f"{esc(title)}</th>"
+    )
+
+
+def _td(text: str, kind: str, extra: str = "") -> str:
+    align = "left" if kind == "text" else "right"
+    return f'<td style="{_CELL};text-align:{align}{extra}">{text}</td>'
+
+
 def stats_table_html(stats: pd.DataFrame) -> str:
     """Mixmax's own live-feed totals per sequence: the first table a pull can show."""
-    head = "".join(f"<th>{esc(title)}</th>" for _c, title, _k in _STATS_COLUMNS)
+    head = "".join(_th(title, k) for _c, title, k in _STATS_COLUMNS)
     rows = [
-        "<tr>" + "".join(f"<td>{_fmt(r.get(c), k)}</td>" for c, _t, k in _STATS_COLUMNS) + "</tr>"
+        "<tr>" + "".join(_td(_fmt(r.get(c), k), k) for c, _t, k in _STATS_COLUMNS) + "</tr>"
         for r in stats.to_dict("records")
     ]
     return (
         "<p><b>Mixmax's live-feed totals</b> (loading the per-stage detail…)</p>"
-        '<div class="mx-kpi-table" style="overflow:auto;max-height:420px">'
-        '<table style="border-collapse:collapse;font-size:12px">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        f"{_TABLE_OPEN}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
-def kpi_table_html(table: pd.DataFrame, max_rows: int = 200) -> str:
-    """The KPI table as an escaped HTML table (rates with their 95% interval on hover)."""
-    head = "".join(f"<th>{esc(title)}</th>" for _c, title, _k in _TABLE_COLUMNS)
+def kpi_table_html(
+    table: pd.DataFrame, max_rows: int = 200, *, min_sample: int = charts.MIN_SAMPLE
+) -> str:
+    """The KPI table as an escaped HTML table (rates with their 95% interval on hover).
+
+    A rate over fewer than ``min_sample`` (its denominator) is grey, with why on hover:
+    it is shown, since it is what happened, but it must not read like the others."""
+    head = "".join(_th(title, k) for _c, title, k in _TABLE_COLUMNS)
     rows = []
+    small_seen = False
     for record in table.head(max_rows).to_dict("records"):
         cells = []
         for column, _title, kind in _TABLE_COLUMNS:
             text = _fmt(record.get(column), kind)
-            if kind == "rate":
-                lo, hi = record.get(f"{column}_lo"), record.get(f"{column}_hi")
-                tip = f"95% interval {_fmt(lo, 'rate')} – {_fmt(hi, 'rate')}"
-                cells.append(f'<td title="{esc(tip)}">{text}</td>')
-            else:
-                cells.append(f"<td>{text}</td>")
+            if kind != "rate":
+                cells.append(_td(text, kind))
+                continue
+            lo, hi = record.get(f"{column}_lo"), record.get(f"{column}_hi")
+            tip = f"95% interval {_fmt(lo, 'rate')} – {_fmt(hi, 'rate')}"
+            extra = ""
+            den = analytics.RATES[column][1] if column in analytics.RATES else None
+            n = record.get(den) if den else None
+            if n is not None and n is not pd.NA and 0 < int(n) < min_sample:
+                small_seen = True
+                tip = f"only {int(n):,} {den}: too few for a stable rate; {tip}"
+                extra = ";color:#90a4ae;font-style:italic"
+            cells.append(_td(text, kind, extra).replace("<td ", f'<td title="{esc(tip)}" ', 1))
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    more = (
-        f"<p>Showing {max_rows} of {len(table)} rows; export the CSV for all.</p>"
-        if len(table) > max_rows
-        else ""
-    )
+    notes = []
+    if small_seen:
+        notes.append(f"Grey rates: fewer than {min_sample} in the denominator (hover for n).")
+    if len(table) > max_rows:
+        notes.append(f"Showing {max_rows} of {len(table)} rows; download the CSV for all.")
+    more = "".join(f'<p style="font-size:12px;color:#546e7a">{esc(n)}</p>' for n in notes)
     return (
-        '<div class="mx-kpi-table" style="overflow:auto;max-height:420px">'
-        '<table style="border-collapse:collapse;font-size:12px">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}</div>"
+        f"{_TABLE_OPEN}<thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{more}</div>"
     )
 
 
@@ -181,12 +225,15 @@ def _cards_html(summary: pd.Series, sandbox: bool) -> str:
     return banner + '<div class="mx-cards">' + "".join(parts) + "</div>"
 
 
-def _assign(target: go.FigureWidget, figure: go.Figure) -> None:
-    """Replace a FigureWidget's traces and layout in one front-end update."""
+def _assign(target: go.FigureWidget, figure: go.Figure, width: int = 0) -> None:
+    """Replace a FigureWidget's traces and layout in one front-end update; ``width``
+    (pixels, 0: plotly's own choice) is the box it is drawn in (see FitFigures)."""
     with target.batch_update():
         target.data = []
         target.add_traces(list(figure.data))
         target.layout = figure.layout
+        if width > 0:
+            target.layout.width = width
     # plotly >= 6 front-ends draw from the synced _widget_data/_widget_layout, which
     # plotly refreshes only when the figure itself is displayed -- never when it sits
     # inside a VBox, as here. Without this the charts stay blank (seen in Voila).
@@ -258,8 +305,14 @@ class EngagementDashboard:
         self.confirm_button = w.Button(description="Pull now", button_style="warning")
         self.confirm_box = w.HBox([self.confirm_text, self.confirm_button])
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
-        self.export_path = w.Text(description="Export to", value="engagement_report")
-        self.export_button = w.Button(description="Export HTML + CSV", icon="download")
+        self.export_path = w.Text(description="File name", value="engagement_report")
+        self.export_button = w.Button(
+            description="Prepare downloads",
+            icon="download",
+            tooltip="The report (HTML) and the KPI table (CSV, XLSX), for the current filters",
+            layout={"width": "auto"},
+        )
+        self.downloads = w.HTML()
         self.cards = w.HTML()
         self.table = w.HTML()
         self.verdict = w.HTML()
@@ -268,7 +321,10 @@ class EngagementDashboard:
         self._wrapped: dict[str, w.VBox] = {}
         self.tab = w.ToggleButtons(options=[(title, key) for title, key in _TABS], value="kpi")
         self.tab.style.button_width = "auto"
-        self.panel = w.VBox([self._slot("kpi")])
+        self.tab.add_class("mx-tabs")  # for the browser tests, apart from the detail toggle
+        self._fit = FitFigures()
+        self._fit.observe(self._on_width, names="width")
+        self.panel = w.VBox([self._fit, self._slot("kpi")], layout={"width": "100%"})
         self.runner = TaskRunner(self.output, on_busy=self._busy)
 
         self.refresh_button.on_click(lambda _b: self.refresh())
@@ -312,12 +368,15 @@ class EngagementDashboard:
                 w.HTML("<b>KPI table</b> (hover a rate for its 95% interval)"),
                 self.table,
                 w.HBox([self.export_path, self.export_button]),
+                self.downloads,
                 self.output,
             ]
         )
         self._show_compare_controls()
         show(self.confirm_box, False)
         show(self.progress, False)
+        self._show_charts(False)  # a loading line, not an empty figure, until data arrives
+        self.status.value = spinner(esc("Loading…")) if load and client is not None else ""
         if load and client is not None:
             self.refresh()
 
@@ -345,7 +404,7 @@ class EngagementDashboard:
         self._confirmed = confirmed
         self._stop = asyncio.Event()
         show(self.confirm_box, False)
-        self.status.value = esc("Asking Mixmax what this pull needs…")
+        self.status.value = spinner(esc("Asking Mixmax what this pull needs…"))
         return self.runner.start(self._pull(), label="Refresh")
 
     async def _pull(self) -> None:
@@ -453,13 +512,24 @@ class EngagementDashboard:
         """The tab's figure, wrapped for the panel; created on first use."""
         if key not in self._wrapped:
             self.figures[key] = go.FigureWidget()
-            self._wrapped[key] = w.VBox([self.figures[key]])
+            self._wrapped[key] = w.VBox([self.figures[key]], layout={"width": "100%"})
         return self._wrapped[key]
 
     def _on_tab(self, change: Any) -> None:
         self._draw_tab(change["new"])
-        self.panel.children = [self._slot(change["new"])]
+        self.panel.children = [self._fit, self._slot(change["new"])]
         self._show_compare_controls()
+
+    def _on_width(self, change: Any) -> None:
+        """The panel changed width in the page: every drawn figure follows it."""
+        for figure in self.figures.values():
+            if figure.data:
+                figure.layout.width = int(change["new"])
+                figure._widget_layout = deepcopy(figure._layout_obj._props)
+
+    def _show_charts(self, visible: bool) -> None:
+        for part in (self.tab, self.panel, self.table, self.export_button, self.export_path):
+            show(part, visible)
 
     def _show_compare_controls(self) -> None:
         visible = self.tab.value == "compare"
@@ -571,6 +641,9 @@ class EngagementDashboard:
             return
         self._view_cache = view
         self._table = table
+        self._show_charts(True)
+        if self.downloads.value:
+            self.downloads.value = esc("The filters changed: prepare the downloads again.")
         sandbox = self.data.source == "sandbox"
         self.status.value = esc(_status(view, self.dataset))
         self.cards.value = _cards_html(summary, sandbox)
@@ -596,18 +669,43 @@ class EngagementDashboard:
             return
         if fig is not None:
             self._slot(key)
-            _assign(self.figures[key], fig)
+            _assign(self.figures[key], fig, self._fit.width)
         self._stale.discard(key)
 
     # -- export -------------------------------------------------------------------------
 
     def _export_clicked(self) -> None:
         try:
-            html_path, csv_path = self.export(self.export_path.value or "engagement_report")
+            self.downloads.value = self.download_links(self.export_path.value)
         except Exception as exc:  # report in the form; never lose an export failure
             self.output.append_stdout(f"Export failed: {error_text(exc)}\n")
-            return
-        self.output.append_stdout(f"Wrote {html_path} and {csv_path}.\n")
+
+    def download_files(self, stem: str = "engagement_report") -> dict[str, tuple[str, bytes]]:
+        """The downloads for the current filters: file name -> (media type, bytes).
+
+        The report (HTML, plotly.js inside: it opens offline), and the KPI table as
+        spreadsheet-safe CSV and XLSX."""
+        if self.data is None:
+            raise RuntimeError("No data yet: refresh first.")
+        m = self.metrics()
+        name = _file_stem(stem)
+        table = m["table"]
+        return {
+            f"{name}.html": ("text/html", self.report_html(m).encode("utf-8")),
+            f"{name}.csv": (exports.MEDIA_TYPES["csv"], exports.to_bytes(table, "csv")),
+            f"{name}.xlsx": (exports.MEDIA_TYPES["xlsx"], exports.to_bytes(table, "xlsx")),
+        }
+
+    def download_links(self, stem: str = "engagement_report") -> str:
+        """Links the browser saves as files (``data:`` URLs with a ``download`` name)."""
+        links = []
+        for name, (media, payload) in self.download_files(stem).items():
+            href = f"data:{media};base64,{base64.b64encode(payload).decode('ascii')}"
+            links.append(
+                f'<a class="mx-download" download="{esc(name)}" href="{href}">'
+                f"{esc(name)}</a> ({_size(len(payload))})"
+            )
+        return "<b>Download</b> (for the current filters): " + " · ".join(links)
 
     def export(self, stem: str | Path, *, include_plotlyjs: bool | str = True) -> tuple[Path, Path]:
         """Write ``<stem>.html`` (figures + escaped tables) and ``<stem>.csv`` (KPI table).
@@ -674,6 +772,18 @@ class EngagementDashboard:
     def _busy(self, busy: bool) -> None:
         self.refresh_button.disabled = busy or self.client is None
         self.detail.disabled = busy
+
+
+def _file_stem(stem: str) -> str:
+    """A file name a browser accepts, from what was typed (no folders, no odd characters)."""
+    base = Path(str(stem or "").strip()).name
+    base = re.sub(r"\.(html?|csv|xlsx)$", "", base, flags=re.IGNORECASE)
+    clean = re.sub(r"[^\w.\- ]+", "_", base).strip(" ._")
+    return clean or "engagement_report"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{max(1, round(n / 1000))} kB"
 
 
 def _csv_value(value: Any) -> Any:
