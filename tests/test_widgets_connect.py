@@ -9,6 +9,7 @@ what Membrane answers.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import re
 import subprocess
@@ -205,6 +206,36 @@ def all_state(wizard: ConnectWizard) -> str:
     return json.dumps(states, default=str) + json.dumps(wizard.output.outputs, default=str)
 
 
+# What a person must never be shown: Python (calls, attributes, await), Membrane's state
+# constants, Markdown backticks. Developer hints belong in docstrings.
+DEVELOPER_TEXT = re.compile(
+    r"(?<![@\w.-])(?:wizard|transport|sandbox|mx|client)\.\w|\bawait |autopilot|\w\(\)|`"
+    r"|\b(?:CLIENT_ACTION_REQUIRED|BUILDING|READY|CONFIGURATION_ERROR|SETUP_FAILED)\b"
+    r"|get-current-user"
+)
+TEXT_KEYS = ("value", "description", "tooltip", "placeholder")
+
+
+def shown_text(wizard: ConnectWizard) -> list[str]:
+    """Every piece of text the wizard's widgets and log hold, as a person reads it
+    (tags and styles dropped, entities decoded), hidden widgets included."""
+    texts = []
+    for widget in widget_tree(wizard.widget):
+        state = widget.get_state()
+        for key in TEXT_KEYS:
+            value = state.get(key)
+            if isinstance(value, str) and value:
+                value = re.sub(r"<style>.*?</style>", " ", value, flags=re.S)
+                texts.append(html.unescape(re.sub(r"<[^>]+>", " ", value)))
+    texts.extend(str(o.get("text", "")) for o in wizard.output.outputs)
+    return texts
+
+
+def assert_speaks_plainly(wizard: ConnectWizard) -> None:
+    bad = [t for t in shown_text(wizard) if DEVELOPER_TEXT.search(t)]
+    assert not bad, f"developer text shown in phase {wizard.phase!r}: {bad}"
+
+
 # -- the whole walk -------------------------------------------------------------------
 
 
@@ -223,6 +254,7 @@ def test_walks_every_step_from_logged_out_to_a_ready_client() -> None:
         await wizard.wait()
 
         # 1: the CLI and its version; 2: logged out, "Log in" offered.
+        assert_speaks_plainly(wizard)
         assert "1.18.0" in wizard.cli_status.value
         assert wizard.phase == "logged-out"
         assert "Not logged in" in wizard.login_status.value
@@ -240,8 +272,12 @@ def test_walks_every_step_from_logged_out_to_a_ready_client() -> None:
         )
         assert 'target="_blank"' in link
         assert 'rel="noopener noreferrer"' in link
+        assert "Open the Membrane login page</a>" in link
+        assert "opens in a new tab" in link  # said of the link, not claimed as done
         assert visible(wizard.code)
         assert visible(wizard.complete_button)
+        assert not visible(wizard.sandbox_login_button)
+        assert_speaks_plainly(wizard)
 
         wizard.code.value = CODE
         wizard.complete_button.click()
@@ -258,24 +294,34 @@ def test_walks_every_step_from_logged_out_to_a_ready_client() -> None:
         assert wizard.phase == "client-action"
         assert "Paste your Mixmax API token" in wizard.connection_status.value
         assert f'href="{UI_URL}"' in wizard.action_link.value
+        assert 'target="_blank"' in wizard.action_link.value
         assert visible(wizard.done_button)
+        assert not visible(wizard.sandbox_connect_button)
         assert not visible(wizard.use_button)
+        assert_speaks_plainly(wizard)
 
         wizard.done_button.click()
         await wizard.wait()
         assert wizard.phase == "ready"
-        assert "READY" in wizard.connection_status.value
+        assert "Connected to Mixmax as" in wizard.connection_status.value
         assert "<b>Ana Lima</b> &lt;ana@example.com&gt;" in wizard.connection_status.value
         assert fake.connection_id == "conn_1"
         assert visible(wizard.use_button)
+        assert not visible(wizard.next_step)
         assert wizard.client is None
+        assert_speaks_plainly(wizard)
 
         wizard.use_button.click()
         assert wizard.phase == "connected"
         assert isinstance(wizard.client, mx.Client)
         assert wizard.client.transport is fake
-        assert "wizard.client" in wizard.use_status.value
+        assert "Done: connected to Mixmax." in wizard.use_status.value
         assert not visible(wizard.use_button)
+        # It ends with a next step: in a notebook, the next cell (no app to link).
+        assert visible(wizard.next_step)
+        assert "run the next cell" in wizard.next_step.value
+        assert "<a " not in wizard.next_step.value
+        assert_speaks_plainly(wizard)
 
         # The code reached the transport once and is nowhere in the widgets or outputs.
         assert ("login_complete", len(CODE)) in fake.calls
@@ -346,6 +392,7 @@ def test_a_wrong_code_is_refused_redacted_and_can_be_pasted_again() -> None:
         assert wizard.phase == "awaiting-code"
         assert "not accepted" in wizard.login_status.value
         assert "[redacted]" in wizard.login_status.value
+        assert_speaks_plainly(wizard)
         assert wrong not in all_state(wizard)
         assert visible(wizard.code)
         assert wizard.code.value == ""
@@ -385,6 +432,7 @@ def test_login_start_failure_is_reported_and_can_be_retried() -> None:
         assert wizard.phase == "failed"
         assert "login service unavailable" in wizard.login_status.value
         assert "Could not log in" in output_text(wizard)
+        assert_speaks_plainly(wizard)
         assert visible(wizard.login_button)
         wizard.login_button.click()
         await wizard.wait()
@@ -402,6 +450,7 @@ def test_expired_login_during_the_connection_step_goes_back_to_login() -> None:
         assert wizard.phase == "logged-out"
         assert "token expired" in wizard.login_status.value
         assert visible(wizard.login_button)
+        assert_speaks_plainly(wizard)  # the error's hint names a command in backticks
 
     run(body)
 
@@ -411,6 +460,7 @@ def test_expired_login_during_the_connection_step_goes_back_to_login() -> None:
 
 def test_no_cli_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setenv("MIXMAX_NB_MEMBRANE_BIN", str(tmp_path / "no-such-membrane"))
+    monkeypatch.setenv("MIXMAX_NB_SANDBOX_SIZE", "small")
 
     async def body() -> None:
         wizard = ConnectWizard(backend="membrane")
@@ -418,10 +468,21 @@ def test_no_cli_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         assert wizard.phase == "no-cli"
         assert wizard.transport is None
         assert INSTALL_HINT in wizard.cli_status.value
-        assert 'backend="sandbox"' in wizard.cli_status.value.replace("&quot;", '"')
         assert visible(wizard.check_button)
         assert not visible(wizard.login_button)
         assert "waiting for step 1" in wizard.login_status.value
+        assert_speaks_plainly(wizard)
+
+        # The sandbox is a button, not a line of Python to type.
+        assert "Use the sandbox instead" in wizard.cli_status.value
+        assert visible(wizard.sandbox_switch_button)
+        wizard.sandbox_switch_button.click()
+        await wizard.wait()
+        assert wizard.transport is not None and wizard.transport.backend == "sandbox"
+        assert "sandbox" in wizard.cli_status.value
+        assert wizard.phase == "logged-out"
+        assert not visible(wizard.sandbox_switch_button)
+        assert_speaks_plainly(wizard)
 
     run(body)
 
@@ -476,6 +537,7 @@ def test_a_crashing_cli_is_reported_in_step_one() -> None:
         assert wizard.phase == "failed"
         assert "membrane died" in wizard.cli_status.value
         assert visible(wizard.check_button)
+        assert_speaks_plainly(wizard)
         wizard.check_button.click()
         await wizard.wait()
         assert wizard.phase == "logged-out"
@@ -486,17 +548,24 @@ def test_a_crashing_cli_is_reported_in_step_one() -> None:
 # -- step 3: states ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("state", ["CONFIGURATION_ERROR", "SETUP_FAILED"])
-def test_terminal_states_show_the_message_and_what_to_do(state: str) -> None:
+@pytest.mark.parametrize(
+    ("state", "words"),
+    [
+        ("CONFIGURATION_ERROR", "wrong or missing settings"),
+        ("SETUP_FAILED", "setup failed"),
+    ],
+)
+def test_terminal_states_show_the_message_and_what_to_do(state: str, words: str) -> None:
     async def body() -> None:
         failed = conn(state, errors=[{"type": "configuration", "message": "API token rejected"}])
         fake = FakeTransport(logged_in=True, connections=[failed, conn("READY")])
         wizard = ConnectWizard(transport=fake)
         await wizard.wait()
         assert wizard.phase == "failed"
-        assert state in wizard.connection_status.value
+        assert words in wizard.connection_status.value
         assert "API token rejected" in wizard.connection_status.value
         assert "membrane connect --connectionId conn_1" in wizard.action_link.value
+        assert_speaks_plainly(wizard)
         assert visible(wizard.retry_button)
         assert not visible(wizard.use_button)
         assert wizard.client is None
@@ -513,8 +582,21 @@ def test_an_unknown_state_is_tolerated() -> None:
         wizard = ConnectWizard(transport=fake)
         await wizard.wait()
         assert wizard.phase == "failed"
-        assert "DISCONNECTING" in wizard.connection_status.value
+        assert "being disconnected" in wizard.connection_status.value
         assert visible(wizard.retry_button)
+        assert_speaks_plainly(wizard)
+
+
+def test_a_state_nobody_knows_is_named_as_such() -> None:
+    async def body() -> None:
+        fake = FakeTransport(logged_in=True, connections=[conn("HIBERNATING")])
+        wizard = ConnectWizard(transport=fake)
+        await wizard.wait()
+        assert wizard.phase == "failed"
+        assert "a state this page does not know" in wizard.connection_status.value
+        assert "HIBERNATING" in wizard.connection_status.value
+
+    run(body)
 
     run(body)
 
@@ -529,6 +611,7 @@ def test_a_transport_error_is_shown_with_what_to_do_and_retried() -> None:
         assert "Membrane is down" in wizard.connection_status.value
         assert "try again" in wizard.connection_status.value  # the error's hint
         assert "Could not check the setup: " in output_text(wizard)
+        assert_speaks_plainly(wizard)
         assert visible(wizard.retry_button)
         wizard.retry_button.click()  # no connection yet: ensure again
         await wizard.wait()
@@ -562,6 +645,7 @@ def test_still_client_action_after_i_have_done_it() -> None:
         assert wizard.phase == "client-action"
         assert "still asks" in output_text(wizard)
         assert visible(wizard.done_button)
+        assert_speaks_plainly(wizard)
 
     run(body)
 
@@ -575,6 +659,7 @@ def test_client_action_without_ui_url_says_how_to_reconnect() -> None:
         await wizard.wait()
         assert "<a " not in wizard.action_link.value
         assert "membrane connect --connectionId conn_1" in wizard.action_link.value
+        assert_speaks_plainly(wizard)
 
     run(body)
 
@@ -585,8 +670,9 @@ def test_building_past_the_deadline_stops_waiting() -> None:
         wizard = ConnectWizard(transport=fake, deadline=0.0)
         await wizard.wait()
         assert wizard.phase == "failed"
-        assert "Still BUILDING" in wizard.connection_status.value
+        assert "still setting up the connection" in wizard.connection_status.value
         assert visible(wizard.retry_button)
+        assert_speaks_plainly(wizard)
 
     run(body)
 
@@ -603,10 +689,11 @@ def test_cancel_stops_a_long_poll_and_says_so() -> None:
 
         # While it long-polls: a spinner, BUILDING, Cancel shown, other buttons disabled.
         assert wizard.phase == "building"
-        assert "fa-spin" in wizard.connection_status.value
-        assert "BUILDING" in wizard.connection_status.value
+        assert "mx-spin" in wizard.connection_status.value
+        assert "setting up the Mixmax connection" in wizard.connection_status.value
         assert visible(wizard.runner.cancel_button)
         assert wizard.retry_button.disabled
+        assert_speaks_plainly(wizard)
 
         task = wizard.task
         wizard.runner.cancel_button.click()
@@ -616,6 +703,7 @@ def test_cancel_stops_a_long_poll_and_says_so() -> None:
         assert wizard.phase == "cancelled"
         assert "Cancelled" in wizard.connection_status.value
         assert "Cancelled: check the setup" in output_text(wizard)
+        assert_speaks_plainly(wizard)
         assert not visible(wizard.runner.cancel_button)
         assert visible(wizard.retry_button)
         assert not wizard.retry_button.disabled
@@ -683,7 +771,13 @@ def test_only_http_urls_become_links(url: str) -> None:
 
 
 def test_status_line_and_spinner_keep_the_given_html() -> None:
-    assert "fa-spin" in _common.status_line("wait", "working")
+    spinning = _common.status_line("wait", "working")
+    # An inline SVG that turns itself: no icon font or stylesheet to fetch (works offline).
+    assert "mx-spin" in spinning and "<svg" in spinning and "animateTransform" in spinning
+    assert "fa-" not in spinning and "http" not in spinning.replace(
+        'xmlns="http://www.w3.org/2000/svg"', ""
+    )
+    assert spinning.endswith(" working</span>")
     assert "mx-error" in _common.status_line("error", "bad")
     assert "mx-info" in _common.status_line("whatever", "x")
 
@@ -828,24 +922,35 @@ def test_the_sandbox_walks_the_same_states() -> None:
         await wizard.wait()
         assert "sandbox" in wizard.cli_status.value
         assert wizard.phase == "logged-out"
+        assert_speaks_plainly(wizard)
         wizard.login_button.click()
         await wizard.wait()
-        assert "sandbox.invalid" in wizard.login_link.value
-        assert "sandbox.login_code()" in wizard.login_link.value
-        code = transport.sandbox_login_code()
+        # Its login page does not exist: no link to it, and a button instead of a code.
+        assert "sandbox.invalid" not in wizard.login_link.value
+        assert "<a " not in wizard.login_link.value
+        assert "Sign in to the sandbox" in wizard.login_link.value
+        assert visible(wizard.sandbox_login_button)
+        assert not visible(wizard.code)
+        assert_speaks_plainly(wizard)
+        code = transport.sandbox_login_code()  # a developer may still paste it
         assert SANDBOX_CODE.fullmatch(code), "tests/test_notebooks.py scans for this shape"
         wizard.code.value = code
         wizard.complete_button.click()
         await wizard.wait()
         assert wizard.phase == "client-action"
         assert "API token" in wizard.connection_status.value
-        assert "sandbox.invalid/connect/" in wizard.action_link.value
+        assert "sandbox.invalid" not in wizard.action_link.value
+        assert "Connect the sandbox" in wizard.action_link.value
+        assert visible(wizard.sandbox_connect_button)
+        assert_speaks_plainly(wizard)  # not the sandbox's own developer-facing description
         transport.sandbox_complete_connect(wizard.connection["id"])  # the fake connect page
         wizard.done_button.click()
         await wizard.wait()
         assert wizard.phase == "ready"
         client = wizard.use()
         assert client.is_sandbox
+        assert "the sandbox: fake data" in wizard.use_status.value
+        assert_speaks_plainly(wizard)
         assert code not in all_state(wizard)
         assert len(await client.aio.sequences()) > 0
 
@@ -897,5 +1002,41 @@ def test_sandbox_buttons_walk_a_logged_out_sandbox_without_a_terminal(tmp_path: 
         assert wizard.phase in ("ready", "connected")
         assert wizard.sandbox_connect_button.layout.display == "none"
         assert wizard.use().is_sandbox
+        assert_speaks_plainly(wizard)
 
     asyncio.run(body())
+
+
+def test_in_an_app_the_last_step_links_to_the_dashboard() -> None:
+    """Voila serves apps side by side (/voila/render/<name>.ipynb): a relative link."""
+
+    async def body() -> None:
+        fake = FakeTransport(logged_in=True)
+        wizard = ConnectWizard(transport=fake, next_app="dashboard.ipynb")
+        await wizard.wait()
+        assert not visible(wizard.next_step)
+        wizard.use_button.click()
+        assert wizard.phase == "connected"
+        assert visible(wizard.next_step)
+        step = wizard.next_step.value
+        assert '<a href="dashboard.ipynb">Open the engagement dashboard</a>' in step
+        assert "run the next cell" not in step
+        assert_speaks_plainly(wizard)
+
+    run(body)
+
+
+@pytest.mark.parametrize(
+    "where", ["javascript:alert(1)", "https://elsewhere.example/x", "//elsewhere.example", " "]
+)
+def test_the_next_app_must_be_a_page_of_this_server(where: str) -> None:
+    with pytest.raises(mx.MixmaxNbError, match="page of this server"):
+        ConnectWizard(transport=FakeTransport(), next_app=where, autostart=False)
+
+
+def test_a_next_app_label_is_escaped() -> None:
+    fake = FakeTransport(logged_in=True)
+    wizard = ConnectWizard(transport=fake, next_app="a b.ipynb", next_label="<b>x</b>")
+    wizard.use()
+    assert "&lt;b&gt;x&lt;/b&gt;" in wizard.next_step.value
+    assert 'href="a b.ipynb"' in wizard.next_step.value

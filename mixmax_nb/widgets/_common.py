@@ -66,13 +66,25 @@ _ICONS = {
 }
 
 
+# A self-contained spinner: an inline SVG arc turned by SVG's own <animateTransform>, so
+# it needs no icon font, no stylesheet and no network (Font Awesome's fa-spin needs both
+# the font and its CSS, which a page offline or an exported notebook may not have).
+_SPINNER_SVG = (
+    '<svg class="mx-spin" width="1em" height="1em" viewBox="0 0 16 16" aria-hidden="true" '
+    'style="vertical-align:-0.125em">'
+    '<circle cx="8" cy="8" r="6" fill="none" stroke="currentColor" stroke-opacity="0.25" '
+    'stroke-width="2"/>'
+    '<path d="M8 2a6 6 0 0 1 6 6" fill="none" stroke="currentColor" stroke-width="2" '
+    'stroke-linecap="round">'
+    '<animateTransform attributeName="transform" type="rotate" from="0 8 8" to="360 8 8" '
+    'dur="0.8s" repeatCount="indefinite"/>'
+    "</path></svg>"
+)
+
+
 def spinner(message_html: str = "") -> str:
-    """A spinning icon (JupyterLab and Voila ship Font Awesome) before ``message_html``."""
-    return (
-        '<span class="mx-status mx-wait">'
-        '<i class="fa fa-spinner fa-spin" aria-hidden="true"></i> '
-        f"{message_html}</span>"
-    )
+    """A spinning icon (inline SVG: works offline, needs no icon font) before ``message_html``."""
+    return f'<span class="mx-status mx-wait">{_SPINNER_SVG} {message_html}</span>'
 
 
 def status_line(kind: str, message_html: str) -> str:

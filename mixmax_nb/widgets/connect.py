@@ -2,19 +2,28 @@
 
 It replaces the terminal dance (``membrane login``, copy a URL, paste a code,
 ``connection ensure``, poll, open another URL, poll again) with four steps, each
-showing its state:
+showing its state in plain words:
 
-1. **Membrane CLI** -- found and its version, or how to install it (the sandbox
-   says it is the sandbox);
-2. **Login** -- "Log in" asks for an authorization URL (shown as a link), the code
-   from that page is pasted into a password field and "Complete" sends it; the field
-   is cleared at once, so the code never stays in widget state, outputs or logs;
+1. **Membrane** -- the CLI found and its version, or how to install it (with a button
+   to try the sandbox instead); the sandbox says it is the sandbox;
+2. **Login** -- "Log in" asks Membrane for an authorization URL, shown as a link that
+   opens in a new tab; the code from that page is pasted into a password field and
+   "Complete" sends it; the field is cleared at once, so the code never stays in
+   widget state, outputs or logs;
 3. **Mixmax connection** -- ``connection ensure https://www.mixmax.com/``, then its
-   live state: BUILDING (a spinner while it long-polls, with Cancel),
-   CLIENT_ACTION_REQUIRED (what Membrane asks, its page as a link, "I've done it"),
-   READY (who you are in Mixmax, from ``get-current-user``), or an error with what
-   to do;
-4. **Use this connection** -- sets :attr:`ConnectWizard.client`.
+   live state, translated for a person: BUILDING ("being set up", a spinner while it
+   long-polls, with Cancel), CLIENT_ACTION_REQUIRED (what Membrane asks, its page as a
+   link, "I've done it"), READY (who you are in Mixmax, from ``get-current-user``), or
+   an error with what to do;
+4. **Use it** -- "Use this connection" sets :attr:`ConnectWizard.client` and shows the
+   next step: a link to ``next_app`` in an app (Voila), else "run the next cell".
+
+The sandbox's login and connect pages do not exist, so on the sandbox those steps get
+buttons of their own ("Sign in to the sandbox", "Connect the sandbox's Mixmax"): a
+visitor of a Voila or Binder demo has no terminal and no cell to run. Developer
+shortcuts (``await wizard.autopilot()``, ``transport.sandbox_login_code()``) are in
+docstrings only; nothing the wizard shows names Python, a state constant or a
+backtick.
 
 Every call to the transport runs as a task on the kernel's loop (see
 ``_common.TaskRunner``), so a long poll never freezes the notebook. Text that came
@@ -23,8 +32,10 @@ from Membrane or Mixmax is escaped before it reaches an ``HTML`` widget.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import ipywidgets as w
 
@@ -37,6 +48,7 @@ from ..errors import (
     MixmaxNbError,
     NotLoggedInError,
     ServiceError,
+    redact,
 )
 from ..transport.base import (
     BUILDING,
@@ -51,19 +63,46 @@ from ._common import TaskRunner, error_text, esc, hide, link, show, status_line
 
 __all__ = ["ConnectWizard"]
 
+# Membrane's connection states in a person's words ("The Mixmax connection is ...").
+# A state not listed is shown by its name, in quotes, as one this page does not know.
+_STATE_WORDS = {
+    BUILDING: "being set up by Membrane",
+    CLIENT_ACTION_REQUIRED: "waiting for you",
+    READY: "ready",
+    "CONFIGURATION_ERROR": "set up with wrong or missing settings",
+    "SETUP_FAILED": "not set up: Membrane's setup failed",
+    "DISCONNECTING": "being disconnected",
+    "DISCONNECTED": "disconnected",
+    "NOT_CONFIGURED": "not set up yet",
+    "ERROR": "failing",
+}
+
 # What the person can do about each terminal state (the service's own message is
-# shown next to it).
+# shown next to it). Reconnecting needs the CLI: there is no button for it.
 _WHAT_TO_DO = {
     "CONFIGURATION_ERROR": (
-        "Its settings are wrong or incomplete. Reconnect it (in a terminal: "
-        "<code>membrane connect --connectionId {id}</code>), then click “Check again”."
+        "Reconnect it: in a terminal, run "
+        "<code>membrane connect --connectionId {id}</code> and give the settings it asks "
+        "for, then click “Check again”."
     ),
     "SETUP_FAILED": (
-        "Membrane could not set it up. Look at the connection in the Membrane console, "
-        "reconnect it (<code>membrane connect --connectionId {id}</code>), then click "
-        "“Check again”."
+        "Look at the connection in the Membrane console, or reconnect it: in a terminal, "
+        "run <code>membrane connect --connectionId {id}</code>, then click “Check again”."
     ),
 }
+
+# Styles for the wizard's own markup, sent once with its title: a link that looks like
+# a button (the login and connection pages open in a new tab from it).
+_STYLE = (
+    "<style>"
+    ".mx-open a{display:inline-block;padding:0 12px;line-height:28px;border-radius:2px;"
+    "background:var(--jp-brand-color1,#1976d2);color:#fff !important;"
+    "text-decoration:none;font-weight:bold}"
+    ".mx-open a:hover{filter:brightness(1.1)}"
+    "</style>"
+)
+
+_NEW_TAB = "(it opens in a new tab)"
 
 
 class ConnectWizard:
@@ -77,9 +116,15 @@ class ConnectWizard:
     ``poll_timeout`` is one long poll's length in seconds (Membrane allows 1-60);
     ``deadline`` is how long BUILDING is waited for before giving up.
 
+    ``next_app``: in an app (Voila), the page to go on to once connected, as a link
+    relative to this page (``"dashboard.ipynb"``: Voila serves apps side by side at
+    ``/voila/render/<name>.ipynb``), labelled ``next_label``. Without it (a notebook)
+    the last step says to run the next cell.
+
     The wizard starts checking at once (step 1, then 2, then 3 if already logged
     in). In a notebook that work is a task on the kernel's loop; ``await
-    wizard.wait()`` waits for whatever is running.
+    wizard.wait()`` waits for whatever is running, and on the sandbox ``await
+    wizard.autopilot()`` clicks through every step.
     """
 
     def __init__(
@@ -91,10 +136,14 @@ class ConnectWizard:
         poll_timeout: int = 30,
         deadline: float = 600.0,
         autostart: bool = True,
+        next_app: str | None = None,
+        next_label: str = "Open the engagement dashboard",
     ) -> None:
         self.app_url = app_url
         self.poll_timeout = poll_timeout
         self.deadline = deadline
+        self.next_app = _checked_next_app(next_app)
+        self.next_label = next_label
         self._backend = backend
         self.transport: Transport | None = transport
         self.client: Client | None = None
@@ -118,11 +167,17 @@ class ConnectWizard:
         def button(description: str, icon: str, tooltip: str, style: str = "") -> Any:
             b = w.Button(description=description, icon=icon, tooltip=tooltip, button_style=style)
             b.layout.width = "auto"
+            b.layout.flex = "0 0 auto"  # a long text beside it wraps; the button keeps its label
             return b
 
-        self.title = w.HTML("<h3 style='margin:0'>Connect to Mixmax</h3>")
+        self.title = w.HTML(f"{_STYLE}<h3 style='margin:0'>Connect to Mixmax</h3>")
         self.cli_status = w.HTML()
-        self.check_button = button("Check again", "refresh", "Look for the CLI again")
+        self.check_button = button("Check again", "refresh", "Look for Membrane again")
+        self.sandbox_switch_button = button(
+            "Use the sandbox instead",
+            "flask",
+            "Try every step on a pretend account with fake data: nothing to install",
+        )
         self.login_status = w.HTML()
         self.login_button = button(
             "Log in", "sign-in", "Ask Membrane for a login page", style="primary"
@@ -142,22 +197,33 @@ class ConnectWizard:
             "I've done it", "check", "Check the connection again", style="primary"
         )
         self.retry_button = button("Check again", "refresh", "Ask Membrane for the state again")
-        # Sandbox only: its login page and connect page are fake, so a visitor of a
+        # Sandbox only: its login page and connect page are pretend, so a visitor of a
         # Voila/Binder demo (no terminal, no Python cell) gets a button for each.
         self.sandbox_login_button = button(
-            "Sandbox: sign in (fake code)", "magic", "Complete the sandbox's fake login"
+            "Sign in to the sandbox",
+            "sign-in",
+            "The sandbox has no real login page: this signs in with its pretend code",
+            style="primary",
         )
         self.sandbox_connect_button = button(
-            "Sandbox: connect Mixmax (fake page)", "magic", "Do the sandbox's fake connect step"
+            "Connect the sandbox's Mixmax",
+            "plug",
+            "The sandbox has no real connection page: this does its pretend step",
+            style="primary",
         )
         self.use_status = w.HTML()
         self.use_button = button(
-            "Use this connection", "plug", "Set wizard.client", style="success"
+            "Use this connection",
+            "plug",
+            "Hand the connection to this notebook or app",
+            style="success",
         )
+        self.next_step = w.HTML(layout=w.Layout(margin="0.3em 0 0 0"))
         self.output = w.Output(layout=w.Layout(max_height="12em", overflow="auto"))
         self.runner = TaskRunner(self.output, on_busy=self._on_busy)
 
         self.check_button.on_click(lambda _b: self.check())
+        self.sandbox_switch_button.on_click(lambda _b: self._switch_to_sandbox())
         self.login_button.on_click(lambda _b: self._start(self._login_start(), "log in"))
         self.complete_button.on_click(lambda _b: self._on_complete())
         self.done_button.on_click(lambda _b: self._start(self._recheck(), "check the connection"))
@@ -167,12 +233,19 @@ class ConnectWizard:
         self.sandbox_connect_button.on_click(lambda _b: self._sandbox_connect())
 
         def step(number: int, name: str, status: Any, *rows: Any) -> Any:
-            head = w.HTML(f"<b>{number}. {esc(name)}</b>")
+            # The step's name keeps its width; a long status wraps beside it.
+            head = w.HTML(f"<b>{number}.&nbsp;{esc(name)}</b>", layout=w.Layout(flex="0 0 auto"))
             status.layout.margin = "0 0 0 0.6em"
+            status.layout.flex = "1 1 auto"
             return w.VBox([w.HBox([head, status]), *rows])
 
         self.steps = [
-            step(1, "Membrane CLI", self.cli_status, w.HBox([self.check_button])),
+            step(
+                1,
+                "Membrane",
+                self.cli_status,
+                w.HBox([self.check_button, self.sandbox_switch_button]),
+            ),
             step(
                 2,
                 "Membrane login",
@@ -187,11 +260,12 @@ class ConnectWizard:
                 self.action_link,
                 w.HBox([self.done_button, self.retry_button, self.sandbox_connect_button]),
             ),
-            step(4, "Use it", self.use_status, w.HBox([self.use_button])),
+            step(4, "Use it", self.use_status, w.HBox([self.use_button]), self.next_step),
         ]
         self.widget = w.VBox([self.title, *self.steps, self.runner.cancel_button, self.output])
         for control in (
             self.check_button,
+            self.sandbox_switch_button,
             self.login_button,
             self.login_link,
             self.code,
@@ -200,6 +274,7 @@ class ConnectWizard:
             self.done_button,
             self.retry_button,
             self.use_button,
+            self.next_step,
             self.sandbox_login_button,
             self.sandbox_connect_button,
         ):
@@ -229,8 +304,10 @@ class ConnectWizard:
             ):
                 hide(control)
         if step <= 4:
-            self.use_status.value = status_line("idle", "waiting for a READY connection")
+            self.use_status.value = status_line("idle", "waiting for a ready connection")
             hide(self.use_button)
+            self.next_step.value = ""
+            hide(self.next_step)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -239,11 +316,14 @@ class ConnectWizard:
         # Visibility says what each state offers; while work runs nothing else may start.
         for b in (
             self.check_button,
+            self.sandbox_switch_button,
             self.login_button,
             self.complete_button,
             self.done_button,
             self.retry_button,
             self.use_button,
+            self.sandbox_login_button,
+            self.sandbox_connect_button,
         ):
             b.disabled = busy
 
@@ -294,7 +374,7 @@ class ConnectWizard:
         }[self._step]
 
     def _log(self, text: str) -> None:
-        self.output.append_stdout(text.rstrip("\n") + "\n")
+        self.output.append_stdout(_plain(text).rstrip("\n") + "\n")
 
     def _on_error(self, exc: BaseException, label: str, secrets: tuple[str, ...]) -> None:
         text = error_text(exc, *secrets)
@@ -303,10 +383,10 @@ class ConnectWizard:
             self._show_no_cli(exc)
             return
         if isinstance(exc, NotLoggedInError):
-            self._show_logged_out(f"Membrane says you are not logged in ({text}).")
+            self._show_logged_out(f"Membrane says you are not logged in ({_message(exc)}).")
             return
         self.phase = "failed"
-        self._status_widget().value = status_line("error", esc(text))
+        self._status_widget().value = status_line("error", _html(text))
         self._offer_retry()
 
     def _on_cancel(self, label: str) -> None:
@@ -336,6 +416,7 @@ class ConnectWizard:
         self._step = 1
         self.phase = "checking"
         hide(self.check_button)
+        hide(self.sandbox_switch_button)
         self._idle_from(2)
         if self.transport is None:
             try:
@@ -344,20 +425,21 @@ class ConnectWizard:
                 self._show_no_cli(exc)
                 return
         transport = self.transport
-        self.cli_status.value = status_line("wait", "looking for the Membrane CLI…")
+        self.cli_status.value = status_line("wait", "looking for Membrane…")
         version = await transport.version()
         if transport.backend == "sandbox":
             self.cli_status.value = status_line(
                 "ok",
-                f"<b>sandbox</b> {esc(version)}: an emulated Membrane and Mixmax account in "
-                "this notebook, no install, no network, fake data. The login page and code "
-                "below are fake too.",
+                "This is the <b>sandbox</b>: a pretend Membrane and Mixmax account with fake "
+                "data, no install and no network. Its login and connection pages are "
+                "pretend too, so buttons below stand in for them. "
+                f"<span style='color:gray'>({esc(version)})</span>",
             )
         else:
             where = getattr(transport, "binary", None)
             at = f" at <code>{esc(where)}</code>" if where else ""
             self.cli_status.value = status_line(
-                "ok", f"<code>membrane</code> {esc(version)} found{at}"
+                "ok", f"Membrane's command-line tool {esc(version)} found{at}."
             )
         if await self._check_login():
             await self._connect()
@@ -367,18 +449,28 @@ class ConnectWizard:
         self._step = 1
         self.cli_status.value = status_line(
             "error",
-            f"{esc(error_text(exc))}<br>Install it with <code>{esc(INSTALL_HINT)}</code> "
-            "(it needs Node.js), then click “Check again”. Or try everything on the "
-            'sandbox: <code>mx.widgets.ConnectWizard(backend="sandbox")</code>.',
+            f"{_html(_message(exc))}<br>Install Membrane's command-line tool: in a "
+            f"terminal, run <code>{esc(INSTALL_HINT)}</code> (it needs Node.js), then "
+            "click “Check again”. Or click “Use the sandbox instead” to try every step on "
+            "fake data.",
         )
         self._idle_from(2)
         show(self.check_button)
+        show(self.sandbox_switch_button)
+
+    def _switch_to_sandbox(self) -> None:
+        """ "Use the sandbox instead": the same steps on the embedded, logged-out account."""
+        if self.runner.busy:
+            return
+        self._backend = "sandbox"
+        self.transport = None
+        self.check()
 
     # -- step 2: the login ----------------------------------------------------------
 
     async def _check_login(self) -> bool:
         self._step = 2
-        self.login_status.value = status_line("wait", "checking the Membrane login…")
+        self.login_status.value = status_line("wait", "checking your Membrane login…")
         try:
             who = await self._need_transport().whoami()
         except NotLoggedInError:
@@ -390,7 +482,7 @@ class ConnectWizard:
     def _show_logged_out(self, note: str = "") -> None:
         self.phase = "logged-out"
         self._step = 2
-        extra = f" {esc(note)}" if note else ""
+        extra = f" {_html(note)}" if note else ""
         self.login_status.value = status_line(
             "action", f"Not logged in to Membrane.{extra} Click “Log in”."
         )
@@ -426,26 +518,39 @@ class ConnectWizard:
         url = str(start.get("url") or "")
         if not url:
             raise MixmaxNbError("Membrane gave no login page address.")
-        self.login_link.value = (
-            f"Open {link(url, 'the Membrane login page')}, sign in, and paste the code it "
-            "shows here:"
-        )
-        if self._is_sandbox():
-            # The sandbox's page does not exist; say where its (fake) code comes from.
-            self.login_link.value += (
-                " <i>(sandbox: that page is fake; its code is "
-                "<code>wizard.transport.sandbox.login_code()</code>, or let "
-                "<code>await wizard.autopilot()</code> click through)</i>"
+        sandbox = self._is_sandbox()
+        if sandbox:
+            # The sandbox's page does not exist: a link to it would open an error page.
+            self.login_link.value = (
+                "On a real account this opens Membrane's login page in a new tab, where you "
+                "sign in and copy a code. The sandbox has no such page: click “Sign in to "
+                "the sandbox” below and it signs in with its pretend code."
+            )
+            self._log("The sandbox's login step is ready: click “Sign in to the sandbox”.")
+        else:
+            self.login_link.value = (
+                f"<span class='mx-open'>{link(url, 'Open the Membrane login page')}</span> "
+                f"{_NEW_TAB}. Sign in there, copy the code it shows, paste it below and "
+                "click “Complete”."
+            )
+            self._log(
+                "The login page is ready: click “Open the Membrane login page”; it opens in "
+                "a new tab."
             )
         show(self.login_link)
-        show(self.code)
-        show(self.complete_button)
-        show(self.sandbox_login_button, self._is_sandbox())
-        show(self.login_button)  # to ask for a fresh page if this one expired
+        # The sandbox's code is pretend and never shown, so there is nothing to paste.
+        show(self.code, not sandbox)
+        show(self.complete_button, not sandbox)
+        show(self.sandbox_login_button, sandbox)
+        show(self.login_button, not sandbox)  # a fresh page if this one expired
         self.login_button.description = "New login page"
         self.phase = "awaiting-code"
-        self.login_status.value = status_line("action", "waiting for the code from the login page")
-        self._log("Login page ready; it opens in a new tab.")
+        self.login_status.value = status_line(
+            "action",
+            "waiting for you to sign in to the sandbox"
+            if sandbox
+            else "waiting for the code from the login page",
+        )
 
     def _on_complete(self) -> None:
         code = str(self.code.value or "").strip()
@@ -472,7 +577,7 @@ class ConnectWizard:
             text = error_text(exc, code)
             self.login_status.value = status_line(
                 "error",
-                f"That code was not accepted: {esc(text)} Paste it again, or ask for a new "
+                f"That code was not accepted: {_html(text)} Paste it again, or ask for a new "
                 "login page.",
             )
             self._log(f"Login not completed: {text}")
@@ -495,13 +600,11 @@ class ConnectWizard:
             hide(control)
         transport = self._need_transport()
         if transport.connection_id:
-            self.connection_status.value = status_line(
-                "wait", f"reading connection {esc(transport.connection_id)}…"
-            )
+            self.connection_status.value = status_line("wait", "looking up your Mixmax connection…")
             conn = await transport.get_connection(transport.connection_id)
         else:
             self.connection_status.value = status_line(
-                "wait", f"asking Membrane for the Mixmax connection ({esc(self.app_url)})…"
+                "wait", "asking Membrane for your Mixmax connection…"
             )
             conn = await transport.ensure_connection(self.app_url)
         await self._settle(conn)
@@ -537,7 +640,7 @@ class ConnectWizard:
             self.phase = "building"
             self.connection = current
             self.connection_status.value = status_line(
-                "wait", "Membrane is building the Mixmax connection (BUILDING)… waiting for it"
+                "wait", "Membrane is setting up the Mixmax connection… this can take a minute."
             )
 
         conn = await wait_until_settled(
@@ -552,8 +655,8 @@ class ConnectWizard:
             self.phase = "failed"
             self.connection_status.value = status_line(
                 "warn",
-                f"Still BUILDING after {self.deadline:g} s. Membrane is slow or stuck; "
-                "click “Check again” in a while.",
+                f"Membrane is still setting up the connection after {self.deadline:g} "
+                "seconds: it is slow or stuck. Click “Check again” in a while.",
             )
             show(self.retry_button)
             return
@@ -570,58 +673,75 @@ class ConnectWizard:
     def _client_action(self, conn: Connection) -> None:
         self.phase = "client-action"
         action = conn.get("clientAction") or {}
-        description = action.get("description") or "Membrane needs you to finish connecting."
-        self.connection_status.value = status_line(
-            "action", f"Mixmax needs you (CLIENT_ACTION_REQUIRED): {esc(description)}"
-        )
-        ui_url = action.get("uiUrl")
-        if ui_url:
-            where = f"Open {link(ui_url, 'the Mixmax connection page')}"
-        else:
-            where = (
-                "In a terminal run <code>membrane connect --connectionId "
-                f"{esc(conn.get('id', '<id>'))}</code>"
+        if self._is_sandbox():
+            # The sandbox's description names its developer shortcuts; say it plainly.
+            self.connection_status.value = status_line(
+                "action",
+                "Mixmax needs an API token to connect. On a real account you paste one "
+                "from Mixmax (Settings > Integrations > API) on Membrane's connection page.",
             )
-        self.action_link.value = (
-            f"{where}, do what it asks (Mixmax connects with an API token from your Mixmax "
-            "settings), then click “I've done it”."
-        )
+            self.action_link.value = (
+                "The sandbox has no such page: click “Connect the sandbox's Mixmax” to do "
+                "its pretend step."
+            )
+            self._log("Waiting for you: connect the sandbox's Mixmax.")
+        else:
+            description = action.get("description") or "Membrane needs you to finish connecting."
+            self.connection_status.value = status_line(
+                "action", f"Mixmax needs you to finish connecting: {_html(description)}"
+            )
+            ui_url = action.get("uiUrl")
+            if ui_url and link(ui_url) != esc(ui_url):
+                where = (
+                    f"<span class='mx-open'>{link(ui_url, 'Open the Mixmax connection page')}"
+                    f"</span> {_NEW_TAB}"
+                )
+            else:
+                where = (
+                    "Membrane gave no page for it: in a terminal, run <code>membrane connect "
+                    f"--connectionId {esc(conn.get('id', '<id>'))}</code>"
+                )
+            self.action_link.value = (
+                f"{where}, do what it asks (Mixmax connects with an API token from your "
+                "Mixmax settings), then click “I've done it”."
+            )
+            self._log(f"Waiting for you: {description}")
         show(self.action_link)
-        show(self.done_button)
+        show(self.done_button, not self._is_sandbox())
         show(self.sandbox_connect_button, self._is_sandbox())
         hide(self.retry_button)
-        self._log(f"Waiting for you: {description}")
 
     def _terminal(self, conn: Connection, state: str) -> None:
         self.phase = "failed"
         details = _error_messages(conn) or "Membrane gave no details."
         self.connection_status.value = status_line(
-            "error", f"The Mixmax connection failed ({esc(state)}): {esc(details)}"
+            "error",
+            f"The Mixmax connection is {esc(_state_words(state))}. Membrane says: {_html(details)}",
         )
         self.action_link.value = _WHAT_TO_DO[state].format(id=esc(conn.get("id", "<id>")))
         show(self.action_link)
         show(self.retry_button)
         hide(self.done_button)
         hide(self.sandbox_connect_button)
-        self._log(f"Connection {state}: {details}")
+        self._log(f"The Mixmax connection is {_state_words(state)}. Membrane says: {details}")
 
     def _unknown(self, conn: Connection, state: str) -> None:
         self.phase = "failed"
         details = _error_messages(conn)
-        said = f" Membrane says: {esc(details)}" if details else ""
+        said = f" Membrane says: {_html(details)}" if details else ""
         self.connection_status.value = status_line(
             "warn",
-            f"The Mixmax connection is in state {esc(state)}, which is not usable yet.{said}",
+            f"The Mixmax connection is {esc(_state_words(state))}, so it cannot be used yet.{said}",
         )
         self.action_link.value = (
-            "Click “Check again” in a moment; if it stays so, reconnect it in a terminal "
-            f"(<code>membrane connect --connectionId {esc(conn.get('id', '<id>'))}</code>)."
+            "Click “Check again” in a moment. If it stays so, reconnect it: in a terminal, "
+            f"run <code>membrane connect --connectionId {esc(conn.get('id', '<id>'))}</code>."
         )
         show(self.action_link)
         show(self.retry_button)
         hide(self.done_button)
         hide(self.sandbox_connect_button)
-        self._log(f"Connection in state {state}.")
+        self._log(f"The Mixmax connection is {_state_words(state)}.")
 
     async def _ready(self, conn: Connection) -> None:
         transport = self._need_transport()
@@ -631,18 +751,14 @@ class ConnectWizard:
         hide(self.action_link)
         hide(self.done_button)
         hide(self.retry_button)
-        self.connection_status.value = status_line(
-            "wait", "READY; asking Mixmax who you are (get-current-user)…"
-        )
+        self.connection_status.value = status_line("wait", "connected; asking Mixmax who you are…")
         user = await AsyncClient(transport).me()
         self.user = user
         self.phase = "ready"
-        self.connection_status.value = status_line("ok", f"READY: {_describe_user(user)}")
-        self.use_status.value = status_line(
-            "action", "Click “Use this connection” to hand it to this notebook."
-        )
+        self.connection_status.value = status_line("ok", f"Connected to {_describe_user(user)}")
+        self.use_status.value = status_line("action", "Click “Use this connection” to finish.")
         show(self.use_button)
-        self._log("The Mixmax connection is READY.")
+        self._log("The Mixmax connection is ready.")
 
     # -- step 4 -------------------------------------------------------------------------
 
@@ -658,12 +774,30 @@ class ConnectWizard:
         self._step = 4
         self.phase = "connected"
         hide(self.use_button)
-        sandbox = " (the sandbox: emulated data)" if self.client.is_sandbox else ""
-        self.use_status.value = status_line(
-            "ok", f"In use{sandbox}: <code>wizard.client</code> is ready."
-        )
-        self._log("wizard.client is ready.")
+        sandbox = " (the sandbox: fake data)" if self.client.is_sandbox else ""
+        self.use_status.value = status_line("ok", f"Done: connected to Mixmax{sandbox}.")
+        self.next_step.value = self._next_step_html()
+        show(self.next_step)
+        self._log("Connected: Mixmax is ready to use.")
         return self.client
+
+    def _next_step_html(self) -> str:
+        """Where to go from here: the next app (in Voila), else the next cell."""
+        if self.next_app is not None:
+            href = esc(self.next_app)
+            return (
+                f"<b>Next:</b> <span class='mx-open'><a href=\"{href}\">"
+                f"{esc(self.next_label)}</a></span>"
+                + (
+                    " (on the sandbox it shows a demo account's fake data)."
+                    if self._is_sandbox()
+                    else ", which uses this connection."
+                )
+            )
+        return (
+            "<b>Next:</b> run the next cell of this notebook to use the connection. To "
+            "explore opens, clicks and replies, open the notebook 03_engagement.ipynb."
+        )
 
     async def autopilot(self, code: str | None = None) -> Client:
         """Click through every step as a person would, for the sandbox and demos.
@@ -678,12 +812,14 @@ class ConnectWizard:
             self.login_button.click()
             await self.wait()
         if self.phase == "awaiting-code":
-            self.code.value = code if code is not None else _sandbox_code(self.transport)
-            self.complete_button.click()
+            if code is None and self._is_sandbox():
+                self.sandbox_login_button.click()
+            else:
+                self.code.value = code if code is not None else _sandbox_code(self.transport)
+                self.complete_button.click()
             await self.wait()
         if self.phase == "client-action" and self._is_sandbox():
-            _sandbox_complete_action(self.transport, self.connection)
-            self.done_button.click()
+            self.sandbox_connect_button.click()
             await self.wait()
         if self.phase in ("ready", "connected"):
             return self.use()
@@ -693,18 +829,20 @@ class ConnectWizard:
         )
 
     def _sandbox_login(self) -> None:
-        """Complete the sandbox's fake login; the code never enters a widget."""
+        """Complete the sandbox's fake login; the code never enters a widget
+        (developers: ``transport.sandbox_login_code()`` reads the same code)."""
         if not self._is_sandbox() or self.phase != "awaiting-code":
             return
         code = _sandbox_code(self.transport)
-        self._start(self._login_complete(code), "complete the login", secrets=(code,))
+        self._start(self._login_complete(code), "sign in to the sandbox", secrets=(code,))
 
     def _sandbox_connect(self) -> None:
-        """Do the sandbox's fake connect page, then re-check as "I've done it" would."""
+        """Do the sandbox's fake connect page, then re-check as "I've done it" would
+        (developers: ``transport.sandbox_complete_connect(id)`` does the same)."""
         if not self._is_sandbox() or self.phase != "client-action":
             return
         _sandbox_complete_action(self.transport, self.connection)
-        self.done_button.click()
+        self._start(self._recheck(), "check the connection")
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -787,3 +925,43 @@ def _sandbox_complete_action(transport: Transport | None, conn: Mapping[str, Any
     if controls is None:
         raise MixmaxNbError("Only the sandbox can finish the connection step by itself.")
     controls.complete_connect(_connection_id(conn))
+
+
+def _checked_next_app(path: str | None) -> str | None:
+    """``next_app`` must be a page of this server (relative, or an absolute path):
+    never another site, never a ``javascript:`` URL."""
+    if path is None:
+        return None
+    parts = urlsplit(path.strip())
+    if not path.strip() or parts.scheme or parts.netloc:
+        raise InputError(
+            f"next_app must be a page of this server, such as 'dashboard.ipynb', not {path!r}.",
+            field="next_app",
+        )
+    return path.strip()
+
+
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def _html(text: str) -> str:
+    """``text`` (a message, ours or the service's) escaped, with its ``code`` spans as
+    ``<code>``: a person sees a command to type, not Markdown's backticks."""
+    return _CODE_SPAN.sub(r"<code>\1</code>", esc(text)).replace("`", "")
+
+
+def _plain(text: str) -> str:
+    """``text`` for the log: the same words, without Markdown's backticks."""
+    return _CODE_SPAN.sub(r"\1", text).replace("`", "")
+
+
+def _message(exc: BaseException) -> str:
+    """What went wrong, without the hint: the wizard says itself what to do next."""
+    if isinstance(exc, MixmaxNbError):
+        return exc.message
+    return redact(f"{type(exc).__name__}: {exc}")
+
+
+def _state_words(state: str) -> str:
+    words = _STATE_WORDS.get(state)
+    return words if words else f"in a state this page does not know (Membrane calls it “{state}”)"
