@@ -22,12 +22,19 @@ $(STAMP_DEV): pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) -e '.[dev,lab,app,warehouse,bench]'
 	touch $@
 
+# The dev install's extras are a superset of lab's and app's: when its stamp is newer than
+# both dependency files (make demo or make test ran since they changed), there is nothing
+# to install, so make lab / make app after make demo start at once.
+DEV_IS_CURRENT = [ $(STAMP_DEV) -nt pyproject.toml ] && [ $(STAMP_DEV) -nt constraints.txt ]
+
 $(STAMP_LAB): pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e '.[lab]'
+	@if $(DEV_IS_CURRENT); then echo "lab: the dev install is current and includes it"; \
+	else echo "$(PIP) -e '.[lab]'"; $(PIP) -e '.[lab]'; fi
 	touch $@
 
 $(STAMP_APP): pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e '.[lab,app]'
+	@if $(DEV_IS_CURRENT); then echo "app: the dev install is current and includes it"; \
+	else echo "$(PIP) -e '.[lab,app]'"; $(PIP) -e '.[lab,app]'; fi
 	touch $@
 
 ## make lab: JupyterLab on notebooks/, on the sandbox unless you are logged in to Membrane

@@ -12,13 +12,21 @@ figures draw data, and that clicks and uploads reach the kernel and come back.
   in a home and sandbox database of its own, and reuses it for its tests: a Voila
   start plus a kernel costs seconds on a 2-core machine.
 * Screenshots go to ``test-artifacts/browser/`` (gitignored), kept whether the test
-  passes or fails.
+  passes or fails, with the page's console (errors and warnings) beside them.
+* The console is part of the test: a page that logs an error (a failed load, an
+  uncaught exception, a widget that cannot find its model) or a front-end version
+  mismatch ("Unsatisfied version ... of shared singleton module", the sign that a
+  labextension was built for another JupyterLab than the page's) fails the test that
+  opened it, unless the message is on :data:`CONSOLE_ALLOWLIST`, where each entry
+  names why it may stay.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -28,7 +36,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +65,106 @@ BAD_TEXT = (
     "There was an error when executing cell",
     "Traceback (most recent call last)",
 )
+# Console messages that fail a test: every error, and the front-end version warnings
+# (module federation says "Unsatisfied version" for a singleton and "No satisfying
+# version" for a shared module when an extension wants another JupyterLab than the page).
+VERSION_MISMATCH = re.compile(r"Unsatisfied version|No satisfying version")
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """A console message that may stay, and why. ``url`` (a regex) is where it came from."""
+
+    name: str
+    reason: str
+    text: re.Pattern[str]
+    url: re.Pattern[str] | None = None
+
+    def matches(self, message: ConsoleMessage) -> bool:
+        if not self.text.search(message.text):
+            return False
+        return self.url is None or bool(self.url.search(message.url))
+
+
+@dataclass(frozen=True)
+class ConsoleMessage:
+    kind: str  # the console type ("error", "warning", ...) or "pageerror"
+    text: str
+    url: str = ""
+
+    def __str__(self) -> str:
+        where = f" [{self.url}]" if self.url else ""
+        return f"{self.kind}: {self.text}{where}"
+
+    @property
+    def bad(self) -> bool:
+        return self.kind in ("error", "pageerror") or bool(VERSION_MISMATCH.search(self.text))
+
+
+CONSOLE_ALLOWLIST: tuple[Allowed, ...] = (
+    Allowed(
+        name="voila-lab-template-fontawesome-cdn",
+        reason=(
+            "Voila's stock 'lab' template (share/jupyter/voila/templates/lab/index.html.j2) "
+            "links Font Awesome 5 from cdn.jsdelivr.net; offline the two stylesheets fail to "
+            "load. Nothing depends on them: the widgets bundle serves Font Awesome 5.15.4 "
+            "itself (the button icons) and our spinner is an inline SVG. Only a template of "
+            "our own without those two <link>s removes the requests."
+        ),
+        text=re.compile(r"^Failed to load resource: net::ERR_"),
+        url=re.compile(r"^https://cdn\.jsdelivr\.net/npm/@fortawesome/fontawesome-free@"),
+    ),
+)
+
+
+@dataclass
+class ConsoleWatch:
+    """What the pages a test opened logged; :meth:`check` fails the test on a bad one."""
+
+    messages: list[ConsoleMessage] = field(default_factory=list)
+    pages: list[Any] = field(default_factory=list)
+
+    def record(self, message: ConsoleMessage) -> None:
+        self.messages.append(message)
+
+    def unexpected(self) -> list[ConsoleMessage]:
+        return [
+            m
+            for m in self.messages
+            if m.bad and not any(allowed.matches(m) for allowed in CONSOLE_ALLOWLIST)
+        ]
+
+    def check(self) -> None:
+        for page in self.pages:
+            # Console events are delivered while Playwright waits on the page: a round
+            # trip hands over whatever the page logged since the test's last call.
+            # (A closed or crashed page has nothing more to say.)
+            with contextlib.suppress(Exception):
+                page.evaluate("0")
+        bad = self.unexpected()
+        if bad:
+            listing = "\n".join(f"  {m}" for m in bad)
+            pytest.fail(
+                f"the page's console has {len(bad)} error(s) or version warning(s) that "
+                f"CONSOLE_ALLOWLIST (tests/browser/conftest.py) does not allow:\n{listing}",
+                pytrace=False,
+            )
+
+
+CONSOLE = pytest.StashKey[ConsoleWatch]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """After a browser test's body passed, its pages' console must be clean too: a bad
+    message fails the test itself (not only its teardown)."""
+    result = yield
+    watch = item.stash.get(CONSOLE, None)
+    if watch is not None:
+        watch.check()
+    return result
+
+
 VOILA_START_S = 120.0  # a cold start on a loaded 2-core machine (Voila + kernel import)
 PAGE_TIMEOUT_MS = 90_000  # the first render runs the notebook (sandbox seeding, a pull)
 
@@ -213,26 +321,30 @@ def open_app(
 ) -> Iterator[Callable[[str], Any]]:
     """``open_app("dashboard.ipynb")``: a fresh page on that app, rendered, errors watched.
 
-    A screenshot named after the test is saved at the end, pass or fail.
+    A screenshot named after the test is saved at the end, pass or fail. The page's
+    console errors and version warnings fail the test (see :data:`CONSOLE_ALLOWLIST`).
     """
     opened: list[Any] = []
-    console_errors: list[str] = []
+    watch = ConsoleWatch(pages=opened)
+    request.node.stash[CONSOLE] = watch
+
+    def on_console(msg: Any) -> None:
+        if msg.type in ("error", "warning"):
+            location = msg.location or {}
+            watch.record(ConsoleMessage(msg.type, msg.text, str(location.get("url") or "")))
 
     def _open(notebook: str) -> Any:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.set_default_timeout(PAGE_TIMEOUT_MS)
-        page.on(
-            "console",
-            lambda msg: console_errors.append(msg.text) if msg.type == "error" else None,
-        )
-        page.on("pageerror", lambda exc: console_errors.append(f"pageerror: {exc}"))
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: watch.record(ConsoleMessage("pageerror", str(exc))))
+        opened.append(page)
         page.goto(voila_app.render_url(notebook), wait_until="domcontentloaded")
         # Voila has run the notebook once the widget outputs exist in the page.
         page.wait_for_selector(
             ".jp-OutputArea-output .widget-box, .jp-OutputArea-output .lm-Widget"
         )
-        opened.append(page)
         return page
 
     yield _open
@@ -244,10 +356,12 @@ def open_app(
             page.screenshot(path=str(ARTIFACTS / f"{name}{suffix}.png"), full_page=True)
         finally:
             page.context.close()
-    if console_errors:
-        # Kept with the screenshots: harmless noise (CDN look-ups that fail offline,
-        # JupyterLab shared-module warnings) is expected; the log helps when not.
-        (ARTIFACTS / f"{request.node.name}.console.txt").write_text("\n".join(console_errors))
+    log = ARTIFACTS / f"{request.node.name.replace('/', '_')}.console.txt"
+    if watch.messages:
+        # Kept with the screenshots, allowed messages and plain warnings included.
+        log.write_text("\n".join(str(m) for m in watch.messages) + "\n")
+    else:
+        log.unlink(missing_ok=True)  # a stale log from an earlier run would mislead
 
 
 class Ui:
