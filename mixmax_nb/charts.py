@@ -22,6 +22,7 @@ hover text and the one house template (:data:`TEMPLATE`). Rules:
 
 from __future__ import annotations
 
+import hashlib
 import html
 import math
 import re
@@ -41,6 +42,7 @@ __all__ = [
     "TEMPLATE",
     "cohort_chart",
     "comparison_chart",
+    "figure_html",
     "funnel_chart",
     "heatmap_chart",
     "is_sandbox",
@@ -155,6 +157,22 @@ def _finish(
     )
     fig.layout.meta = {"source": "sandbox" if sandbox else (_source(source_frame) or "")}
     return fig
+
+
+def figure_html(figure: Any, *, include_plotlyjs: bool | str = False) -> str:
+    """``figure`` (a Figure, a FigureWidget or its JSON) as an HTML fragment that draws it
+    with the page's plotly.js, full width. Its element id comes from the figure itself,
+    so the same figure gives the same text (plotly's own ids are random per call)."""
+    fig = figure if isinstance(figure, go.Figure) else go.Figure(figure)
+    digest = hashlib.sha1(fig.to_json().encode("utf-8"), usedforsecurity=False).hexdigest()
+    return str(
+        fig.to_html(
+            include_plotlyjs=include_plotlyjs,
+            full_html=False,
+            default_width="100%",
+            div_id=f"mx-figure-{digest[:16]}",
+        )
+    )
 
 
 def title_of(fig: go.Figure) -> str:

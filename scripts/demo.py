@@ -5,6 +5,12 @@ MIXMAX_NB_BACKEND, which the Makefile sets to the sandbox), renders it to
 ``build/<name>.html`` with figures embedded, and prints one line per notebook. The
 notebooks on disk are never modified.
 
+Widgets are saved without their state (it can hold what a person typed), so a page
+would show each form as its Python repr. Instead, once a notebook has run, the same
+kernel draws each displayed form as static HTML (``mixmax_nb.widgets.static``: the
+form as it ended, the dashboard with every tab's figure) and that becomes the
+output's ``text/html``.
+
 Each run uses a fresh toolkit home (a temporary ``MIXMAX_NB_HOME``: a new sandbox
 account, empty caches and journals), so running it twice tells the same story; pass
 ``--keep-home`` to use the usual home instead.
@@ -24,10 +30,15 @@ from typing import Any
 PLOTLY_FILE = "plotly.min.js"
 """plotly.js, written once beside the pages: each page stays small and works offline."""
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
-def execute(path: Path, timeout: int) -> Any:
-    """Run one notebook top to bottom with nbclient; return the executed notebook."""
+def execute(path: Path, timeout: int, *, store_widget_state: bool = False) -> Any:
+    """Run one notebook top to bottom with nbclient; return the executed notebook, each
+    widget output with a static drawing of its form beside it (see the module doc).
+
+    ``store_widget_state=True`` also saves the widget state, as Jupyter does (the tests
+    scan it for secrets); a demo page never needs it."""
     import nbformat
     from nbclient import NotebookClient
     from traitlets.config import Config
@@ -44,34 +55,70 @@ def execute(path: Path, timeout: int) -> Any:
             nb,
             timeout=timeout,
             kernel_name="python3",
-            store_widget_state=False,
+            store_widget_state=store_widget_state,
             resources={"metadata": {"path": str(path.parent)}},
             config=config,
         )
-        client.execute()
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+            if store_widget_state:
+                client.set_widgets_metadata()  # as NotebookClient.execute() would
+            views = widget_views(nb)
+            if views:
+                ids = sorted({v[WIDGET_MIME]["model_id"] for v in views})
+                probe = nbformat.v4.new_code_cell(
+                    "from mixmax_nb.widgets import static as _mx_static\n"
+                    f"await _mx_static.publish({ids!r})"
+                )
+                nb.cells.append(probe)  # nbclient writes outputs back by index
+                try:
+                    client.execute_cell(probe, len(nb.cells) - 1)
+                finally:
+                    nb.cells.pop()  # not part of the notebook the page shows
+                add_snapshots(views, probe.outputs)
     return nb
+
+
+def widget_views(nb: Any) -> list[dict[str, Any]]:
+    """The ``data`` of every output that displays a widget."""
+    return [
+        output["data"]
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+        if WIDGET_MIME in output.get("data", {})
+    ]
+
+
+def add_snapshots(views: list[dict[str, Any]], probe_outputs: list[Any]) -> None:
+    """Put each widget's static drawing beside its widget view, as ``text/html``."""
+    from mixmax_nb.widgets.static import MIME
+
+    shots: dict[str, str] = {}
+    for output in probe_outputs:
+        shots.update(output.get("data", {}).get(MIME, {}))
+    for data in views:
+        shot = shots.get(data[WIDGET_MIME].get("model_id"))
+        if shot:
+            data["text/html"] = shot
 
 
 def export_html(nb: Any, out: Path) -> Path:
     """``nb`` as one HTML page at ``out``; its figures load ``plotly.min.js`` from
     beside it (written once), instead of each page inlining 4.6 MB of plotly.js."""
-    import plotly.io as pio
     from nbconvert import HTMLExporter
     from plotly.offline import get_plotlyjs
 
-    figures = 0
+    from mixmax_nb import charts
+
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if PLOTLY_MIME in data:
                 # The figure's own JSON, drawn by the shared plotly.js when the page loads.
-                data["text/html"] = pio.to_html(
-                    data[PLOTLY_MIME], include_plotlyjs=False, full_html=False,
-                    default_width="100%",
-                )  # fmt: skip
-                figures += 1
+                data["text/html"] = charts.figure_html(data[PLOTLY_MIME])
     body, _ = HTMLExporter().from_notebook_node(nb)
-    if figures:
+    if "Plotly.newPlot(" in body:  # figures of their own, or drawn inside a form
         shared = out.parent / PLOTLY_FILE
         if not shared.exists():
             shared.write_text(get_plotlyjs(), encoding="utf-8")

@@ -56,8 +56,6 @@ def test_notebook_has_one_parameters_cell(path: Path) -> None:
 def test_notebook_runs_on_the_sandbox_and_leaks_no_secret(
     path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nbclient import NotebookClient
-
     nb = nbformat.read(path, as_version=4)
     if "faketime" in os.environ.get("LD_PRELOAD", "") and any(
         "warehouse.load(" in cell.source for cell in nb.cells
@@ -70,14 +68,9 @@ def test_notebook_runs_on_the_sandbox_and_leaks_no_secret(
     monkeypatch.setenv("MIXMAX_NB_HOME", str(tmp_path / "home"))
     # As make demo runs them: figures as their JSON, plotly.js kept out of the notebook.
     monkeypatch.setenv("PLOTLY_RENDERER", "plotly_mimetype")
-    client = NotebookClient(
-        nb,
-        timeout=600,
-        kernel_name="python3",
-        store_widget_state=True,  # what Jupyter saves, Password values included
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    client.execute()
+    # As make demo runs them (each form drawn as static HTML beside its widget view),
+    # and saving the widget state as Jupyter does, Password values included.
+    nb = _demo().execute(path, 600, store_widget_state=True)
 
     errors = [
         output
@@ -103,6 +96,20 @@ def test_notebook_runs_on_the_sandbox_and_leaks_no_secret(
     assert size < MAX_SHARED_BYTES, f"{path.name}: the executed notebook is {size:,} bytes"
     page = _demo().export_html(saved, tmp_path / f"{path.stem}.html")
     assert page.stat().st_size < MAX_SHARED_BYTES, f"{page.name}: {page.stat().st_size:,} bytes"
+    # The page shows each form, not its Python repr (nbconvert has no widget state).
+    views = [
+        output["data"]
+        for cell in saved.cells
+        for output in cell.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in output.get("data", {})
+    ]
+    assert all("mx-static" in data.get("text/html", "") for data in views), path.name
+    shown = page.read_text(encoding="utf-8")
+    for repr_start in ("VBox(children=", "HBox(children=", "HTML(value="):
+        assert repr_start not in shown, f"{page.name} shows a widget's repr {repr_start}"
+    assert shown.count('class="mx-static"') >= len(
+        {d["application/vnd.jupyter.widget-view+json"]["model_id"] for d in views}
+    )
 
 
 MAX_SHARED_BYTES = 1_000_000

@@ -63,6 +63,7 @@ from ..data.export import defuse as csv_safe
 from ..data.planner import ASK_ABOVE_S, EngagementPlan
 from ._common import TaskRunner, error_text, esc, show, spinner
 from ._resize import FitFigures
+from .static import register as register_static
 
 __all__ = ["EngagementDashboard", "csv_safe", "kpi_table_html"]
 
@@ -372,6 +373,7 @@ class EngagementDashboard:
                 self.output,
             ]
         )
+        register_static(self.widget, self.static_html)
         self._show_compare_controls()
         show(self.confirm_box, False)
         show(self.progress, False)
@@ -383,10 +385,11 @@ class EngagementDashboard:
     # -- construction helpers ---------------------------------------------------------
 
     @classmethod
-    def from_data(cls, data: EngagementData) -> EngagementDashboard:
-        """A dashboard over an engagement dataset already in hand (no client, no Refresh)."""
-        board = cls(None, load=False, detail=data.detail)
-        board.refresh_button.disabled = True
+    def from_data(cls, data: EngagementData, *, client: Any = None) -> EngagementDashboard:
+        """A dashboard over an engagement dataset already in hand, drawn at once; with
+        ``client``, Refresh pulls again through it (without, it shows fixed data)."""
+        board = cls(client, load=False, detail=data.detail)
+        board.refresh_button.disabled = client is None
         board.load(data)
         return board
 
@@ -723,6 +726,19 @@ class EngagementDashboard:
         return html_path, csv_path
 
     def report_html(self, m: dict[str, Any], include_plotlyjs: bool | str = True) -> str:
+        """The report page: filters, cards, the KPI table and every tab's figure."""
+        sandbox = self.data is not None and self.data.source == "sandbox"
+        return "\n".join(
+            [
+                "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+                "<title>Engagement report</title></head><body style='font-family:sans-serif'>",
+                f"<h1>Engagement report{' — ' + charts.SANDBOX_MARK if sandbox else ''}</h1>",
+                self._report_body(m, include_plotlyjs),
+                "</body></html>",
+            ]
+        )
+
+    def _report_body(self, m: dict[str, Any], include_plotlyjs: bool | str) -> str:
         sandbox = self.data is not None and self.data.source == "sandbox"
         filters = self._filter_args()
         described = "; ".join(
@@ -731,9 +747,6 @@ class EngagementDashboard:
             if v is not None
         )
         parts = [
-            "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-            "<title>Engagement report</title></head><body style='font-family:sans-serif'>",
-            f"<h1>Engagement report{' — ' + charts.SANDBOX_MARK if sandbox else ''}</h1>",
             f"<p>Filters: {described}</p>",
             _cards_html(m["summary"], sandbox),
             "<h2>KPI table</h2>",
@@ -750,11 +763,17 @@ class EngagementDashboard:
             parts.append(f"<h2>{esc(title)}</h2>")
             # plotly.js once, at the first figure; later figures reuse it.
             parts.append(
-                fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs if first else False)
+                charts.figure_html(fig, include_plotlyjs=include_plotlyjs if first else False)
             )
             first = False
-        parts.append("</body></html>")
         return "\n".join(parts)
+
+    def static_html(self) -> str:
+        """The dashboard as it stands, for a shared page (see :mod:`.static`): its status,
+        cards, KPI table and every tab's figure (drawn by the page's plotly.js)."""
+        if self.data is None:
+            return f"<div>{self.status.value}</div><div>{self.table.value}</div>"
+        return f"<div>{self.status.value}</div>" + self._report_body(self.metrics(), False)
 
     @staticmethod
     def report_csv(table: pd.DataFrame) -> str:

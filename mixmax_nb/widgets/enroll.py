@@ -158,7 +158,9 @@ class EnrollmentForm:
             rows=4,
             layout={"width": "60%"},
         )
-        self.paste_button = w.Button(description="Use pasted addresses", icon="paste")
+        self.paste_button = w.Button(
+            description="Use pasted addresses", icon="paste", layout={"width": "auto"}
+        )
         self.source_info = w.HTML()
         # 3. mapping
         self.email_column = w.Dropdown(description="Email", options=[])
