@@ -104,8 +104,13 @@ def add_snapshots(views: list[dict[str, Any]], probe_outputs: list[Any]) -> None
 
 
 def export_html(nb: Any, out: Path) -> Path:
-    """``nb`` as one HTML page at ``out``; its figures load ``plotly.min.js`` from
-    beside it (written once), instead of each page inlining 4.6 MB of plotly.js."""
+    """``nb`` as one HTML page at ``out`` that works offline: its figures load
+    ``plotly.min.js`` from beside it (written once), instead of each page inlining
+    4.6 MB of plotly.js, and nothing is fetched from a CDN (nbconvert's page template
+    asks cdnjs for require.js and MathJax: neither is needed here, our notebooks have
+    no math, and a ``$`` in a sentence should stay a dollar)."""
+    import re
+
     from nbconvert import HTMLExporter
     from plotly.offline import get_plotlyjs
 
@@ -117,19 +122,16 @@ def export_html(nb: Any, out: Path) -> Path:
             if PLOTLY_MIME in data:
                 # The figure's own JSON, drawn by the shared plotly.js when the page loads.
                 data["text/html"] = charts.figure_html(data[PLOTLY_MIME])
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    exporter = HTMLExporter()
+    body, _ = exporter.from_notebook_node(nb)
+    for url in (exporter.require_js_url, exporter.mathjax_url):
+        body = re.sub(rf'<script[^>]*src="{re.escape(url)}[^"]*"[^>]*>\s*</script>', "", body)
     if "Plotly.newPlot(" in body:  # figures of their own, or drawn inside a form
         shared = out.parent / PLOTLY_FILE
         if not shared.exists():
             shared.write_text(get_plotlyjs(), encoding="utf-8")
-        # The page template loads require.js; hidden from plotly.js for a moment, so that
-        # plotly.js sets window.Plotly (what the figures call) instead of an AMD module.
-        load = (
-            "<script>window.__mxDefine = window.define; window.define = undefined;</script>"
-            f'<script src="{PLOTLY_FILE}"></script>'
-            "<script>window.define = window.__mxDefine;</script>"
-        )
-        body = body.replace("</head>", load + "\n</head>", 1)
+        # No require.js on the page: plotly.js sets window.Plotly, what the figures call.
+        body = body.replace("</head>", f'<script src="{PLOTLY_FILE}"></script>\n</head>', 1)
     out.write_text(body, encoding="utf-8")
     return out
 
