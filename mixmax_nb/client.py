@@ -232,6 +232,24 @@ class AsyncClient:
         """Run an action; return its raw ``output``."""
         return (await self.run(key, input))["output"]
 
+    async def action_run_log(self, run_id: str, *, details: bool = False) -> dict[str, Any]:
+        """The log record of one action run: ``{id, name, status, input, output | error,
+        createdAt, completedAt, duration, ...}`` (`membrane action-run-log get`).
+
+        ``run_id`` is the ``actionRunId`` of a result or of an error
+        (``ActionFailedError.action_run_id``); ``details=True`` asks for the details
+        variant, which adds what Membrane kept of the request and the response. Works
+        on every backend. Raises NotFoundError for an unknown id."""
+        self._check_open()
+        if not run_id or not isinstance(run_id, str):
+            raise InputError("An action run id (actionRunId) is required.", field="run_id")
+        # Membrane's own record, not a Mixmax call: outside the 120/min, safe to retry.
+        return await call_with_retry(
+            lambda: self.transport.action_run_log(run_id, details=details),
+            limiter=self._unpaced,
+            policy=self.retry,
+        )
+
     async def action_records(
         self, intent: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
@@ -860,6 +878,16 @@ class Client:
     def run_action(self, key: str, input: Mapping[str, Any] | None = None) -> Any:
         """Run an action; return its raw ``output``."""
         return run_sync(self.aio.run_action(key, input))
+
+    def action_run_log(self, run_id: str, *, details: bool = False) -> dict[str, Any]:
+        """The log record of one action run: ``{id, name, status, input, output | error,
+        createdAt, completedAt, duration, ...}`` (`membrane action-run-log get`).
+
+        ``run_id`` is the ``actionRunId`` of a result or of an error
+        (``ActionFailedError.action_run_id``); ``details=True`` asks for the details
+        variant, which adds what Membrane kept of the request and the response. Works
+        on every backend. Raises NotFoundError for an unknown id."""
+        return run_sync(self.aio.action_run_log(run_id, details=details))
 
     def action_records(self, intent: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """What the connection offers, ranked by ``intent`` when given (Membrane's records)."""

@@ -255,7 +255,12 @@ class ActionFailedError(ServiceError):
     def __init__(self, message: str, **kw: Any) -> None:
         run_id = kw.get("action_run_id")
         if run_id and "hint" not in kw:
-            kw["hint"] = f"Details: `membrane action-run-log get {run_id} --details`."
+            # The client call works on every backend (the in-process sandbox has no
+            # `membrane` command); the CLI line is for a shell with the real CLI.
+            kw["hint"] = (
+                f"Details: client.action_run_log({str(run_id)!r}, details=True) "
+                f"(with the Membrane CLI: `membrane action-run-log get {run_id} --details`)."
+            )
         super().__init__(message, **kw)
 
 

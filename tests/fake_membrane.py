@@ -11,7 +11,8 @@ It is steered by files in the directory named by ``FAKE_MEMBRANE_DIR``:
     ``{"<command>": reply | [reply, ...]}`` where ``<command>`` is the command's words
     (``"--version"``, ``"login"``, ``"login complete"``, ``"status"``,
     ``"connection ensure"``, ``"connection get"``, ``"connection list"``,
-    ``"action list"``, ``"action run"``, ``"act"``, ``"request"``) or ``"*"`` for any.
+    ``"action list"``, ``"action run"``, ``"act"``, ``"action-run-log get"``,
+    ``"request"``) or ``"*"`` for any.
     A list is consumed one reply per call; its last reply then repeats. A command with
     no entry gets the default answer (a logged-in user with a READY Mixmax connection).
 
@@ -50,6 +51,7 @@ COMMANDS = (
     "connection list",
     "action list",
     "action run",
+    "action-run-log get",
 )
 
 # The fields @membranehq/sdk's ConnectionApiResponse requires (id, name, userId,
@@ -79,6 +81,24 @@ ACTION_KEYS = (
 )  # fmt: skip
 ACTION_IDS = {key: f"66a0{i:020x}" for i, key in enumerate(ACTION_KEYS)}
 
+# `action-run-log get run_123`: the fields the SDK's BaseActionRunLogRecord requires
+# (userId, id, name, integrationActionId, integrationId, connectionId, status, createdAt).
+RUN_LOG: dict[str, Any] = {
+    "userId": "user_1",
+    "tenantId": "tenant_1",
+    "id": "run_123",
+    "name": "Get Current User",
+    "integrationActionId": ACTION_IDS["get-current-user"],
+    "integrationId": "int_mixmax",
+    "connectionId": "conn_mixmax_1",
+    "input": {},
+    "output": {"key": "get-current-user"},
+    "status": "success",
+    "createdAt": "2026-01-05T09:00:01.000Z",
+    "completedAt": "2026-01-05T09:00:01.250Z",
+    "duration": 250,
+}
+
 
 def _dir() -> Path:
     return Path(os.environ["FAKE_MEMBRANE_DIR"])
@@ -107,7 +127,7 @@ def _flags(argv: list[str]) -> tuple[list[str], dict[str, list[str]]]:
     positional: list[str] = []
     flags: dict[str, list[str]] = {}
     i = 0
-    boolean = {"--json", "--wait", "--tenant", "--non-interactive"}
+    boolean = {"--json", "--wait", "--tenant", "--non-interactive", "--details"}
     while i < len(argv):
         arg = argv[i]
         if arg.startswith("--"):
@@ -191,6 +211,16 @@ def _default(command: str, argv: list[str]) -> tuple[Any, int]:
             },
             "actionRunId": "run_123",
         }, 0
+    if command == "action-run-log get":
+        # The log of the one run the fake answers (`run_123`), as the SDK's
+        # ActionRunLogRecordApiResponse; `--details` adds the raw exchange (shape assumed).
+        ref = positional[2] if len(positional) > 2 else ""
+        if ref != RUN_LOG["id"]:
+            message = f"Action run log {ref!r} not found"
+            return {"type": "bad_request", "key": "not_found", "message": message}, 1
+        if "details" in flags:
+            return {**RUN_LOG, "request": {"method": "GET", "path": "/users/me"}}, 0
+        return RUN_LOG, 0
     if command == "request":
         data = flags.get("data", [None])[0]
         return {

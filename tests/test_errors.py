@@ -63,7 +63,11 @@ def test_messages_say_what_to_do_next() -> None:
     assert "try again" in str(ServerError("Boom."))
     assert "wait 7 s" in str(RateLimitedError("429", retry_after=7))
     assert "wait a minute" in str(RateLimitedError("429"))
-    assert "action-run-log get r1 --details" in str(ActionFailedError("No.", action_run_id="r1"))
+    failed = str(ActionFailedError("No.", action_run_id="r1"))
+    # A call that works on every backend (the in-process sandbox has no `membrane`),
+    # then the CLI's own command.
+    assert "Details: client.action_run_log('r1', details=True)" in failed
+    assert "`membrane action-run-log get r1 --details`" in failed
     assert str(ActionFailedError("No.")) == "No."
     assert str(InputError("Bad email.", field="email")) == "Bad email."
     assert InputError("x", field="email").field == "email"
@@ -140,6 +144,26 @@ def test_messages_hints_and_raw_output_are_redacted() -> None:
         assert "abcdefgh12345678" not in text
     bad = BadOutputError("x", raw=f"oops {JWT}")
     assert JWT not in bad.raw
+
+
+def test_the_run_log_hint_carries_no_secret() -> None:
+    """The hint repeats the run id, and only it: nothing of the error's data or output."""
+    err = error_from_payload(
+        {
+            "type": "action_run",
+            "message": "refused",
+            "data": {"actionRunId": "66a0f1", "headers": {"x-api-token": "tok-1234-5678"}},
+        },
+        stdout=f'{{"token": "{JWT}"}}',
+    )
+    assert isinstance(err, ActionFailedError) and err.action_run_id == "66a0f1"
+    assert err.hint == (
+        "Details: client.action_run_log('66a0f1', details=True) "
+        "(with the Membrane CLI: `membrane action-run-log get 66a0f1 --details`)."
+    )
+    # A run id shaped like a token (a broken CLI) is redacted like any text.
+    odd = ActionFailedError("x", action_run_id=JWT)
+    assert JWT not in str(odd) and "client.action_run_log(" in str(odd)
 
 
 def test_raw_output_is_clipped() -> None:

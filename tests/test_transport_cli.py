@@ -150,6 +150,36 @@ def test_argv_of_every_command() -> None:
     ]
 
 
+def test_argv_of_action_run_log() -> None:
+    assert cli.argv_action_run_log("r1") == ["action-run-log", "get", "r1", "--json"]
+    assert cli.argv_action_run_log("r1", details=True) == [
+        "action-run-log",
+        "get",
+        "r1",
+        "--details",
+        "--json",
+    ]
+    with pytest.raises(InputError, match="start with '-'"):
+        cli.argv_action_run_log("--details")
+
+
+def test_action_run_log_through_the_cli(fake_membrane: FakeMembrane) -> None:
+    t = transport()
+    log = run(t.action_run_log("run_123"))
+    assert log["id"] == "run_123" and log["status"] == "success"
+    assert "request" in run(t.action_run_log("run_123", details=True))
+    with pytest.raises(NotFoundError) as info:
+        run(t.action_run_log("run_404"))
+    assert info.value.key == "not_found"
+    assert fake_membrane.calls()[-1] == ["action-run-log", "get", "run_404", "--json"]
+
+
+def test_action_run_log_that_is_not_a_record_is_bad_output(fake_membrane: FakeMembrane) -> None:
+    fake_membrane.on("action-run-log get", {"json": {"ok": True}})
+    with pytest.raises(BadOutputError, match="action-run-log"):
+        run(transport().action_run_log("run_123"))
+
+
 @pytest.mark.parametrize(("asked", "sent"), [(0, 1), (-5, 1), (30, 30), (61, 60), (600, 60)])
 def test_connection_wait_timeout_is_clamped_to_what_the_cli_accepts(asked: int, sent: int) -> None:
     assert f"--timeout={sent}" in cli.argv_connection_get("c", wait=True, timeout=asked)
@@ -445,6 +475,7 @@ def test_action_failed_keeps_type_key_message_run_id_and_raw_output(
     assert err.action_key == "add-recipient-to-sequence"
     assert "add-recipient-to-sequence: sequenceId does not exist in this team" in str(err)
     assert "membrane action-run-log get run_987 --details" in str(err)
+    assert "client.action_run_log('run_987', details=True)" in str(err)
     assert json.loads(err.stdout) == error
     assert err.stderr == "warn: slow network\n"
 

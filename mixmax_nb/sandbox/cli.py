@@ -2,9 +2,10 @@
 
 It accepts the command lines ``mixmax_nb.transport.cli`` builds (``--version``,
 ``login``, ``login complete``, ``status``, ``connection ensure|get|list``,
-``action list|run``, ``act``, ``request``) and prints the same JSON on stdout with
-exit code 0; on failure it prints Membrane's error JSON ``{type, key, message,
-data}`` on stdout and exits 1 (2 for a command line it does not understand).
+``action list|run``, ``act``, ``action-run-log get [--details]``, ``request``) and
+prints the same JSON on stdout with exit code 0; on failure it prints Membrane's
+error JSON ``{type, key, message, data}`` on stdout and exits 1 (2 for a command line
+it does not understand).
 Pointing ``MIXMAX_NB_MEMBRANE_BIN`` at it makes the real subprocess path run end
 to end. The database is ``MIXMAX_NB_SANDBOX_DB`` (else the default under
 ``MIXMAX_NB_HOME``), shared with the in-process transport.
@@ -28,7 +29,7 @@ from ..config import Settings
 from .faults import FAULT_KINDS, Gate, MembraneFault
 from .membrane import Emulator
 
-_FLAGS = frozenset({"json", "tenant", "non-interactive", "wait", "reset", "rawData"})
+_FLAGS = frozenset({"json", "tenant", "non-interactive", "wait", "reset", "rawData", "details"})
 _SHORT = {"-X": "method", "-H": "header", "-d": "data"}
 _MULTI = frozenset({"header", "query", "pathParam"})
 NON_JSON_OUTPUT = "Error: Unexpected token < in JSON at position 0\n<html>sandbox fault</html>\n"
@@ -147,6 +148,8 @@ def _membrane(emu: Emulator, words: list[str], opts: dict[str, Any]) -> Any:
             selector,
             lambda cid, g: emu.run_action(ref, data, cid, by=by, truncate=g.truncate),
         )
+    if cmd == ["action-run-log", "get"] and len(words) == 3:
+        return emu.action_run_log(words[2], details=bool(opts.get("details")))
     if words[:1] == ["request"] and len(words) == 3:
         query: dict[str, Any] = {}
         for pair in opts.get("query", []):

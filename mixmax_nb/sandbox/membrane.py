@@ -14,18 +14,21 @@ transport see the same account.
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import hmac
 import json
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .. import catalog
 from ..config import CLIENT_NAME, Settings
-from ..errors import BadOutputError, CliTimeoutError, InputError
+from ..errors import BadOutputError, CliTimeoutError, InputError, _redact_value
 from ..transport.actions import LIST_PAGE_SIZE, ActionDirectory, ActionInfo, ActionPage
 from ..transport.base import (
     MEMBRANE_MAX_REQUEST_BYTES,
@@ -58,6 +61,11 @@ STATES = (
     "READY",
     "DISCONNECTING",
 )
+# Who and where, as the connection and run logs name them (made-up ids).
+SANDBOX_USER_ID = "sandbox-user"
+SANDBOX_TENANT_ID = "sandbox-tenant"
+INTEGRATION_ID = "sandbox-mixmax-integration"
+EXTERNAL_APP_ID = "mixmax"
 # How many plain (not --wait) `connection get` calls still see BUILDING (assumed).
 BUILDING_POLLS = 1
 _WORD = re.compile(r"[a-z0-9]+")
@@ -389,15 +397,15 @@ class Emulator:
             "id": cid,
             "name": CONNECTION_NAME,
             "key": "mixmax",
-            "userId": "sandbox-user",
-            "tenantId": "sandbox-tenant",
+            "userId": SANDBOX_USER_ID,
+            "tenantId": SANDBOX_TENANT_ID,
             "state": state,
             "connected": state == "READY",
             "isDefunct": False,
             "errors": [],
-            "integrationId": "sandbox-mixmax-integration",
+            "integrationId": INTEGRATION_ID,
             "connectorId": "sandbox-mixmax-connector",
-            "externalAppId": "mixmax",
+            "externalAppId": EXTERNAL_APP_ID,
             "createdAt": iso(now),
             "updatedAt": iso(now),
             "sandbox": True,
@@ -536,10 +544,29 @@ class Emulator:
         truncate: bool = False,
     ) -> ActionRunResult:
         """Run by the connection's action id (``action run``, ``act --id``) or, with
-        ``by="key"``, by key (``act --key``)."""
+        ``by="key"``, by key (``act --key``). Every run that gets an ``actionRunId``
+        (success or failure) leaves a log record, read by :meth:`action_run_log`."""
         spec = _find_action(ref, cid, by=by)
         rid = run_id()
-        data = dict(input or {})
+        run = _Run(rid, spec, cid, copy.deepcopy(dict(input or {})), int(self.clock() * 1000))
+        try:
+            output = self._run(spec, dict(input or {}), cid, rid, run, truncate=truncate)
+        except MembraneFault as fault:
+            self._log_run(run, error=fault.payload)
+            raise
+        self._log_run(run, output=output)
+        return {"output": output, "actionRunId": rid}
+
+    def _run(
+        self,
+        spec: catalog.ActionSpec,
+        data: dict[str, Any],
+        cid: str,
+        rid: str,
+        run: _Run,
+        *,
+        truncate: bool,
+    ) -> Any:
         # The same schema `action list` shows for this connection.
         input_schema, _ = self.action_schemas(spec)
         problems = schema.errors(input_schema, data)
@@ -557,10 +584,14 @@ class Emulator:
         path = spec.path
         for name in re.findall(r"\{(\w+)\}", path):
             path = path.replace("{" + name + "}", str(data.pop(name)))
-        if spec.method == "GET":
-            response = self.mixmax.handle("GET", path, data, None, truncate=truncate)
-        else:
-            response = self.mixmax.handle(spec.method, path, None, data, truncate=truncate)
+        query, body = (data, None) if spec.method == "GET" else (None, data)
+        run.request = {"method": spec.method, "path": path, "query": query, "body": body}
+        response = self.mixmax.handle(spec.method, path, query, body, truncate=truncate)
+        run.response = {
+            "status": response.status,
+            "headers": dict(response.headers),
+            "body": response.body,
+        }
         if response.status >= 400:
             raise MembraneFault(
                 vendor_error(
@@ -571,7 +602,74 @@ class Emulator:
                     action_run_id=rid,
                 )
             )
-        return {"output": response.body, "actionRunId": rid}
+        return response.body
+
+    # -- action run logs -------------------------------------------------------------------
+
+    def _log_run(
+        self, run: _Run, *, output: Any = None, error: Mapping[str, Any] | None = None
+    ) -> None:
+        """Store the run's record as `action-run-log get --details` shows it. Values go
+        through the toolkit's redaction of credentials (customer data stays verbatim):
+        a secret is never stored."""
+        done = int(self.clock() * 1000)
+        record: dict[str, Any] = {
+            "userId": SANDBOX_USER_ID,
+            "tenantId": SANDBOX_TENANT_ID,
+            "id": run.id,
+            "externalAppId": EXTERNAL_APP_ID,
+            "name": run.spec.name,
+            "integrationActionId": _integration_action_id(run.spec.key),
+            "connectionActionId": _action_id(run.spec.key, run.connection_id),
+            "integrationId": INTEGRATION_ID,
+            "connectionId": run.connection_id,
+            "input": run.input,
+            "status": "error" if error is not None else "success",
+            "createdAt": iso(run.started),
+            "completedAt": iso(done),
+            "duration": round((time.perf_counter() - run.clock) * 1000),
+        }
+        if error is not None:
+            record["error"] = dict(error)
+        else:
+            record["output"] = output
+        # `--details` only (assumed shape): the Mixmax call the action made, if it got
+        # that far (invalid input fails before any request). A successful response's
+        # body is the output: stored once, put back when read.
+        if run.request is not None:
+            record["request"] = run.request
+        if run.response is not None:
+            response = dict(run.response)
+            if error is None:
+                response.pop("body", None)
+            record["response"] = response
+        self.store.add_run_log(run.id, _stored(record))
+
+    def action_run_log(self, run_id: str, *, details: bool = False) -> dict[str, Any]:
+        """``GET /action-run-logs/{id}`` (the SDK's ActionRunLogRecordApiResponse, with
+        its ``action`` expanded) or, with ``details``, ``/details``: the stored record
+        with the Mixmax request and response. An unknown id is ``not_found`` (404)."""
+        self._need_login()
+        record = self.store.run_log(run_id)
+        if record is None:
+            raise _bad("not_found", f"Action run log {run_id!r} was not found.", status=404)
+        if details:
+            response = record.get("response")
+            if isinstance(response, dict) and "body" not in response and "output" in record:
+                response["body"] = record["output"]
+            return record
+        out = {k: v for k, v in record.items() if k not in _DETAILS_ONLY}
+        spec = catalog.BY_KEY.get(_key_of(record))
+        if spec is not None:
+            out["action"] = {
+                "id": record["connectionActionId"],
+                "key": spec.key,
+                "name": spec.name,
+                "type": "connector-operation",
+                "integrationId": record["integrationId"],
+                "connectionId": record["connectionId"],
+            }
+        return out
 
     def request(
         self,
@@ -615,6 +713,53 @@ def _action_id(key: str, connection_id: str) -> str:
     return hashlib.sha256(f"{connection_id}:{key}".encode()).hexdigest()[:24]
 
 
+def _integration_action_id(key: str) -> str:
+    """The integration-level id of an action (the same on every connection; assumed)."""
+    return hashlib.sha256(f"{INTEGRATION_ID}:{key}".encode()).hexdigest()[:24]
+
+
+def _key_of(record: Mapping[str, Any]) -> str:
+    for spec in catalog.ACTIONS:
+        if _integration_action_id(spec.key) == record.get("integrationActionId"):
+            return spec.key
+    return ""
+
+
+# Lower-cased text whose presence in a record's JSON means it may hold a credential
+# (the keys errors._redact_value takes out, or a JWT): only then is it walked.
+_MAYBE_SECRET = ('token"', 'secret"', 'password"', 'code"', 'authorization"', 'jwt"',
+                 'credential', "eyj")  # fmt: skip
+
+
+def _stored(record: dict[str, Any]) -> str:
+    """The record as stored: JSON, with credentials redacted by the toolkit's own rule
+    (credential-named keys, whole JWTs; customer data stays verbatim). Walking a
+    300-row page costs more than the run itself, so the JSON text is looked at first."""
+    text = json.dumps(record, ensure_ascii=False)
+    low = text.lower()
+    if any(mark in low for mark in _MAYBE_SECRET):
+        text = json.dumps(_redact_value(record), ensure_ascii=False)
+    return text
+
+
+# What only `action-run-log get --details` shows: the Mixmax exchange of the run.
+_DETAILS_ONLY = frozenset({"request", "response"})
+
+
+@dataclass
+class _Run:
+    """One action run while it runs: what its log record is made of."""
+
+    id: str
+    spec: catalog.ActionSpec
+    connection_id: str
+    input: dict[str, Any]
+    started: int  # the account's clock, epoch ms
+    clock: float = field(default_factory=time.perf_counter)
+    request: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+
+
 # `list-livefeed-events` as Mixmax documents it (MA §8, §12): the events of one message.
 # A client tells the shapes apart by this schema (`messageId` required, no cursor).
 def action_schemas(
@@ -639,7 +784,7 @@ def _action_record(spec: catalog.ActionSpec, connection_id: str, livefeed: str) 
         "config": {},
         "inputSchema": input_schema,
         "outputSchema": output_schema,
-        "integrationId": "sandbox-mixmax-integration",
+        "integrationId": INTEGRATION_ID,
         "connectionId": connection_id,
         "state": "READY",
         "sandbox": True,
@@ -876,6 +1021,11 @@ class SandboxTransport:
             )
 
         return await self.actions.run(key, by_id)
+
+    async def action_run_log(self, run_id: str, *, details: bool = False) -> dict[str, Any]:
+        """`action-run-log get <runId> [--details]`: a run's log record. Membrane's own
+        record, not a Mixmax call: no faults, no rate limit."""
+        return await self._call(lambda: self.emulator.action_run_log(run_id, details=details))
 
     async def request(
         self,

@@ -62,6 +62,10 @@ CREATE TABLE IF NOT EXISTS faults (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, skip INTEGER NOT NULL,
     remaining INTEGER NOT NULL, params TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS request_log (t REAL NOT NULL);
+-- Membrane's action run logs (`action-run-log get`): one JSON record per run, the
+-- newest RUN_LOG_KEEP kept. `seq` orders them; `id` is the run's actionRunId.
+CREATE TABLE IF NOT EXISTS action_runs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
 """
 
 # Secondary indexes, kept apart from the tables so a bulk load (the seed) can
@@ -88,6 +92,9 @@ _INDEX_NAMES = tuple(re.findall(r"IF NOT EXISTS (\w+) ON", INDEXES))
 SCHEMA = TABLES + INDEXES
 
 MEMORY = ":memory:"
+# How many action run logs a database keeps (the newest): every run writes one, and a
+# long pull runs thousands. Membrane keeps its logs for a while, then drops them too.
+RUN_LOG_KEEP = 1000
 
 
 def _private(path: Path, *, create: bool = False) -> None:
@@ -222,6 +229,24 @@ class Store:
             with self.tx() as c:
                 c.execute(sql, params)
 
+    # -- action run logs -------------------------------------------------------------
+
+    def add_run_log(self, run_id: str, doc: str, *, keep: int = RUN_LOG_KEEP) -> None:
+        """Store one run's log record (JSON text) and drop all but the newest ``keep``."""
+        with self.tx() as conn:
+            cur = conn.execute(
+                "INSERT OR REPLACE INTO action_runs (id, doc) VALUES (?, ?)", (run_id, doc)
+            )
+            conn.execute("DELETE FROM action_runs WHERE seq <= ?", ((cur.lastrowid or 0) - keep,))
+
+    def run_log(self, run_id: str) -> dict[str, Any] | None:
+        """The stored log record of run ``run_id``, or None."""
+        row = self.one("SELECT doc FROM action_runs WHERE id = ?", (run_id,))
+        if row is None:
+            return None
+        record: dict[str, Any] = json.loads(row["doc"])
+        return record
+
     @property
     def seeded(self) -> bool:
         return self.get_meta("seed") is not None
@@ -234,6 +259,8 @@ class Store:
         try:
             with self.lock:
                 src.backup(self.conn)
+                # A source made by an older version may lack a newer table (run logs).
+                self.conn.executescript(TABLES)
         finally:
             src.close()
         if self.path != MEMORY:

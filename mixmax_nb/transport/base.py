@@ -164,6 +164,12 @@ class Transport(Protocol):
         """Run the action ``key`` by the id the connection lists for it."""
         ...
 
+    async def action_run_log(self, run_id: str, *, details: bool = False) -> dict[str, Any]:
+        """`action-run-log get <runId> [--details]`: the log record of one run (the
+        ``actionRunId`` of a result or an error); ``details`` adds what Membrane keeps
+        of the exchange. Raises NotFoundError for an unknown id."""
+        ...
+
     async def request(
         self,
         path: str,

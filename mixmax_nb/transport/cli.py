@@ -162,6 +162,14 @@ def argv_act(key: str, connection_id: str, input: Mapping[str, Any] | None) -> l
     ]
 
 
+def argv_action_run_log(run_id: str, *, details: bool = False) -> list[str]:
+    """`membrane action-run-log get <runId> [--details]` (GET /action-run-logs/{id}[/details])."""
+    argv = ["action-run-log", "get", _positional(run_id, "action run id")]
+    if details:
+        argv.append("--details")
+    return [*argv, "--json"]
+
+
 def _payload(input: Mapping[str, Any] | None) -> str:
     return json.dumps(dict(input or {}), separators=(",", ":"), ensure_ascii=False)
 
@@ -479,6 +487,16 @@ class CliTransport:
                 raw=json.dumps(result)[:2000],
             )
         return {"output": result["output"], "actionRunId": str(result.get("actionRunId", ""))}
+
+    async def action_run_log(self, run_id: str, *, details: bool = False) -> dict[str, Any]:
+        argv = argv_action_run_log(run_id, details=details)
+        result = await self._json(argv)
+        if not isinstance(result, Mapping) or "id" not in result:
+            raise BadOutputError(
+                "`membrane action-run-log get` did not return a run log record.",
+                raw=json.dumps(result)[:2000],
+            )
+        return dict(result)
 
     async def request(
         self,

@@ -45,6 +45,12 @@ function schemas(sdk) {
     connection_list: sdk.createPaginationResponseSchema(sdk.ConnectionApiResponse),
     action_list: sdk.createPaginationResponseSchema(sdk.ActionApiResponse),
     action_run: sdk.ActionRunResponse,
+    // `action-run-log get <id>`: GET /action-run-logs/{id}.
+    action_run_log: sdk.ActionRunLogRecordApiResponse,
+    // `action-run-log get <id> --details`: GET /action-run-logs/{id}/details, which the
+    // SDK has no schema for (the OpenAPI names it ActionRunLogRecordInDb, no properties):
+    // the stored record, so at least the base record's fields.
+    action_run_log_details: sdk.BaseActionRunLogRecord,
     error: sdk.ErrorDataSchema,
   };
 }
@@ -75,6 +81,8 @@ function checkCase(sdk, c) {
     value.items.forEach((item, i) => found.push(...checkConnection(sdk, item, ["items", i])));
   } else if (c.schema === "error") {
     found.push(...checkError(sdk, value, []));
+  } else if (c.schema === "action_run_log" || c.schema === "action_run_log_details") {
+    found.push(...checkRunLog(sdk, value, c.schema === "action_run_log" ? schema : null));
   }
   // zod already reports most enum misses; keep one problem per path.
   const seen = new Set();
@@ -104,6 +112,27 @@ function checkConnection(sdk, conn, at) {
   if (Array.isArray(conn.errors)) {
     conn.errors.forEach((e, i) => found.push(...checkError(sdk, e, [...at, "errors", i])));
   }
+  return found;
+}
+
+// zod strips keys a record does not define; a plain record (not --details) must hold
+// only the SDK's, so a misspelt or invented field is found. Its ErrorData is checked
+// like any error (enumerated keys).
+function checkRunLog(sdk, record, strictSchema) {
+  if (!isObject(record)) return [];
+  const found = [];
+  if (strictSchema) {
+    const known = new Set(Object.keys(strictSchema.shape));
+    for (const key of Object.keys(record)) {
+      if (!known.has(key)) {
+        found.push({ path: key, message: `not a field of ActionRunLogRecordApiResponse` });
+      }
+    }
+  }
+  if (record.status === "error" && !isObject(record.error)) {
+    found.push({ path: "error", message: "a failed run's log carries no ErrorData" });
+  }
+  found.push(...checkError(sdk, record.error, ["error"]));
   return found;
 }
 

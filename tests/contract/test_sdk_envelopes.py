@@ -5,9 +5,12 @@ the `membrane` CLI. Their JSON is only worth testing against if it is the JSON
 Membrane sends, and the vendor publishes that as zod schemas in ``@membranehq/sdk``.
 So this runs every command line ``mixmax_nb.transport.cli`` builds against both,
 keeps the real stdout, and has ``sdk_envelopes.cjs`` validate each output with the
-SDK's schema for it (connections, pages of connections and actions, action runs,
-and ErrorData for what a failing command prints), plus what zod alone lets through:
-enumerated error keys and deprecated connection fields.
+SDK's schema for it (connections, pages of connections and actions, action runs, action
+run logs, and ErrorData for what a failing command prints), plus what zod alone lets
+through: enumerated error keys, deprecated connection fields and fields a run log
+record does not define. ``action-run-log get --details`` has no SDK schema (the OpenAPI
+copy names it ``ActionRunLogRecordInDb`` without properties): it is checked against the
+base record, ``BaseActionRunLogRecord``.
 
 Not checked, because the SDK has no schema for them: ``login`` / ``login complete``
 (a CLI-only OAuth hand-off that prints a URL or a short result), ``status`` (the
@@ -37,6 +40,7 @@ from typing import Any
 
 import pytest
 from conftest import FakeMembrane
+from fake_membrane import RUN_LOG
 
 from mixmax_nb.config import MIXMAX_APP_URL, Settings
 from mixmax_nb.errors import (
@@ -129,7 +133,9 @@ class Case:
     """One command line's output and the SDK schema it must match."""
 
     name: str
-    schema: str  # connection | connection_list | action_list | action_run | error
+    # connection | connection_list | action_list | action_run | action_run_log |
+    # action_run_log_details | error
+    schema: str
     argv: list[str]
     value: Any
     raises: type[Exception] | None = None  # errors: what error_from_payload must give
@@ -244,7 +250,39 @@ def _sandbox_ready(run: Runner, template: Path, db: Path) -> list[Case]:
             raises=NotFoundError,
         ),
     ]
-    return cases
+    return cases + _run_logs(run, cases)
+
+
+def _run_id(case: Case) -> str:
+    """The actionRunId of a run's output or of its error."""
+    value = case.value if isinstance(case.value, dict) else {}
+    rid = value.get("actionRunId") or (value.get("data") or {}).get("actionRunId")
+    assert rid, f"{case.name} gave no actionRunId: {case.value!r}"
+    return str(rid)
+
+
+def _run_logs(run: Runner, cases: list[Case]) -> list[Case]:
+    """The logs of runs made above: a success, a Mixmax failure, refused input."""
+    by_name = {c.name.split(": ", 1)[1]: c for c in cases}
+    out: list[Case] = []
+    for label in (
+        "action run <id>",
+        "action run get-message (Mixmax 404)",
+        "action run (input fails the schema)",
+    ):
+        rid = _run_id(by_name[label])
+        out.append(run(f"action-run-log get ({label})", "action_run_log", _log(rid)))
+        out.append(
+            run(f"action-run-log get --details ({label})", "action_run_log_details", _log(rid, 1))
+        )
+    out.append(
+        run("action-run-log get <unknown id>", "error", _log(UNKNOWN_ID), raises=NotFoundError)
+    )
+    return out
+
+
+def _log(run_id: str, details: int = 0) -> list[str]:
+    return cli.argv_action_run_log(run_id, details=bool(details))
 
 
 def _sandbox_needs_connect(run: Runner, template: Path, db: Path) -> list[Case]:
@@ -353,6 +391,12 @@ def _sandbox_logged_out(run: Runner, template: Path, db: Path) -> list[Case]:
             cli.argv_action_run(UNKNOWN_ID, UNKNOWN_ID, {}),
             raises=NotLoggedInError,
         ),
+        run(
+            "action-run-log get (logged out)",
+            "error",
+            _log(UNKNOWN_ID),
+            raises=NotLoggedInError,
+        ),
     ]
 
 
@@ -392,6 +436,14 @@ def _fake(run: Runner) -> list[Case]:
             raises=ActionFailedError,
         ),
         run("unknown command", "error", ["frobnicate", "--json"], raises=ActionFailedError),
+        run("action-run-log get", "action_run_log", _log("run_123")),
+        run("action-run-log get --details", "action_run_log_details", _log("run_123", 1)),
+        run(
+            "action-run-log get <unknown id>",
+            "error",
+            _log(UNKNOWN_ID),
+            raises=NotFoundError,
+        ),
     ]
 
 
@@ -485,7 +537,15 @@ def test_error_envelopes_map_to_the_toolkit_exceptions(envelopes: list[Case]) ->
 
 def test_every_schema_and_backend_is_exercised(envelopes: list[Case]) -> None:
     seen = {(c.name.split(":")[0], c.schema) for c in envelopes}
-    schemas = ("connection", "connection_list", "action_list", "action_run", "error")
+    schemas = (
+        "connection",
+        "connection_list",
+        "action_list",
+        "action_run",
+        "action_run_log",
+        "action_run_log_details",
+        "error",
+    )
     missing = {(b, s) for b in ("sandbox", "fake_membrane") for s in schemas} - seen
     assert not missing, missing
     states = {
@@ -518,6 +578,19 @@ def test_the_checker_reports_what_the_sdk_refuses(membrane_sdk: Path, tmp_path: 
         ("error type", "error", {"type": "oops", "message": "m"}),
         ("nested error", "connection", {**conn, "errors": [{"type": "bad_request", "key": "k"}]}),
         ("no name", "action_list", {"items": [{"id": "a1"}]}),
+        ("run log status", "action_run_log", {**RUN_LOG, "status": "failed"}),
+        ("run log field", "action_run_log", {**RUN_LOG, "sandbox": True}),
+        (
+            "run log error",
+            "action_run_log_details",
+            {**RUN_LOG, "status": "error", "error": {"type": "bad_request", "key": "nope"}},
+        ),
+        ("run log no error", "action_run_log_details", {**RUN_LOG, "status": "error"}),
+        (
+            "run log ids",
+            "action_run_log",
+            {k: v for k, v in RUN_LOG.items() if k != "integrationActionId"},
+        ),
     ]
     cases = [Case(name, schema, [], value) for name, schema, value in bad]
     report = _check(membrane_sdk, cases, tmp_path)
@@ -532,4 +605,10 @@ def test_the_checker_reports_what_the_sdk_refuses(membrane_sdk: Path, tmp_path: 
         ("nested error", "errors.0.message"),
         ("nested error", "errors.0.key"),
         ("no name", "items.0.name"),
+        ("run log status", "status"),
+        ("run log field", "sandbox"),
+        ("run log error", "error.message"),
+        ("run log error", "error.key"),
+        ("run log no error", "error"),
+        ("run log ids", "integrationActionId"),
     }, report["problems"]
