@@ -45,6 +45,7 @@ __all__ = [
     "figure_html",
     "funnel_chart",
     "heatmap_chart",
+    "hours_text",
     "is_sandbox",
     "kpi_chart",
     "notes_of",
@@ -173,6 +174,19 @@ def figure_html(figure: Any, *, include_plotlyjs: bool | str = False) -> str:
             div_id=f"mx-figure-{digest[:16]}",
         )
     )
+
+
+def hours_text(hours: Any) -> str:
+    """A duration given in hours, in the unit a person reads it in: "45 min", "3.2 h",
+    "2.5 d" (empty for a missing value), for tables such as analytics.time_to_summary."""
+    if hours is None or hours is pd.NA or (isinstance(hours, float) and math.isnan(hours)):
+        return ""
+    value = float(hours)
+    if value < 1:
+        return f"{max(1, round(value * 60))} min"
+    if value < 48:
+        return f"{value:.1f} h"
+    return f"{value / 24:.1f} d"
 
 
 def title_of(fig: go.Figure) -> str:

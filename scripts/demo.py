@@ -160,6 +160,9 @@ def _run(args: argparse.Namespace) -> int:
     # Figures travel as their JSON only (no plotly.js inside the notebook); export_html
     # draws them with one shared plotly.js beside the pages.
     os.environ["PLOTLY_RENDERER"] = "plotly_mimetype"
+    # Progress bars are for a live session; on a page they only print this run's speed,
+    # and two runs would differ by it.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     args.out.mkdir(parents=True, exist_ok=True)
     notebooks = sorted(args.notebooks.glob("[0-9]*.ipynb"))
     failed = 0

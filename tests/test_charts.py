@@ -142,3 +142,10 @@ def test_the_week_not_over_yet_is_marked_not_drawn_as_a_drop(data: A.Engagement)
     sunday = weekly["week"].iloc[-2] + pd.Timedelta(days=6)
     whole = A.weekly_trends(data, as_of=sunday.date())
     assert not whole["partial"].iloc[-2] and whole["partial"].iloc[-1]
+
+
+def test_durations_read_in_the_unit_a_person_uses() -> None:
+    assert [C.hours_text(h) for h in (0.004, 0.31, 1.394134, 47.9, 57.58927)] == [
+        "1 min", "19 min", "1.4 h", "47.9 h", "2.4 d",
+    ]  # fmt: skip
+    assert C.hours_text(float("nan")) == "" and C.hours_text(None) == ""

@@ -93,6 +93,10 @@ class ScriptedTransport:
         self.calls.append(("request", path, kw))
         return self._answer({"status": 200, "headers": {}, "body": {"path": path}})
 
+    async def action_run_log(self, run_id: str, *, details: bool = False) -> Any:
+        self.calls.append(("run-log", run_id, details))
+        return self._answer({"id": run_id, "status": "success"})
+
     async def aclose(self) -> None:
         self.calls.append(("close",))
 
