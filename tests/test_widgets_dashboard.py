@@ -180,3 +180,13 @@ def test_kpi_table_greys_rates_from_a_small_sample() -> None:
     assert "only 3 delivered: too few for a stable rate" in tiny and "66.7%" in tiny
     assert "Grey rates: fewer than 20" in html
     assert "<NA>" not in html and "text-align:right" in html
+
+
+def test_before_data_it_shows_a_loading_line_not_an_empty_chart() -> None:
+    waiting = EngagementDashboard(None, load=False)
+    for part in (waiting.tab, waiting.panel, waiting.table, waiting.export_button):
+        assert part.layout.display == "none"
+    loaded = hostile_board()
+    for part in (loaded.tab, loaded.panel, loaded.table, loaded.export_button):
+        assert part.layout.display is None
+    assert "emails to" in loaded.status.value

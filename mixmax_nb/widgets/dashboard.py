@@ -325,7 +325,9 @@ class EngagementDashboard:
         self.tab.add_class("mx-tabs")  # for the browser tests, apart from the detail toggle
         self._fit = FitFigures()
         self._fit.observe(self._on_width, names="width")
-        self.panel = w.VBox([self._fit, self._slot("kpi")], layout={"width": "100%"})
+        self.panel = w.VBox(
+            [self._fit, self._slot("kpi")], layout={"width": "100%", "margin": "10px 0 0 0"}
+        )
         self.runner = TaskRunner(self.output, on_busy=self._busy)
 
         self.refresh_button.on_click(lambda _b: self.refresh())
