@@ -282,8 +282,9 @@ def test_retries_stop_at_the_time_budget() -> None:
                 clock=clock,
             )
         )
-    # Waits of 50 s, then 60 s (the cap); a sixth wait would end past the 300 s budget.
-    assert fn.attempt_times == pytest.approx([0.0, 50.0, 110.0, 170.0, 230.0, 290.0], abs=1e-6)
+    # The first retry at once (the next slot), then waits of 50 s and 60 s (the cap); a
+    # sixth wait would end past the 300 s budget.
+    assert fn.attempt_times == pytest.approx([0.0, 0.0, 50.0, 110.0, 170.0, 230.0, 290.0], abs=1e-6)
 
 
 def run_ok(fn: Any, clock: FakeClock) -> list[float]:
@@ -306,8 +307,24 @@ def test_reads_are_retried_on_5xx(error: Exception) -> None:
         )
     )
     assert result == "ok"
-    assert fn.attempt_times == pytest.approx([0.0, 1.0, 3.0], abs=1e-6)
-    assert seen == [(1, type(error).__name__, 1.0), (2, type(error).__name__, 2.0)]
+    # The first retry takes the next slot; a second failure in a row backs off.
+    assert fn.attempt_times == pytest.approx([0.0, 0.0, 1.0], abs=1e-6)
+    assert seen == [(1, type(error).__name__, 0.0), (2, type(error).__name__, 1.0)]
+
+
+def test_a_read_that_failed_once_is_retried_in_the_next_slot_under_pacing() -> None:
+    # At 120/min a slot is 0.5 s: the retry takes the slot after the one it lost, so a
+    # paced pull with a stray 5xx loses one slot, not a backoff's worth of them.
+    clock = FakeClock()
+    lim = limiter(clock, rate=120, per=60.0)
+    fn = Flaky(clock, ServerError("503"))
+
+    async def pull() -> list[float]:
+        await call_with_retry(fn, limiter=lim, policy=RetryPolicy(jitter=0.0), sleep=clock.sleep)
+        await lim.acquire()  # the pull's next page
+        return [*fn.attempt_times, clock.now - 1000.0]
+
+    assert run(pull()) == pytest.approx([0.0, 0.5, 1.0], abs=1e-6)
 
 
 @pytest.mark.parametrize("error", [ServerError("502"), CliTimeoutError("slow", timeout=1)])

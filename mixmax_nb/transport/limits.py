@@ -8,7 +8,11 @@ primitive, so one limiter can serve several event loops and threads (a notebook'
 kernel loop and the worker loops of sync calls).
 
 :func:`call_with_retry` retries a *read* on 429 (honouring Retry-After), on 5xx and
-on timeouts, with capped exponential backoff and jitter. A *write* is retried only
+on timeouts, with capped exponential backoff and jitter. The first retry after a 5xx
+takes the limiter's next slot at once: under pacing that slot is already half a
+second away, so waiting a backoff on top would leave slots unused that the pull then
+never gets back (bench_load's pacing under the realistic profile's random 5xx); a
+second failure in a row backs off as usual. A *write* is retried only
 after a 429, which Mixmax refuses before doing anything; any other failure of a
 write is raised at once, because repeating it could enroll someone twice.
 """
@@ -148,7 +152,7 @@ async def call_with_retry(
 ) -> T:
     """Run ``fn`` under the limiter; retry what is safe to retry (see module docstring)."""
     rng = rng or random.Random()
-    attempt = timeouts = 0
+    attempt = timeouts = server_errors = 0
     started = clock()
     while True:
         attempt += 1
@@ -171,7 +175,12 @@ async def call_with_retry(
             timeouts += isinstance(exc, CliTimeoutError)
             if timeouts >= policy.timeout_attempts:
                 raise
-            delay = policy.backoff(attempt, None, rng)
+            if isinstance(exc, ServerError):
+                server_errors += 1
+                # The first: the next slot is the backoff (see the module docstring).
+                delay = policy.backoff(server_errors - 1, None, rng) if server_errors > 1 else 0.0
+            else:
+                delay = policy.backoff(attempt, None, rng)
             if clock() - started + delay > policy.budget:
                 raise
             error = exc
