@@ -23,12 +23,12 @@ raw JSON text (Membrane's page objects, one per line, or one record per line) in
 columns without a single Python object per value, and gives up (``None``) on
 anything it would read differently from ``json.loads``.
 
-Pure: no I/O (``parse_json`` takes the bytes, not a file).
+Pure: no I/O (``parse_json`` takes a buffer; ``frames.shape_json`` maps files).
 """
 
 from __future__ import annotations
 
-import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
@@ -51,7 +51,18 @@ _ERRORS: Final = (
 CONTAINERS: Final = catalog.PAGE_CONTAINERS
 
 BLOCK: Final = 16 << 20
-"""Bytes per JSON block; blocks are parsed on all cores, and a line must fit in one."""
+"""Most bytes per JSON block; blocks are parsed on all cores, and a line must fit in one."""
+
+MIN_BLOCK: Final = 4 << 20
+"""Fewest bytes per block: smaller blocks cost more than the cores they keep busy."""
+
+
+def block_size(size: int) -> int:
+    """Bytes per block for ``size`` bytes of JSON: about four blocks per core, so that
+    no core idles on the last one, within ``MIN_BLOCK`` .. ``BLOCK``."""
+    share = size // (4 * max(1, int(pa.cpu_count())))
+    return min(BLOCK, max(MIN_BLOCK, share))
+
 
 Path = tuple[str, ...]
 
@@ -198,9 +209,10 @@ def _json_leaf_type(kind: str) -> pa.DataType | None:
     return None
 
 
-def _read(data: bytes, schema: pa.Schema, block: int) -> pa.Table:
+def _read(data: Any, schema: pa.Schema, block: int) -> pa.Table:
+    # A BufferReader over the caller's buffer: Arrow reads it in place, no copy.
     return pa_json.read_json(
-        io.BytesIO(data),
+        pa.BufferReader(pa.py_buffer(data)),
         read_options=pa_json.ReadOptions(block_size=block),
         parse_options=pa_json.ParseOptions(
             explicit_schema=schema, unexpected_field_behavior="infer"
@@ -208,17 +220,26 @@ def _read(data: bytes, schema: pa.Schema, block: int) -> pa.Table:
     )
 
 
-def parse_json(data: bytes, leaves: Sequence[tuple[Path, str]]) -> pa.StructArray | None:
-    """The records in raw JSON ``data`` as one struct array, or None to fall back.
+_CONTAINER_KEY: Final = re.compile(b"|".join(b'"%s"' % c.encode() for c in CONTAINERS))
 
-    ``data`` is JSON Lines: page objects (records under ``results``, ``records`` or
-    ``items``), or records. Known ``leaves`` are read with explicit types so Arrow
-    neither guesses timestamps in text nor widens numbers; every other field is
-    inferred and left for the caller to check. Arrow refuses, and this returns None
-    for, whatever ``json.loads`` would read differently: a bare array, mixed types,
+
+def parse_json(data: Any, leaves: Sequence[tuple[Path, str]]) -> pa.ChunkedArray | None:
+    """The records in raw JSON ``data`` as a chunked struct array, or None to fall back.
+
+    ``data`` is any buffer (``bytes``, ``memoryview``, a memory-mapped file's
+    ``pa.Buffer``), read in place. It is JSON Lines: page objects (records under
+    ``results``, ``records`` or ``items``), or records. Known ``leaves`` are read with
+    explicit types so Arrow neither guesses timestamps in text nor widens numbers;
+    every other field is inferred and left for the caller to check (unknown fields
+    are kept, so they cannot be skipped). Arrow refuses, and this returns None for,
+    whatever ``json.loads`` would read differently: a bare array, mixed types,
     duplicate keys, lone surrogates, ``NaN``, numbers too big for 64 bits.
+
+    The result keeps the reader's blocks as chunks: the records of each block are
+    flattened in place, never combined into one copy.
     """
-    head = data[:64].lstrip()
+    view = memoryview(data)
+    head = bytes(view[:64]).lstrip()
     if not head.startswith(b"{"):
         return None
     record = _struct((path, _json_leaf_type(kind)) for path, kind in leaves)
@@ -227,11 +248,11 @@ def parse_json(data: bytes, leaves: Sequence[tuple[Path, str]]) -> pa.StructArra
     schema = pa.schema([pa.field(c, pa.list_(record)) for c in CONTAINERS] + list(record))
     try:
         try:
-            table = _read(data, schema, BLOCK)
+            table = _read(data, schema, block_size(view.nbytes))
         except pa.ArrowInvalid as exc:
             if "straddl" not in str(exc):
                 raise
-            table = _read(data, schema, len(data) + 1)  # one line longer than a block
+            table = _read(data, schema, view.nbytes + 1)  # one line longer than a block
     except _ERRORS:
         return None
     filled = [c for c in CONTAINERS if table.column(c).null_count < table.num_rows]
@@ -242,13 +263,14 @@ def parse_json(data: bytes, leaves: Sequence[tuple[Path, str]]) -> pa.StructArra
             return None
         if any(table.column(name).null_count < table.num_rows for name in record.names):
             return None
-        records = container.combine_chunks().flatten()
+        records = pa.chunked_array(
+            [chunk.flatten() for chunk in container.chunks], type=container.type.value_type
+        )
     else:
-        if any(b'"%s"' % name.encode() in data for name in CONTAINERS):
+        if _CONTAINER_KEY.search(view):
             # A record with "results": null (say) would lose that key as an extra.
             return None
-        rows = table.drop_columns(list(CONTAINERS))
-        records = rows.to_struct_array().combine_chunks()
-    if records.null_count or not isinstance(records, pa.StructArray):
+        records = table.drop_columns(list(CONTAINERS)).to_struct_array()
+    if records.null_count or not pa.types.is_struct(records.type):
         return None  # a null where a record should be: the per-record path decides
     return records

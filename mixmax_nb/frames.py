@@ -1,9 +1,9 @@
 """Mixmax JSON records -> typed pandas DataFrames, one explicit schema per result kind.
 
-Pure: no I/O, no widgets. :func:`shape` takes the records of one result kind (the
-``kind`` of a catalog action, plus ``actions``, ``sequence_stages`` and
-``poll_results``) and returns a frame whose columns, order and dtypes are fixed by
-:data:`SCHEMAS`, even when there are no records.
+No I/O but reading a file :func:`shape_json` is given; no widgets. :func:`shape`
+takes the records of one result kind (the ``kind`` of a catalog action, plus
+``actions``, ``sequence_stages`` and ``poll_results``) and returns a frame whose
+columns, order and dtypes are fixed by :data:`SCHEMAS`, even when there are no records.
 
 Rules every frame follows:
 
@@ -47,13 +47,16 @@ from __future__ import annotations
 import gc
 import json
 import math
+import mmap
+import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from types import MappingProxyType
-from typing import Any, Final, Literal, TypeAlias, cast
+from typing import IO, Any, Final, Literal, TypeAlias, cast
 
 import numpy as np
 import pandas as pd
@@ -488,16 +491,14 @@ def _to_category(values: list[Any], fixed: tuple[str, ...]) -> Any:
 
 
 def _category_from_arrow(text: Any, fixed: tuple[str, ...]) -> Any:
-    encoded = pc.dictionary_encode(text)
-    seen: list[str] = encoded.dictionary.to_pylist()
+    """Text (an Arrow array, chunked or not) -> a Categorical with ``fixed`` first."""
+    seen: list[str] = pc.unique(text).drop_null().to_pylist()
     categories = _categories(fixed, seen)
-    position = {c: i for i, c in enumerate(categories)}
-    lookup = np.asarray([position[s] for s in seen] + [-1], dtype=np.int32)
-    indices = np.asarray(
-        encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64
+    # Each value's position among the categories; a missing value stays missing (-1).
+    codes = pc.index_in(text, value_set=pa.array(categories, type=text.type)).fill_null(-1)
+    return pd.Categorical.from_codes(
+        np.asarray(codes.to_numpy(), dtype=np.int32), dtype=pd.CategoricalDtype(categories)
     )
-    codes = lookup[indices]  # -1 indexes the trailing -1: missing stays missing
-    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories))
 
 
 def _ms_from_arrow(arr: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
@@ -513,7 +514,7 @@ def _convert_arrow(column: Column, arr: Any) -> Any:
     if kind == "string":
         return _from_arrow(_STRING, arr.cast(pa.large_string()))
     if kind == "category":
-        return _category_from_arrow(arr.cast(pa.large_string()), column.categories)
+        return _category_from_arrow(arr, column.categories)
     if kind == "datetime":
         ms = _ms_from_arrow(arr).view("datetime64[ms]")
         return pd.array(ms).tz_localize("UTC")
@@ -705,10 +706,20 @@ def _shape(kind: str, records: Iterable[Record], *, one_pass: bool) -> pd.DataFr
     return _frame(kind, rows, spec, one_pass=one_pass)
 
 
-def shape_json(kind: str, data: bytes | str) -> pd.DataFrame:
-    """Shape raw JSON text into the kind's typed frame: what Membrane printed, unparsed.
+JsonSource: TypeAlias = "bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]"
+"""What :func:`shape_json` reads: JSON text (bytes or str), a file path, or a binary file."""
 
-    ``data`` is a page object (records under ``results``, ``records`` or ``items``),
+
+def shape_json(kind: str, data: JsonSource) -> pd.DataFrame:
+    """Shape raw JSON into the kind's typed frame: what Membrane printed, unparsed.
+
+    ``data`` is the JSON itself (``bytes``, any buffer, or ``str``), a path to a file
+    holding it (``pathlib.Path``, or a ``str`` that is not JSON text and names an
+    existing file), or a binary file object (read from its current position to the
+    end). A file is memory-mapped and parsed in place: its bytes are never copied
+    into a Python object on the fast path.
+
+    The JSON is a page object (records under ``results``, ``records`` or ``items``),
     JSON Lines of page objects (one ``membrane action run`` output per line, as a
     loop over pages saves them) or of records, or a JSON array of records. The frame
     is the one :func:`shape` gives for the same records.
@@ -721,19 +732,71 @@ def shape_json(kind: str, data: bytes | str) -> pd.DataFrame:
     """
     spec = _spec_for(kind)
     with _gc_paused():
-        raw: bytes | None
+        raw: Any = None
+        text: str | None = None
         try:
-            raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+            raw = _json_buffer(data)
         except UnicodeEncodeError:  # lone surrogates in a str: json.loads decides
-            raw = None
+            text = cast(str, data)
         if raw is not None and _is_plain(spec):
             frame = _frame_from_json(kind, raw, spec)
             if frame is not None:
                 return frame
-        rows = _json_records(raw if raw is not None else data)
+        rows = _json_records(text if text is not None else _as_bytes(raw))
         if spec.explode is not None:
             rows = spec.explode(rows)
         return _build(kind, rows, spec, one_pass=True)
+
+
+def _json_buffer(data: JsonSource) -> Any:
+    """``data``'s JSON bytes as a buffer: as given, encoded, or a file mapped in memory."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return data
+    if isinstance(data, str):
+        if data.lstrip()[:1] not in ("{", "[") and "\n" not in data and os.path.isfile(data):
+            return _map_path(data)
+        return data.encode("utf-8")
+    if isinstance(data, os.PathLike):
+        return _map_path(os.fspath(data))
+    return _read_stream(data)
+
+
+def _map_path(path: str) -> Any:
+    with open(path, "rb") as fh:
+        return _map_file(fh)
+
+
+def _map_file(fh: Any) -> Any:
+    """The rest of an open regular file (from its position), memory-mapped read-only.
+
+    The map stays valid after the file is closed and is freed with the last view of it.
+    """
+    start = fh.tell()
+    size = os.fstat(fh.fileno()).st_size
+    fh.seek(0, os.SEEK_END)  # consumed, as read() would
+    if size <= start:
+        return b""
+    mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    return memoryview(mapped)[start:]
+
+
+def _read_stream(stream: IO[bytes]) -> Any:
+    try:
+        fileno = stream.fileno()
+        regular = stat.S_ISREG(os.fstat(fileno).st_mode) and stream.seekable()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        regular = False
+    if regular:
+        return _map_file(stream)
+    content: Any = stream.read()
+    if isinstance(content, str):  # a text-mode file
+        return content.encode("utf-8")
+    return content
+
+
+def _as_bytes(raw: Any) -> bytes:
+    """A buffer as ``bytes`` for ``json.loads`` (a copy, on the fallback path only)."""
+    return raw if isinstance(raw, bytes) else bytes(raw)
 
 
 def _is_plain(spec: _Spec) -> bool:
@@ -774,7 +837,7 @@ def _arrow_extras(records: Any, spec: _Spec) -> list[tuple[tuple[str, ...], Any]
     return found
 
 
-def _frame_from_json(kind: str, raw: bytes, spec: _Spec) -> pd.DataFrame | None:
+def _frame_from_json(kind: str, raw: Any, spec: _Spec) -> pd.DataFrame | None:
     records = _columnar.parse_json(raw, [(c.path, c.kind) for c in spec.columns])
     if records is None:
         return None

@@ -9,7 +9,9 @@ mostly well-typed records with the odd stray value at them, kind by kind.
 from __future__ import annotations
 
 import gc
+import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -299,3 +301,77 @@ def test_shape_json_other_kinds_and_explode() -> None:
     )
     with pytest.raises(KeyError, match="Unknown frame kind"):
         frames.shape_json("nope", raw)
+
+
+# -- files and streams -------------------------------------------------------------------
+
+
+def test_shape_json_reads_a_path_a_file_and_a_stream_like_bytes(tmp_path: Path) -> None:
+    records = [event(i) for i in range(500)]
+    raw = as_pages(records, 100)
+    expected = frames.shape_json("events", raw)
+    pd.testing.assert_frame_equal(expected, frames.shape("events", records))
+    path = tmp_path / "pages.jsonl"
+    path.write_bytes(raw)
+    with path.open("rb") as fh:
+        from_file = frames.shape_json("events", fh)
+        assert fh.read() == b""  # consumed, as read() would
+    with path.open("rb", buffering=0) as fh:
+        unbuffered = frames.shape_json("events", fh)
+    got = {
+        "Path": frames.shape_json("events", path),
+        "str path": frames.shape_json("events", str(path)),
+        "file": from_file,
+        "unbuffered file": unbuffered,
+        "BytesIO": frames.shape_json("events", io.BytesIO(raw)),
+        "memoryview": frames.shape_json("events", memoryview(raw)),
+        "bytearray": frames.shape_json("events", bytearray(raw)),
+    }
+    for source, frame in got.items():
+        pd.testing.assert_frame_equal(frame, expected, obj=source)
+
+
+def test_shape_json_reads_a_file_from_its_position(tmp_path: Path) -> None:
+    records = [event(i) for i in range(20)]
+    path = tmp_path / "saved.jsonl"
+    path.write_bytes(b"header line\n" + as_pages(records))
+    with path.open("rb") as fh:
+        fh.readline()
+        frame = frames.shape_json("events", fh)
+    pd.testing.assert_frame_equal(frame, frames.shape("events", records))
+
+
+def test_shape_json_falls_back_from_a_file_and_reads_other_kinds(tmp_path: Path) -> None:
+    records = mixed_events()  # what Arrow reads differently: json.loads decides
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(as_pages(records))
+    pd.testing.assert_frame_equal(
+        frames.shape_json("events", path), frames.shape("events", records)
+    )
+    page = {"results": [{"_id": "s1", "name": "Wave", "stages": [{"_id": "t1"}]}]}
+    path.write_text(json.dumps(page))
+    pd.testing.assert_frame_equal(
+        frames.shape_json("sequence_stages", path),
+        frames.shape("sequence_stages", page["results"]),
+    )
+
+
+def test_shape_json_empty_file_and_text_that_is_not_a_file_say_not_json(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    for source in (empty, str(empty), io.BytesIO(b""), "no-such-file.jsonl"):
+        with pytest.raises(InputError, match="Not JSON"):
+            frames.shape_json("events", source)
+
+
+def test_shape_json_keeps_chunks_and_equals_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    records = [event(i, zeta=f"z{i}" if i > 250 else None) for i in range(600)]
+    raw = as_pages(records, 10)  # lines of ~4 kB, blocks of 8 kB
+    whole = frames.shape_json("events", raw)
+    monkeypatch.setattr(_columnar, "BLOCK", 8 << 10)
+    monkeypatch.setattr(_columnar, "MIN_BLOCK", 8 << 10)
+    chunked = frames._frame_from_json("events", raw, frames._SPECS["events"])
+    assert chunked is not None
+    assert chunked["id"].array._pa_array.num_chunks > 1  # blocks flattened in place
+    pd.testing.assert_frame_equal(chunked, whole)
+    pd.testing.assert_frame_equal(chunked, frames.shape("events", records))
