@@ -325,13 +325,38 @@ def _epoch_ms(series: pd.Series) -> IntArray:
 def _codes(values: pd.Series, universe: pd.Index) -> IntArray:
     """Position of each value in ``universe`` (-1 when missing or absent).
 
-    Factorize first, then look up only the distinct values: converting a million
-    arrow strings to Python objects for ``get_indexer`` is what would be slow.
+    Arrow codes first (runs of equal values hashed once), then look up only the
+    distinct values: converting a million strings to Python objects for
+    ``get_indexer`` is what would be slow.
     """
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if len(values) == 0:
+        return np.empty(0, dtype=np.int64)
+    try:
+        (codes,), dictionary = _encode(_arrow(values))
+        uniques: Any = dictionary.to_pylist()
+    except (TypeError, ValueError):  # not text (Arrow refuses it): pandas' factorize
+        raw, uniques = pd.factorize(values, use_na_sentinel=True)
+        codes = np.asarray(raw, dtype=np.int64)
     lookup = np.asarray(universe.get_indexer(pd.Index(np.asarray(uniques, dtype=object))))
-    codes = np.asarray(codes, dtype=np.int64)
     return np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1) if len(lookup) else codes
+
+
+def _distinct_text(values: pd.Series) -> list[Any]:
+    """Distinct non-null values in order of first appearance (Arrow's hash, no objects)."""
+    import pyarrow.compute as pc
+
+    if len(values) == 0:
+        return []
+    return [v for v in pc.unique(_arrow(values)).to_pylist() if v is not None]
+
+
+def _isin(series: pd.Series, wanted: Sequence[str]) -> BoolArray:
+    """``series.isin(wanted)`` as a bool array, on the category codes when categorical."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        cats = list(series.cat.categories)
+        hit = np.asarray([c in wanted for c in cats] + [False], dtype=bool)
+        return hit[np.asarray(series.cat.codes.to_numpy(), dtype=np.int64)]  # -1: the False
+    return np.asarray(series.isin(wanted).to_numpy(dtype=bool), dtype=bool)
 
 
 def _recode(codes: IntArray, lookup: np.ndarray[Any, Any]) -> IntArray:
@@ -433,16 +458,84 @@ def _arrow(series: pd.Series) -> Any:
     return array.cast(pa.string()) if array.type != pa.string() else array
 
 
+def _runs(array: Any) -> IntArray | None:
+    """Start of each run of equal adjacent values, or None when runs would not pay.
+
+    Stages come grouped by recipient and per-message events by message: hashing one
+    value per run instead of per row gives the same codes (a value's first row always
+    starts a run) for a fraction of the work.
+    """
+    import pyarrow.compute as pc
+
+    n = len(array)
+    if n < 2:
+        return None
+    same = pc.fill_null(pc.equal(array[1:], array[:-1]), False)
+    starts = np.flatnonzero(~np.r_[False, np.asarray(same.to_numpy(zero_copy_only=False))])
+    return starts if len(starts) < 0.8 * n else None
+
+
 def _encode(*arrays: Any) -> tuple[list[IntArray], Any]:
     """Codes of every value of several Arrow string arrays in ONE shared dictionary
-    (-1 for null), and the dictionary: joining on text without Python objects."""
+    (-1 for null; codes in order of first appearance), and the dictionary: joining on
+    text without Python objects."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    encoded = pa.concat_arrays(list(arrays)).dictionary_encode()
+    starts = [_runs(a) for a in arrays]
+    heads = [a if s is None else a.take(s) for a, s in zip(arrays, starts, strict=True)]
+    encoded = pa.concat_arrays(heads).dictionary_encode()
     codes = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(), dtype=np.int64)
-    bounds = np.cumsum([len(a) for a in arrays])[:-1]
-    return list(np.split(codes, bounds)), encoded.dictionary
+    bounds = np.cumsum([len(h) for h in heads])[:-1]
+    out = []
+    for array, run, part in zip(arrays, starts, np.split(codes, bounds), strict=True):
+        out.append(part if run is None else np.repeat(part, np.diff(np.r_[run, len(array)])))
+    return out, encoded.dictionary
+
+
+def _match(*arrays: Any) -> tuple[list[IntArray], int]:
+    """Codes that say which values of several Arrow string arrays are equal (-1 for
+    null), and how many distinct values there are: a join key, in no useful order.
+
+    One sort of every value (runs of equal values counted once) then one comparison of
+    neighbours: for millions of distinct ids (message ids) this beats a hash table,
+    whose probes miss the cache once it outgrows it.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    starts = [_runs(a) for a in arrays]
+    heads = [a if s is None else a.take(s) for a, s in zip(arrays, starts, strict=True)]
+    values = pa.concat_arrays(heads)
+    total = len(values)
+    order = np.asarray(pc.array_sort_indices(values, null_placement="at_end").to_numpy())
+    ordered = values.take(order)
+    valid = total - values.null_count
+    new = np.ones(total, dtype=bool)
+    if total > 1:
+        same = pc.fill_null(pc.equal(ordered[1:], ordered[:-1]), False)
+        new[1:] = ~np.asarray(same.to_numpy(zero_copy_only=False))
+    group = np.cumsum(new, dtype=np.int64) - 1
+    group[valid:] = -1
+    n_distinct = int(group[valid - 1]) + 1 if valid else 0
+    codes = np.empty(total, dtype=np.int64)
+    codes[order] = group
+    bounds = np.cumsum([len(h) for h in heads])[:-1]
+    out = []
+    for array, run, part in zip(arrays, starts, np.split(codes, bounds), strict=True):
+        out.append(part if run is None else np.repeat(part, np.diff(np.r_[run, len(array)])))
+    return out, n_distinct
+
+
+def _equals(series: pd.Series, value: str) -> BoolArray:
+    """``series == value`` as a bool array (NA is False), on the category codes when
+    categorical (no text per row)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        cats = list(series.cat.categories)
+        if value not in cats:
+            return np.zeros(len(series), dtype=bool)
+        return np.asarray(series.cat.codes.to_numpy() == cats.index(value), dtype=bool)
+    return np.asarray(series.to_numpy(dtype=object) == value, dtype=bool)
 
 
 def _lookup(codes: IntArray, size: int) -> IntArray:
@@ -490,24 +583,28 @@ def prepare(
     n_rows = len(st)
     if n_rows:
         mask = (
-            st["type"].isin(_EMAIL_STAGES).to_numpy(dtype=bool)
+            _isin(st["type"], _EMAIL_STAGES)
             & st["sent_at"].notna().to_numpy()
-            & st["message_id"].notna().to_numpy()
+            & np.asarray(_arrow(st["message_id"]).is_valid().to_numpy(zero_copy_only=False))
         )
     else:
         mask = np.zeros(0, dtype=bool)
     picked = np.flatnonzero(mask)
     nd = len(picked)
+    every = nd == n_rows  # every stage is a sent email: nothing to pick
+
+    def pick(values: Any) -> Any:
+        return values if every else values[picked]
 
     def num(name: str) -> IntArray:
-        return np.asarray(st[name].fillna(0).to_numpy(dtype=np.int64)[picked], dtype=np.int64)
+        return np.asarray(pick(st[name].fillna(0).to_numpy(dtype=np.int64)), dtype=np.int64)
 
     def flag(name: str) -> BoolArray:
-        return np.asarray(st[name].fillna(False).to_numpy(dtype=bool)[picked], dtype=bool)
+        return np.asarray(pick(st[name].fillna(False).to_numpy(dtype=bool)), dtype=bool)
 
     def text(frame: pd.DataFrame, name: str, rows: IntArray | None = None) -> Any:
         array = _arrow(frame[name])
-        return array.take(rows) if rows is not None else array
+        return array.take(rows) if rows is not None and not every else array
 
     names_map, team_map = _users_and_teams(data.team_members, user_names, user_teams)
     sequences = data.sequences
@@ -517,9 +614,9 @@ def prepare(
     if len(sequences):
         seq_ids.extend(sequences["id"].dropna().astype(object))
     if n_rows:
-        seq_ids.extend(pd.unique(st["sequence_id"].dropna().astype(object)))
+        seq_ids.extend(_distinct_text(st["sequence_id"]))
     if len(data.recipients):
-        seq_ids.extend(pd.unique(data.recipients["sequence_id"].dropna().astype(object)))
+        seq_ids.extend(_distinct_text(data.recipients["sequence_id"]))
     seq_index = pd.Index(pd.unique(np.asarray(seq_ids, dtype=object)))
     seq_names = np.asarray(seq_index.astype(str), dtype=object)
     seq_tz = np.full(len(seq_index), "", dtype=object)
@@ -537,7 +634,7 @@ def prepare(
                 tid = first.split(",")[0].strip()
                 if tid:
                     seq_team[p] = tid
-    seq_code = _codes(st["sequence_id"], seq_index)[picked] if n_rows else picked
+    seq_code = pick(_codes(st["sequence_id"], seq_index)) if n_rows else picked
 
     # One dictionary for message ids: stages, events and the messages frame join on it.
     events = data.events
@@ -550,11 +647,11 @@ def prepare(
         parts.append(_arrow(events["message_id"]))
     if len(messages):
         parts.append(_arrow(messages["id"]))
-    codes, dictionary = _encode(*parts)
-    delivery_of_code = _lookup(codes[0], len(dictionary))
+    codes, n_ids = _match(*parts)
+    delivery_of_code = _lookup(codes[0], n_ids)
     msg_rows = np.full(nd, -1, dtype=np.int64)
     if len(messages):
-        msg_rows = _lookup(codes[-1], len(dictionary))[codes[0]]
+        msg_rows = _lookup(codes[-1], n_ids)[codes[0]]
 
     # Sender: the message's user, else who added the recipient; subject: the message's.
     stage_users = text(st, "user_id", picked)
@@ -567,7 +664,7 @@ def prepare(
     (user_code,), user_dict = _encode(users)
     user_index = pd.Index(np.asarray(user_dict.to_pylist(), dtype=object))
     if len(data.recipients):
-        extra_users = pd.unique(data.recipients["user_id"].dropna().astype(object))
+        extra_users = np.asarray(_distinct_text(data.recipients["user_id"]), dtype=object)
         user_index = user_index.append(pd.Index(extra_users).difference(user_index))
     user_names_arr = np.asarray([names_map.get(str(u), str(u)) for u in user_index], dtype=object)
     (subj_code,), subj_dict = _encode(subjects)
@@ -588,14 +685,15 @@ def prepare(
     rec_codes, rec_uniques = pd.factorize(rec_pair)
 
     bounced = flag("bounced")
-    ordinal = st["ordinal"].fillna(-1).to_numpy(dtype=np.int64)[picked]
+    ordinal = pick(st["ordinal"].fillna(-1).to_numpy(dtype=np.int64))
     # Mixmax exits a recipient who unsubscribed: counted on their last sent stage.
-    rid_codes, _ = pd.factorize(st["recipient_id"].iloc[picked]) if nd else (picked, None)
-    rid_codes = np.asarray(rid_codes, dtype=np.int64)
+    (rid_codes,), _ = _match(text(st, "recipient_id", picked)) if nd else ((picked,), 0)
+    rid_codes = np.where(rid_codes >= 0, rid_codes, int(rid_codes.max(initial=-1)) + 1)
     last = np.full(int(rid_codes.max()) + 1 if nd else 0, -1, dtype=np.int64)
     np.maximum.at(last, rid_codes, ordinal)
-    reason = st["completed_reason"].to_numpy(dtype=object)[picked]
-    unsubscribed = (reason == "unsubscribed") & (ordinal == last[rid_codes])
+    unsubscribed = pick(_equals(st["completed_reason"], "unsubscribed")) & (
+        ordinal == last[rid_codes]
+    )
     deliveries = pd.DataFrame(
         {
             "seq": seq_code,
@@ -604,7 +702,7 @@ def prepare(
             "team": np.asarray(team_codes, dtype=np.int64),
             "recipient": np.asarray(rec_codes, dtype=np.int64),
             "subject": np.asarray(subj_code, dtype=np.int64),
-            "sent_at": _epoch_ms(st["sent_at"])[picked] if nd else picked,
+            "sent_at": pick(_epoch_ms(st["sent_at"])) if nd else picked,
         }
     )
     deliveries["week"] = (deliveries["sent_at"] - _MONDAY0) // _MS_WEEK
@@ -754,8 +852,9 @@ def _enrollments(
             "recipient": r_rec,
             "created_at": created,
             "week": (created - _MONDAY0) // _MS_WEEK,
-            "state": recipients["state"].astype(object).to_numpy(),
-            "reason": recipients["completed_reason"].astype(object).to_numpy(),
+            # As they come (categorical): no text per row.
+            "state": recipients["state"].array,
+            "reason": recipients["completed_reason"].array,
         }
     )
     out: pd.DataFrame = frame.loc[created != _NAT].reset_index(drop=True)
@@ -1177,53 +1276,58 @@ _QUARTER: Final = 900_000  # 15 minutes: the finest offset any time zone uses
 
 
 def _local_parts(
-    eng: Engagement, ts: IntArray, zones: np.ndarray[Any, Any]
+    eng: Engagement, ts: IntArray, zone_codes: IntArray, zone_names: Sequence[str]
 ) -> tuple[IntArray, IntArray]:
-    """Day of week (0 = Monday) and hour of epoch-ms ``ts``, each in its own zone.
+    """Day of week (0 = Monday) and hour of epoch-ms ``ts``, each in its own zone
+    (``zone_names[zone_codes[i]]``).
 
     Converting every timestamp is slow; instead each zone converts the quarter hours
-    spanning the data once (a few thousand values) and the rows look theirs up.
-    Offsets change only on quarter-hour boundaries, so this is exact.
+    spanning the data once (a few thousand values) into one (zone, quarter) table, and
+    every row looks its cell up in one step. Offsets change only on quarter-hour
+    boundaries, so this is exact.
     """
-    dow = np.zeros(len(ts), dtype=np.int64)
-    hour = np.zeros(len(ts), dtype=np.int64)
     if len(ts) == 0:
-        return dow, hour
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     quarter = ts // _QUARTER
     first = int(quarter.min())
     span = np.arange(first, int(quarter.max()) + 1, dtype=np.int64)
     stamps = pd.DatetimeIndex((span * _QUARTER).astype("datetime64[ms]")).tz_localize("UTC")
-    slot = quarter - first
-    for zone in pd.unique(zones):
-        rows = np.flatnonzero(zones == zone)
+    table = np.empty((len(zone_names), len(span)), dtype=np.int64)
+    for z, zone in enumerate(zone_names):
         try:
             local = stamps.tz_convert(zone or eng.account_tz)
         except (ValueError, KeyError, LookupError):
             # An unknown zone name: fall back to the account's rather than fail the chart.
             local = stamps.tz_convert(eng.account_tz)
-        dow[rows] = np.asarray(local.day_of_week, dtype=np.int64)[slot[rows]]
-        hour[rows] = np.asarray(local.hour, dtype=np.int64)[slot[rows]]
+        table[z] = np.asarray(local.day_of_week, dtype=np.int64) * 24 + np.asarray(
+            local.hour, dtype=np.int64
+        )
+    cell = table[zone_codes, quarter - first]
+    dow, hour = np.divmod(cell, 24)
     return dow, hour
 
 
-def _delivery_zones(eng: Engagement, tz: str | None) -> tuple[np.ndarray[Any, Any], str]:
-    """Zone of every delivery of the unfiltered data, and where it came from."""
+def _delivery_zones(eng: Engagement, tz: str | None) -> tuple[IntArray, list[str], str]:
+    """Zone of every delivery of the unfiltered data (codes into the names), and where
+    it came from. Zones are resolved per sequence (a few), then taken per delivery."""
     base: pd.DataFrame = eng._cache["base_deliveries"]
     if tz:
-        return np.full(len(base), tz, dtype=object), tz
+        return np.zeros(len(base), dtype=np.int64), [tz], tz
     seq = base["seq"].to_numpy()
-    zones = np.full(len(base), eng.account_tz, dtype=object)
-    known = seq >= 0
-    if known.any():
-        seq_tz = eng.labels.sequence_tz[seq[known]]
-        zones[known] = np.where(seq_tz != "", seq_tz, eng.account_tz)
-    any_seq_tz = bool((eng.labels.sequence_tz != "").any())
+    seq_tz = eng.labels.sequence_tz
+    per_seq = np.asarray(
+        [*np.where(seq_tz != "", seq_tz, eng.account_tz), eng.account_tz], dtype=object
+    )
+    codes, names = pd.factorize(per_seq)
+    # Sequence code -1 (none) takes the last entry: the account's zone.
+    zone_codes = np.asarray(codes, dtype=np.int64)[np.where(seq >= 0, seq, len(seq_tz))]
+    any_seq_tz = bool((seq_tz != "").any())
     described = (
         f"each sequence's send-window zone (else {eng.account_tz})"
         if any_seq_tz
         else f"the account's zone ({eng.account_tz})"
     )
-    return zones, described
+    return zone_codes, [str(z) for z in names], described
 
 
 def _parts_cached(
@@ -1268,8 +1372,8 @@ def heatmap(
     if when == "sent":
 
         def sent_parts() -> tuple[IntArray, IntArray, str]:
-            zones, described = _delivery_zones(eng, tz)
-            dow, hour = _local_parts(eng, base_d["sent_at"].to_numpy(), zones)
+            codes, names, described = _delivery_zones(eng, tz)
+            dow, hour = _local_parts(eng, base_d["sent_at"].to_numpy(), codes, names)
             return dow, hour, described
 
         dow_all, hour_all, described = _parts_cached(eng, ("sent", tz), sent_parts)
@@ -1289,14 +1393,17 @@ def heatmap(
         def event_parts() -> tuple[IntArray, IntArray, str]:
             sel = np.flatnonzero((base_e["type"] == kind).to_numpy())
             if tz is None and eng.event_tz is not None:
-                zones = np.where(eng.event_tz[sel] != "", eng.event_tz[sel], eng.account_tz)
+                own = np.where(eng.event_tz[sel] != "", eng.event_tz[sel], eng.account_tz)
+                codes, uniques = pd.factorize(np.asarray(own, dtype=object))
+                zone_codes = np.asarray(codes, dtype=np.int64)
+                names = [str(z) for z in uniques]
                 described = "each recipient's own zone"
             else:
-                dz, described = _delivery_zones(eng, tz)
-                zones = dz[base_e["delivery"].to_numpy()[sel]]
+                dz, names, described = _delivery_zones(eng, tz)
+                zone_codes = dz[base_e["delivery"].to_numpy()[sel]]
             dow = np.full(len(base_e), -1, dtype=np.int64)
             hour = np.full(len(base_e), -1, dtype=np.int64)
-            dow[sel], hour[sel] = _local_parts(eng, base_e["ts"].to_numpy()[sel], zones)
+            dow[sel], hour[sel] = _local_parts(eng, base_e["ts"].to_numpy()[sel], zone_codes, names)
             return dow, hour, described
 
         dow_all, hour_all, described = _parts_cached(eng, ("event", kind, tz), event_parts)
