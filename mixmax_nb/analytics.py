@@ -929,10 +929,23 @@ def _unique_labels(names: list[str], ids: list[str]) -> list[str]:
     return [f"{n} ({i[-6:]})" if counts[n] > 1 else n for n, i in zip(names, ids, strict=True)]
 
 
+def _dense_factorize(values: IntArray) -> tuple[IntArray, IntArray]:
+    """``pd.factorize(values, sort=True)`` for integer group codes: by counting when
+    their range is small (sequences, weeks, stages), else pandas' hash."""
+    if len(values):
+        lo, hi = int(values.min()), int(values.max())
+        if hi - lo <= 4 * len(values) + 4096:
+            present = np.bincount(values - lo) > 0
+            remap = np.cumsum(present, dtype=np.int64) - 1
+            keys = np.flatnonzero(present).astype(np.int64) + lo
+            return remap[values - lo], keys
+    codes, uniques = pd.factorize(values, sort=True)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=np.int64)
+
+
 def _counts(eng: Engagement, by: Dimension | None) -> pd.DataFrame:
     d = eng.deliveries
-    codes, keys = pd.factorize(_group_codes(eng, d, by), sort=True)
-    codes = np.asarray(codes, dtype=np.int64)
+    codes, keys = _dense_factorize(_group_codes(eng, d, by))
     k = len(keys)
     delivered = ~d["bounced"].to_numpy()
     opened = delivered & d["opened"].to_numpy()
@@ -953,18 +966,28 @@ def _counts(eng: Engagement, by: Dimension | None) -> pd.DataFrame:
     # People: distinct (group, recipient) pairs first, then count pairs per group.
     r = d["recipient"].to_numpy()
     n_rec = int(r.max()) + 1 if len(r) else 1
-    pair_codes, pairs = pd.factorize(codes * n_rec + r)
-    pair_codes = np.asarray(pair_codes, dtype=np.int64)
-    pair_group = np.asarray(pairs, dtype=np.int64) // n_rec
     columns["replied"] = per_group(delivered & d["replied"].to_numpy())
-    for name, mask in (
+    people = (
         ("reached", delivered),
         ("people_replied", delivered & d["replied"].to_numpy()),
         ("unsubscribed", delivered & d["unsubscribed"].to_numpy()),
-    ):
-        hit = np.zeros(len(pairs), dtype=bool)
-        hit[pair_codes[mask]] = True
-        columns[name] = np.bincount(pair_group[hit], minlength=k).astype(np.int64)
+    )
+    pair = codes * n_rec + r
+    if k * n_rec <= max(8 * len(d), 1 << 20) and (not len(r) or r.min() >= 0):
+        # Few (group, person) cells: one flag per cell, no hash table.
+        for name, mask in people:
+            seen = np.zeros(k * n_rec, dtype=bool)
+            seen[pair[mask]] = True
+            columns[name] = seen.reshape(k, n_rec).sum(axis=1, dtype=np.int64)
+    else:
+        # Distinct (group, recipient) pairs first, then count pairs per group.
+        pair_codes, pairs = pd.factorize(pair)
+        pair_codes = np.asarray(pair_codes, dtype=np.int64)
+        pair_group = np.asarray(pairs, dtype=np.int64) // n_rec
+        for name, mask in people:
+            hit = np.zeros(len(pairs), dtype=bool)
+            hit[pair_codes[mask]] = True
+            columns[name] = np.bincount(pair_group[hit], minlength=k).astype(np.int64)
     out = pd.DataFrame(columns, index=pd.Index(np.asarray(keys, dtype=np.int64), name="g"))
     # Enrolled: from the recipients frame, grouped the same way (not by stage).
     has_recipients = bool(eng._cache.get("has_recipients"))
