@@ -209,10 +209,11 @@ def _json_leaf_type(kind: str) -> pa.DataType | None:
     return None
 
 
-def _read(data: Any, schema: pa.Schema, block: int) -> pa.Table:
-    # A BufferReader over the caller's buffer: Arrow reads it in place, no copy.
+def _read(data: Any, path: str | None, schema: pa.Schema, block: int) -> pa.Table:
+    # A file is streamed block by block; a buffer is read in place. Neither is copied whole.
+    source = pa.OSFile(path) if path is not None else pa.BufferReader(pa.py_buffer(data))
     return pa_json.read_json(
-        pa.BufferReader(pa.py_buffer(data)),
+        source,
         read_options=pa_json.ReadOptions(block_size=block),
         parse_options=pa_json.ParseOptions(
             explicit_schema=schema, unexpected_field_behavior="infer"
@@ -223,16 +224,19 @@ def _read(data: Any, schema: pa.Schema, block: int) -> pa.Table:
 _CONTAINER_KEY: Final = re.compile(b"|".join(b'"%s"' % c.encode() for c in CONTAINERS))
 
 
-def parse_json(data: Any, leaves: Sequence[tuple[Path, str]]) -> pa.ChunkedArray | None:
+def parse_json(
+    data: Any, leaves: Sequence[tuple[Path, str]], *, path: str | None = None
+) -> pa.ChunkedArray | None:
     """The records in raw JSON ``data`` as a chunked struct array, or None to fall back.
 
-    ``data`` is any buffer (``bytes``, ``memoryview``, a memory-mapped file's
-    ``pa.Buffer``), read in place. It is JSON Lines: page objects (records under
-    ``results``, ``records`` or ``items``), or records. Known ``leaves`` are read with
-    explicit types so Arrow neither guesses timestamps in text nor widens numbers;
-    every other field is inferred and left for the caller to check (unknown fields
-    are kept, so they cannot be skipped). Arrow refuses, and this returns None for,
-    whatever ``json.loads`` would read differently: a bare array, mixed types,
+    ``data`` is any buffer (``bytes``, ``memoryview``, a memory-mapped file), read in
+    place; given ``path``, the file holding ``data`` is streamed instead (Arrow reads it
+    a block at a time, so the whole file is never in memory). It is JSON Lines: page
+    objects (records under ``results``, ``records`` or ``items``), or records. Known
+    ``leaves`` are read with explicit types so Arrow neither guesses timestamps in text
+    nor widens numbers; every other field is inferred and left for the caller to check
+    (unknown fields are kept, so they cannot be skipped). Arrow refuses, and this
+    returns None for, whatever ``json.loads`` would read differently: a bare array, mixed types,
     duplicate keys, lone surrogates, ``NaN``, numbers too big for 64 bits.
 
     The result keeps the reader's blocks as chunks: the records of each block are
@@ -248,11 +252,11 @@ def parse_json(data: Any, leaves: Sequence[tuple[Path, str]]) -> pa.ChunkedArray
     schema = pa.schema([pa.field(c, pa.list_(record)) for c in CONTAINERS] + list(record))
     try:
         try:
-            table = _read(data, schema, block_size(view.nbytes))
+            table = _read(data, path, schema, block_size(view.nbytes))
         except pa.ArrowInvalid as exc:
             if "straddl" not in str(exc):
                 raise
-            table = _read(data, schema, view.nbytes + 1)  # one line longer than a block
+            table = _read(data, path, schema, view.nbytes + 1)  # one line longer than a block
     except _ERRORS:
         return None
     filled = [c for c in CONTAINERS if table.column(c).null_count < table.num_rows]

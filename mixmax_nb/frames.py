@@ -716,8 +716,9 @@ def shape_json(kind: str, data: JsonSource) -> pd.DataFrame:
     ``data`` is the JSON itself (``bytes``, any buffer, or ``str``), a path to a file
     holding it (``pathlib.Path``, or a ``str`` that is not JSON text and names an
     existing file), or a binary file object (read from its current position to the
-    end). A file is memory-mapped and parsed in place: its bytes are never copied
-    into a Python object on the fast path.
+    end). A path is streamed by Arrow's reader a block at a time; a file object is
+    memory-mapped and parsed in place. Either way the bytes are never copied into a
+    Python object on the fast path.
 
     The JSON is a page object (records under ``results``, ``records`` or ``items``),
     JSON Lines of page objects (one ``membrane action run`` output per line, as a
@@ -733,13 +734,14 @@ def shape_json(kind: str, data: JsonSource) -> pd.DataFrame:
     spec = _spec_for(kind)
     with _gc_paused():
         raw: Any = None
+        path: str | None = None
         text: str | None = None
         try:
-            raw = _json_buffer(data)
+            raw, path = _json_buffer(data)
         except UnicodeEncodeError:  # lone surrogates in a str: json.loads decides
             text = cast(str, data)
         if raw is not None and _is_plain(spec):
-            frame = _frame_from_json(kind, raw, spec)
+            frame = _frame_from_json(kind, raw, spec, file=path)
             if frame is not None:
                 return frame
         rows = _json_records(text if text is not None else _as_bytes(raw))
@@ -748,17 +750,19 @@ def shape_json(kind: str, data: JsonSource) -> pd.DataFrame:
         return _build(kind, rows, spec, one_pass=True)
 
 
-def _json_buffer(data: JsonSource) -> Any:
-    """``data``'s JSON bytes as a buffer: as given, encoded, or a file mapped in memory."""
+def _json_buffer(data: JsonSource) -> tuple[Any, str | None]:
+    """``data``'s JSON bytes as a buffer (as given, encoded, or a file mapped in memory),
+    and the file's path when Arrow can stream the file itself."""
     if isinstance(data, bytes | bytearray | memoryview):
-        return data
+        return data, None
     if isinstance(data, str):
         if data.lstrip()[:1] not in ("{", "[") and "\n" not in data and os.path.isfile(data):
-            return _map_path(data)
-        return data.encode("utf-8")
+            return _map_path(data), data
+        return data.encode("utf-8"), None
     if isinstance(data, os.PathLike):
-        return _map_path(os.fspath(data))
-    return _read_stream(data)
+        path = os.fspath(data)
+        return _map_path(path), path
+    return _read_stream(data), None
 
 
 def _map_path(path: str) -> Any:
@@ -837,8 +841,10 @@ def _arrow_extras(records: Any, spec: _Spec) -> list[tuple[tuple[str, ...], Any]
     return found
 
 
-def _frame_from_json(kind: str, raw: Any, spec: _Spec) -> pd.DataFrame | None:
-    records = _columnar.parse_json(raw, [(c.path, c.kind) for c in spec.columns])
+def _frame_from_json(
+    kind: str, raw: Any, spec: _Spec, *, file: str | None = None
+) -> pd.DataFrame | None:
+    records = _columnar.parse_json(raw, [(c.path, c.kind) for c in spec.columns], path=file)
     if records is None:
         return None
     extras = _arrow_extras(records, spec)

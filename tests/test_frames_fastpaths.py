@@ -375,3 +375,18 @@ def test_shape_json_keeps_chunks_and_equals_one_block(monkeypatch: pytest.Monkey
     assert chunked["id"].array._pa_array.num_chunks > 1  # blocks flattened in place
     pd.testing.assert_frame_equal(chunked, whole)
     pd.testing.assert_frame_equal(chunked, frames.shape("events", records))
+
+
+def test_shape_json_streams_a_path_in_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = [event(i) for i in range(300)]
+    path = tmp_path / "pages.jsonl"
+    monkeypatch.setattr(_columnar, "BLOCK", 8 << 10)
+    monkeypatch.setattr(_columnar, "MIN_BLOCK", 8 << 10)
+    for raw in (as_pages(records, 10), json.dumps({"results": records}).encode()):
+        path.write_bytes(raw)  # lines shorter than a block, then one far longer
+        frame = frames._frame_from_json("events", raw, frames._SPECS["events"], file=str(path))
+        assert frame is not None
+        pd.testing.assert_frame_equal(frame, frames.shape("events", records))
+        pd.testing.assert_frame_equal(frames.shape_json("events", path), frame)
