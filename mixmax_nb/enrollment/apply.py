@@ -823,13 +823,16 @@ async def _apply_locked(
         if remaining:
             from tqdm.auto import tqdm
 
+            # Only when asked: an explicit disable=False would override TQDM_DISABLE
+            # (tqdm reads TQDM_* only for arguments not given), which make demo sets.
+            quiet: dict[str, Any] = {} if progress else {"disable": True}
             run.bar = tqdm(
                 total=len(job.items),
                 initial=len(job.items) - len(remaining),
                 desc=f"{job.kind} {job.sequence_id}",
                 unit=" recipients",
-                disable=not progress,
                 leave=True,
+                **quiet,
             )
         try:
             await run.run(remaining)
