@@ -81,8 +81,11 @@ bench: $(STAMP_DEV)
 	if [ -n "$$failed" ]; then echo "make bench: FAIL in$$failed"; exit 1; fi; echo "make bench: all PASS"
 
 ## make app: the Voila apps under apps/ (dashboard, enrollment, connect) on the sandbox
+## (with the apps' template, apps/.jupyter/voila/templates/mixmax: Voila's "lab" without
+## its Font Awesome CDN links, so the apps load nothing from the network)
 app: $(STAMP_APP)
-	MIXMAX_NB_BACKEND=sandbox $(BIN)/voila apps/ --no-browser --port=$${APP_PORT:-8866}
+	MIXMAX_NB_BACKEND=sandbox JUPYTER_PATH=$(CURDIR)/apps/.jupyter$${JUPYTER_PATH:+:$$JUPYTER_PATH} \
+	  $(BIN)/voila apps/ --template=mixmax --no-browser --port=$${APP_PORT:-8866}
 
 ## make binder-check: a fresh venv from binder/ only executes every notebook (slow)
 binder-check: $(STAMP_DEV)

@@ -101,20 +101,13 @@ class ConsoleMessage:
         return self.kind in ("error", "pageerror") or bool(VERSION_MISMATCH.search(self.text))
 
 
-CONSOLE_ALLOWLIST: tuple[Allowed, ...] = (
-    Allowed(
-        name="voila-lab-template-fontawesome-cdn",
-        reason=(
-            "Voila's stock 'lab' template (share/jupyter/voila/templates/lab/index.html.j2) "
-            "links Font Awesome 5 from cdn.jsdelivr.net; offline the two stylesheets fail to "
-            "load. Nothing depends on them: the widgets bundle serves Font Awesome 5.15.4 "
-            "itself (the button icons) and our spinner is an inline SVG. Only a template of "
-            "our own without those two <link>s removes the requests."
-        ),
-        text=re.compile(r"^Failed to load resource: net::ERR_"),
-        url=re.compile(r"^https://cdn\.jsdelivr\.net/npm/@fortawesome/fontawesome-free@"),
-    ),
-)
+CONSOLE_ALLOWLIST: tuple[Allowed, ...] = ()
+"""Console messages a test may see, each with its reason. Empty: Voila's stock "lab"
+template linked Font Awesome from cdn.jsdelivr.net (two failed requests offline); the
+apps are served with our template (apps/.jupyter/voila/templates/mixmax), which drops
+those links, so nothing is allowed."""
+TEMPLATES = APPS / ".jupyter"
+"""A Jupyter data directory holding the apps' Voila template (``--template=mixmax``)."""
 
 
 @dataclass
@@ -274,6 +267,10 @@ def voila_app(
         "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
         "JUPYTER_CONFIG_DIR": str(tmp / "config"),
         "PYTHONUNBUFFERED": "1",
+        # Where Voila finds the apps' template, as `make app` serves them.
+        "JUPYTER_PATH": os.pathsep.join(
+            filter(None, [str(TEMPLATES), os.environ.get("JUPYTER_PATH")])
+        ),
         **getattr(request.module, "VOILA_ENV", {}),
     }
     port = _free_port()
@@ -288,6 +285,7 @@ def voila_app(
                 "--Voila.ip=127.0.0.1",
                 "--Voila.port_retries=0",
                 "--show_tracebacks=True",
+                "--template=mixmax",
             ],
             cwd=ROOT,
             env=env,
