@@ -1296,11 +1296,13 @@ _EVENTS = _spec(
             "stage_id", "string", "sequence", "stageId", doc="Sequence stage that sent the message."
         ),
         _c("stage_index", "Int64", "sequence", "stageIndex", doc="0-based position of that stage."),
-        _c("country", "string", "country", doc="Where the open/click came from (Mixmax's guess)."),
-        _c("region", "string", "region"),
-        _c("city", "string", "city"),
-        _c("os", "string", "os"),
-        _c("program", "string", "program", doc="Mail client or browser."),
+        _c(
+            "country", "category", "country", doc="Where the open/click came from (Mixmax's guess)."
+        ),
+        _c("region", "category", "region"),
+        _c("city", "category", "city"),
+        _c("os", "category", "os"),
+        _c("program", "category", "program", doc="Mail client or browser."),
         _c("is_mobile", "boolean", "isMobile", doc="Opened/clicked on a mobile device (wire 0/1)."),
         _c("link_url", "string", "linkUrl", doc="Clicked link (clicked events)."),
         _c("link_text", "string", "linkText"),

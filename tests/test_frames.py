@@ -213,7 +213,7 @@ def test_fast_equals_naive_on_clean_all_ms_input_and_on_empty() -> None:
 def test_the_equality_check_can_fail() -> None:
     records = [event(i) for i in range(10)]
     naive = frames.naive_events(records)
-    naive.loc[3, "city"] = "Elsewhere"
+    naive.loc[3, "subject"] = "Elsewhere"
     with pytest.raises(AssertionError):
         pd.testing.assert_frame_equal(frames.shape("events", records), naive)
 
