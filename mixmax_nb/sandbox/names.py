@@ -21,6 +21,7 @@ links, files, zones and devices are shared. Every address uses a reserved domain
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import replace as replace_fields
 
 WORKSPACE_NAME = "Sandbox workspace (emulated data)"
 CURRENT_USER_NAME = "Sam Sandbox (sandbox)"
@@ -268,152 +269,75 @@ ADVERSARIAL = Names(
     ),
 )
 
-DEFAULT = Names(
-    first_names=(
-        ("Ana", "ana"),
-        ("Ben", "ben"),
-        ("Chloé", "chloe"),
-        ("Dmitri", "dmitri"),
-        ("Emeka", "emeka"),
-        ("Fatima", "fatima"),
-        ("Grace", "grace"),
-        ("Hiro", "hiro"),
-        ("Isabel", "isabel"),
-        ("Jamal", "jamal"),
-        ("Kiri", "kiri"),
-        ("Lena", "lena"),
-        ("Mateo", "mateo"),
-        ("Nia", "nia"),
-        ("Oskar", "oskar"),
-        ("Priya", "priya"),
-        ("Quinn", "quinn"),
-        ("Rosa", "rosa"),
-        ("Sven", "sven"),
-        ("Tomás", "tomas"),
-        ("Uma", "uma"),
-        ("Victor", "victor"),
-        ("Wen", "wen"),
-        ("Yara", "yara"),
-        ("Zoë", "zoe"),
-        ("Mohammed", "mohammed"),
-        ("Sarah", "sarah"),
-        ("Noah", "noah"),
-        ("Aisha", "aisha"),
-        ("Bob", "bob"),
-    ),
-    last_names=(
-        ("Lopez", "lopez"),
-        ("Okafor", "okafor"),
-        ("Nguyen", "nguyen"),
-        ("Schmidt", "schmidt"),
-        ("Tanaka", "tanaka"),
-        ("Rossi", "rossi"),
-        ("Kowalski", "kowalski"),
-        ("Silva", "silva"),
-        ("Haddad", "haddad"),
-        ("Johansson", "johansson"),
-        ("Patel", "patel"),
-        ("Murphy", "murphy"),
-        ("Dubois", "dubois"),
-        ("Kim", "kim"),
-        ("Novak", "novak"),
-        ("O'Brien", "obrien"),
-        ("Müller", "muller"),
-        ("Bennett", "bennett"),
-        ("Al-Ali", "alali"),
-        ("Lévy", "levy"),
-    ),
-    companies=(
-        ("Northwind Traders", "northwind.example"),
-        ("Globex", "globex.example"),
-        ("Initech", "initech.example"),
-        ("Umbrella Analytics", "umbrella.example"),
-        ("Hooli", "hooli.example"),
-        ("Vandelay Industries", "vandelay.example"),
-        ("Stark Logistics", "stark.example"),
-        ("Wayne Health", "wayne.example"),
-        ("Tyrell Data", "tyrell.example"),
-        ("Soylent Foods", "soylent.example"),
-        ("Acme Corp", "acme.example"),
-        ("Baker & Quinn", "bakerquinn.example"),
-        ("Horizon Holdings", "horizon.example"),
-        ("Café Labs", "cafe.example"),
-        ("Pied Piper", "piedpiper.example"),
-        ("Massive Dynamic", "massive.example"),
-    ),
-    team_names=(
-        "Sandbox SDR team",
-        "Account Executives (West)",
-        "Growth",
-        "EMEA Sales",
-        "Customer Success",
-        "Partnerships & Alliances",
-        "Enterprise",
-        "Mid-market",
-    ),
-    sequence_names=(
-        "Outbound Q3 — VP Sales",
-        "Webinar follow-up",
-        "Trial nurture",
-        "Enterprise cold outreach",
-        "Re-engage closed-lost",
-        "Event: SaaStr 2025 follow-up",
-        "Inbound demo requests",
-        "Warm partner intros",
-        "Middle East demo offer",
-        "Churn-risk check-in",
-        "New feature launch",
-        "Pricing page visitors",
-        "Expansion: upsell seats",
-        "Conference no-shows",
-        "Founder-led outreach",
-    ),
-    email_subjects=(
-        "Quick question, {{firstName}}",
-        "{{company}} + Sandbox Co",
-        "Idea for the {{title}} team at {{company}}",
-        "Following up",
-        "Worth a chat?",
-        "A tailored offer for {{company}}",
-        "A special offer for {{company}}",
-        "Re: {{company}}'s plans for next quarter",
-        LONG_SUBJECT,
-        "Last note from me",
-    ),
-    email_bodies=(
-        "<p>Hi {{firstName}},</p><p>Teams like {{company}} use us to cut prep time in half. "
-        '<a href="{link}">{text}</a></p>',
-        "<p>Hello {{firstName}}, as {{title}} you probably own this problem. "
-        '<a href="{link}">{text}</a></p>',
-        "<p>{{firstName}}, following up on my note below. Worth a look? "
-        '<a href="{link}">{text}</a></p>',
-        '<p>Hi {{firstName}}, one last idea for {{company}}. <a href="{link}">{text}</a></p>',
-    ),
-    one_off_subjects=(
-        "Notes from today's call",
-        "Proposal for {{company}}",
-        "Intro: {{firstName}} and Sandbox Co",
-        "Your trial is ready",
-        "Agenda for Thursday",
-    ),
-    poll_questions=(
-        ("Which day works for a call?", ("Tuesday", "Wednesday", "Thursday")),
-        ("How did you hear about us?", ("Search", "A colleague", "An event", "LinkedIn")),
-        ("Interested in a demo?", ("Yes", "Not now", "Maybe")),
-        ("Preferred meeting length?", ("15 min", "30 min")),
-    ),
-    rule_names=(
-        ("Notify Slack on reply", "message:received"),
-        ("Sync opens to CRM", "opened"),
-        ("Log clicks", "clicked"),
-        ("Bounce alert", "bounced"),
-        ("Sent-mail archive", "message:sent"),
-        ("Poll votes to sheet", "poll:vote"),
-        ("Unopened nudge", "unopened"),
-        ("Downloads tracker", "downloaded"),
-        ("Q&A submissions", "qa:submit"),
-        ("Meeting confirmed", "meetinginvited:confirmed"),
-    ),
+
+def _benign(hostile: Names, **swaps: dict[int, object]) -> Names:
+    """``hostile`` with the entries at the given positions of each list replaced: the
+    lists keep their lengths and order, so the generator draws exactly the same."""
+    fields = {}
+    for name, replace in swaps.items():
+        words = list(getattr(hostile, name))
+        for index, word in replace.items():
+            if not 0 <= index < len(words):
+                raise IndexError(f"{name}[{index}] is not in the hostile list")
+            words[index] = word
+        fields[name] = tuple(words)
+    return replace_fields(hostile, **fields)
+
+
+# What a real sales team's account reads like: the adversarial words, with each hostile
+# entry swapped for a plausible one at the same place.
+DEFAULT = _benign(
+    ADVERSARIAL,
+    first_names={
+        25: ("Mohammed", "mohammed"),
+        26: ("Sarah", "sarah"),
+        27: ("Noah", "noah"),
+        28: ("Aisha", "aisha"),
+        29: ("Bob", "bob"),
+    },
+    last_names={
+        16: ("Müller", "muller"),
+        17: ("Bennett", "bennett"),
+        18: ("Al-Ali", "alali"),
+        19: ("Lévy", "levy"),
+    },
+    companies={
+        10: ("Acme Corp", "acme.example"),
+        11: ("Baker & Quinn", "bakerquinn.example"),
+        12: ("Horizon Holdings", "horizon.example"),
+        13: ("Café Labs", "cafe.example"),
+    },
+    team_names={
+        2: "Growth",
+        3: "EMEA Sales",
+        5: "Partnerships & Alliances",
+    },
+    sequence_names={
+        3: "Enterprise cold outreach",
+        5: "Event: SaaStr 2025 follow-up",
+        7: "Warm partner intros",
+        8: "Middle East demo offer",
+        10: "New feature launch",
+    },
+    email_subjects={
+        4: "Worth a chat?",
+        5: "A tailored offer for {{company}}",
+        6: "A special offer for {{company}}",
+        9: "Last note from me",
+    },
+    email_bodies={
+        3: '<p>Hi {{firstName}}, one last idea for {{company}}. <a href="{link}">{text}</a></p>',
+    },
+    one_off_subjects={
+        2: "Intro: {{firstName}} and Sandbox Co",
+        3: "Your trial is ready",
+    },
+    poll_questions={
+        2: ("Interested in a demo?", ("Yes", "Not now", "Maybe")),
+    },
+    rule_names={
+        7: ("Downloads tracker", "downloaded"),
+    },
 )
 
 PROFILES: dict[str, Names] = {"default": DEFAULT, "adversarial": ADVERSARIAL}
