@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from widget_text import html_values
 
 import mixmax_nb as mx
 from mixmax_nb import catalog
@@ -288,23 +289,6 @@ def _poison(store: Any) -> None:
         )
 
 
-def _html_values(widget: Any) -> list[str]:
-    """The value of every HTML-like widget in a tree (what the browser renders as markup)."""
-    import ipywidgets as w
-
-    out: list[str] = []
-    stack = [widget]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, w.HTML | w.HTMLMath | w.Label):
-            out.append(str(node.value))
-        for attr in ("description", "tooltip"):
-            if isinstance(getattr(node, attr, None), str) and isinstance(node, w.HTML | w.Button):
-                out.append(getattr(node, attr))
-        stack.extend(getattr(node, "children", ()))
-    return out
-
-
 @pytest.fixture(scope="module")
 def hostile_client() -> mx.Client:
     # Adversarial names (senders, recipients, polls, rules...), poisoned further below.
@@ -321,7 +305,7 @@ def test_dashboard_on_a_hostile_account_stays_inert(
     board = EngagementDashboard(hostile_client)
     assert board.data is not None
     board.redraw(all_tabs=True)
-    for html in _html_values(board.widget):
+    for html in html_values(board.widget):
         assert not _RAW_MARKUP.search(html), html[:300]
     for name, fig in board.figures.items():
         text = fig.to_json()
@@ -362,7 +346,7 @@ def test_enrollment_form_shows_hostile_rows_as_text(hostile_client: mx.Client) -
         return form
 
     form = asyncio.run(body())
-    for html in _html_values(form.widget):
+    for html in html_values(form.widget):
         assert not _RAW_MARKUP.search(html), html[:300]
 
 
@@ -382,7 +366,7 @@ def test_connect_wizard_shows_hostile_names_as_text() -> None:
         return wizard
 
     wizard = asyncio.run(body())
-    for html in _html_values(wizard.widget):
+    for html in html_values(wizard.widget):
         assert not _RAW_MARKUP.search(html), html[:300]
 
 

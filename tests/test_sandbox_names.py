@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from widget_text import html_values
 
 import mixmax_nb as mx
 from mixmax_nb.config import Settings
@@ -189,19 +190,6 @@ def test_default_dashboard_tells_the_same_story_in_plain_words() -> None:
 # -- hostile text a person writes into the default account ---------------------------------
 
 
-def _html_values(widget: Any) -> list[str]:
-    import ipywidgets as w
-
-    out: list[str] = []
-    stack = [widget]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, w.HTML | w.HTMLMath | w.Label):
-            out.append(str(node.value))
-        stack.extend(getattr(node, "children", ()))
-    return out
-
-
 def test_hostile_text_written_into_the_default_account_is_shown_inertly(tmp_path: Path) -> None:
     from mixmax_nb.widgets.dashboard import EngagementDashboard
     from mixmax_nb.widgets.enroll import EnrollmentForm
@@ -253,7 +241,7 @@ def test_hostile_text_written_into_the_default_account_is_shown_inertly(tmp_path
     assert form.result is not None
     assert "&lt;script&gt;" in form.sequence_info.value
     assert "&lt;script&gt;" in form.preview.value and "success: 1" in form.results.value
-    for html in _html_values(form.widget):
+    for html in html_values(form.widget):
         assert not _RAW_MARKUP.search(html), html[:300]
     enrolled = client.recipients(sequence_id)
     row = enrolled.loc[enrolled["email"] == "pat@prospect.example"].iloc[0]
@@ -262,9 +250,9 @@ def test_hostile_text_written_into_the_default_account_is_shown_inertly(tmp_path
     board = EngagementDashboard(client)
     assert board.data is not None
     board.redraw(all_tabs=True)
-    for html in _html_values(board.widget):
+    for html in html_values(board.widget):
         assert not _RAW_MARKUP.search(html), html[:300]
-    assert any("&lt;script&gt;" in html for html in _html_values(board.widget))
+    assert any("&lt;script&gt;" in html for html in html_values(board.widget))
     for name, fig in board.figures.items():
         assert not _RAW_MARKUP.search(fig.to_json()), name
     html_path, _csv = board.export(tmp_path / "report", include_plotlyjs=False)
