@@ -380,6 +380,15 @@ def _distinct(codes: IntArray, size: int) -> int:
     return int(seen.sum())
 
 
+def _factorize_via(small: np.ndarray[Any, Any], codes: IntArray) -> tuple[IntArray, Any]:
+    """``pd.factorize(small[codes])`` (code -1 takes ``small``'s last slot) without
+    text per row: the few texts are factorized, then the rows' integer codes."""
+    kinds, kind_text = pd.factorize(small)
+    row = np.asarray(kinds, dtype=np.int64)[np.where(codes >= 0, codes, len(small) - 1)]
+    out, firsts = pd.factorize(row)
+    return np.asarray(out, dtype=np.int64), np.asarray(kind_text, dtype=object)[firsts]
+
+
 def _first_positions(codes: IntArray) -> IntArray:
     """Index of the first row of each code, for codes numbered by first appearance."""
     if len(codes) == 0:
@@ -669,12 +678,12 @@ def prepare(
     user_names_arr = np.asarray([names_map.get(str(u), str(u)) for u in user_index], dtype=object)
     (subj_code,), subj_dict = _encode(subjects)
 
+    team_of_user: np.ndarray[Any, Any] | None = None
     if team_map:
         team_of_user = np.asarray([team_map.get(str(u), NO_TEAM) for u in user_index], dtype=object)
-        team_text = np.where(user_code >= 0, team_of_user[np.maximum(user_code, 0)], NO_TEAM)
+        team_codes, team_uniques = _factorize_via(np.append(team_of_user, NO_TEAM), user_code)
     else:
-        team_text = np.where(seq_code >= 0, seq_team[np.maximum(seq_code, 0)], NO_TEAM)
-    team_codes, team_uniques = pd.factorize(np.asarray(team_text, dtype=object))
+        team_codes, team_uniques = _factorize_via(np.append(seq_team, NO_TEAM), seq_code)
 
     # People: (sequence, address compared case-insensitively).
     stage_emails = pc.utf8_lower(text(st, "email", picked))
@@ -756,8 +765,10 @@ def prepare(
         data.recipients,
         seq_index,
         user_index,
-        team_map,
-        seq_team,
+        None
+        if team_of_user is None
+        else np.append(team_of_user, team_map.get(str(pd.NA), NO_TEAM)),
+        np.append(seq_team, NO_TEAM),
         pd.Index(np.asarray(team_uniques, dtype=object)),
         email_codes[1] if len(email_codes) > 1 else np.empty(0, dtype=np.int64),
         pd.Index(np.asarray(rec_uniques)),
@@ -811,7 +822,7 @@ def _enrollments(
     recipients: pd.DataFrame,
     seq_index: pd.Index,
     user_index: pd.Index,
-    team_map: Mapping[str, str],
+    team_of_user: np.ndarray[Any, Any] | None,
     seq_team: np.ndarray[Any, Any],
     team_index: pd.Index,
     r_em: IntArray,
@@ -827,19 +838,20 @@ def _enrollments(
         return empty
     r_seq = _codes(recipients["sequence_id"], seq_index)
     r_user = _codes(recipients["user_id"], user_index)
-    if team_map:
-        r_team_text = np.asarray(
-            [team_map.get(str(u), NO_TEAM) for u in recipients["user_id"].astype(object)],
-            dtype=object,
-        )
+    # Team per user (or per sequence), the last slot for none: text per code, not per row.
+    if team_of_user is not None:
+        small, slot = team_of_user, np.where(r_user >= 0, r_user, len(team_of_user) - 1)
     else:
-        r_team_text = np.where(r_seq >= 0, seq_team[np.maximum(r_seq, 0)], NO_TEAM)
-    r_team = np.asarray(team_index.get_indexer(pd.Index(r_team_text)), dtype=np.int64)
-    extra = pd.unique(r_team_text[r_team < 0])
+        small, slot = seq_team, np.where(r_seq >= 0, r_seq, len(seq_team) - 1)
+    kinds, kind_text = pd.factorize(small)
+    row_kind = np.asarray(kinds, dtype=np.int64)[slot]
+    r_team = np.asarray(team_index.get_indexer(pd.Index(kind_text)), dtype=np.int64)[row_kind]
+    extra_kinds = np.asarray(pd.unique(row_kind[r_team < 0]), dtype=np.int64)
+    extra = np.asarray(kind_text, dtype=object)[extra_kinds]
     if len(extra):
-        r_team = np.where(
-            r_team >= 0, r_team, len(team_index) + pd.Index(extra).get_indexer(r_team_text)
-        )
+        place = np.full(len(kind_text), -1, dtype=np.int64)
+        place[extra_kinds] = np.arange(len(extra_kinds))
+        r_team = np.where(r_team >= 0, r_team, len(team_index) + place[row_kind])
     created = _epoch_ms(recipients["created_at"])
     r_pair = np.where(r_seq >= 0, r_seq, n_seqs) * (n_emails + 1) + r_em
     r_rec = np.asarray(rec_index.get_indexer(pd.Index(r_pair)), dtype=np.int64)
