@@ -103,10 +103,11 @@ def _root(widget: Any) -> w.Widget:
 
 
 def _hidden(widget: w.Widget) -> bool:
+    """Hidden in the page, so left out of the drawing too (a Cancel button at rest)."""
     layout = getattr(widget, "layout", None)
-    return getattr(layout, "display", None) == "none" or getattr(layout, "visibility", None) == (
-        "hidden"
-    )
+    display = getattr(layout, "display", None)
+    visibility = getattr(layout, "visibility", None)
+    return display == "none" or visibility == "hidden"
 
 
 def _label(widget: w.Widget) -> str:
