@@ -936,12 +936,16 @@ def concat(kind: str, parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Stack frames of one kind, keeping the schema's dtypes.
 
     ``pd.concat`` turns a categorical into ``object`` when the parts saw different
-    undocumented values (hence different categories); re-encode those columns with
-    the fixed categories first, then the extras, as :func:`shape` would.
+    undocumented values (hence different categories). The parts' categories are
+    unified first (the fixed ones, then the extras, as :func:`shape` orders them):
+    each part is recoded through a lookup as long as its categories, so stacking a
+    small new part onto a large frame does no per-row string work.
     """
     parts = [p for p in parts if len(p.columns)]
     if not parts:
         return empty(kind)
+    if len(parts) > 1:
+        parts = _unified_categories(kind, parts)
     out = parts[0].copy() if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     for column in _SPECS[kind].columns:
         if column.kind == "category" and not isinstance(
@@ -951,6 +955,33 @@ def concat(kind: str, parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
             dtype = pd.CategoricalDtype(_categories(column.categories, seen))
             out[column.name] = out[column.name].astype(dtype)
     out.attrs["kind"] = kind
+    return out
+
+
+def _unified_categories(kind: str, parts: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """``parts`` with each categorical column on one shared set of categories."""
+    changes: list[dict[str, pd.CategoricalDtype]] = [{} for _ in parts]
+    for column in _SPECS[kind].columns:
+        if column.kind != "category":
+            continue
+        dtypes = [p[column.name].dtype if column.name in p else None for p in parts]
+        if not all(isinstance(d, pd.CategoricalDtype) for d in dtypes):
+            continue  # left to the re-encoding after the stack
+        if all(d == dtypes[0] for d in dtypes):
+            continue
+        seen = {str(c) for d in dtypes for c in d.categories}  # type: ignore[union-attr]
+        unified = pd.CategoricalDtype(_categories(column.categories, seen))
+        for index, dtype in enumerate(dtypes):
+            if dtype != unified:
+                changes[index][column.name] = unified
+    out = []
+    for part, change in zip(parts, changes, strict=True):
+        if change:
+            # set_categories recodes through the categories (not the rows' strings).
+            part = part.assign(
+                **{name: part[name].cat.set_categories(d.categories) for name, d in change.items()}
+            )
+        out.append(part)
     return out
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -77,7 +78,7 @@ def test_k_new_events_read_only_the_new_part(tmp_path: Path, opened: list[str]) 
     part = store.append(events(("e4", "m1"), ("e5", "m3")), {"m1": "2/0/0/0", "m3": "1/0/0/0"})
     assert part is not None
     got = store.load({"m1", "m2", "m3"})
-    assert set(opened) == {part.name}
+    assert set(opened) <= {part.name}  # the part it wrote is taken from memory
     assert pairs(got) == [("e2", "m2"), ("e4", "m1"), ("e5", "m3")]
     assert pairs(got) == pairs(fresh(store, {"m1", "m2", "m3"}))
     assert held is not None  # what the earlier pull returned is unchanged
@@ -120,3 +121,79 @@ def test_compaction_keeps_each_messages_newest_events(tmp_path: Path) -> None:
     ids = set(got["id"].astype(str))
     assert "big0" not in ids and "n0" in ids and "big49" in ids and "x3" in ids
     assert store.coverage().signatures["m0"] == "2"
+
+
+def test_categoricals_keep_their_dtype_through_parts_and_refreshes(tmp_path: Path) -> None:
+    """An all-missing categorical (no open carried a country) comes back categorical,
+    and stacking parts whose categories differ keeps every value and the dtype."""
+    store = MessageEventStore(tmp_path, "sandbox", "acct")
+    first = events(("e1", "m1"))
+    assert first["country"].isna().all()
+    store.append(first, {"m1": "1/0/0/0"})
+    # Stored as text categories, not as Parquet's null column (read back: object, and
+    # every later stack would re-encode the column row by row).
+    stored = pq.read_schema(store.parts()[0]).field("country").type
+    assert pa.types.is_dictionary(stored), stored
+    assert pa.types.is_string(stored.value_type) or pa.types.is_large_string(stored.value_type)
+    second = frames.shape(
+        "events",
+        [
+            {
+                "_id": "e2",
+                "type": "opened",
+                "timestamp": 1_735_689_600_000,
+                "messageId": "m2",
+                "country": "DE",
+            },
+            {
+                "_id": "e3",
+                "type": "bounced-ish",
+                "timestamp": 1_735_689_600_000,
+                "messageId": "m2",
+                "country": "FR",
+            },
+        ],
+    )
+    store.append(second, {"m2": "1/0/0/0"})
+    for got in (store.load(), fresh(store)):
+        assert got is not None
+        expected = frames.empty("events").dtypes
+        for name in ("type", "country", "region", "city", "os", "program"):
+            assert isinstance(got[name].dtype, pd.CategoricalDtype), name
+        assert got["country"].tolist()[0] is pd.NA or pd.isna(got["country"].tolist()[0])
+        assert got["country"].tolist()[1:] == ["DE", "FR"]
+        assert got["type"].tolist() == ["opened", "opened", "bounced-ish"]
+        # The documented types come first, as shape orders them; extras after.
+        fixed = list(expected["type"].categories)
+        assert list(got["type"].cat.categories) == [*fixed, "bounced-ish"]
+
+
+def test_concat_unifies_categories_without_losing_values() -> None:
+    a = frames.shape(
+        "events", [{"_id": "a", "type": "opened", "timestamp": 1, "messageId": "m", "os": "iOS"}]
+    )
+    b = frames.shape(
+        "events", [{"_id": "b", "type": "clicked", "timestamp": 2, "messageId": "m", "os": "BeOS"}]
+    )
+    out = frames.concat("events", [a, b])
+    assert out["os"].tolist() == ["iOS", "BeOS"]
+    assert out["type"].tolist() == ["opened", "clicked"]
+    assert isinstance(out["os"].dtype, pd.CategoricalDtype)
+    assert list(out["os"].cat.categories) == sorted(["iOS", "BeOS"])
+
+
+def test_the_part_just_written_is_read_from_memory_as_a_copy(
+    tmp_path: Path, opened: list[str]
+) -> None:
+    store = MessageEventStore(tmp_path, "sandbox", "acct")
+    store.append(events(("e1", "m1")), {"m1": "1/0/0/0"})
+    held = store.load({"m1", "m2"})  # what the notebook holds
+    new = events(("e2", "m2"), ("e3", "m3"))
+    store.append(new, {"m2": "1/0/0/0", "m3": "1/0/0/0"})
+    new.loc[0, "id"] = "changed by the caller"  # after the append: not what was stored
+    opened.clear()
+    got = store.load({"m1", "m2"})  # m3 is outside the window
+    assert opened == []
+    assert pairs(got) == [("e1", "m1"), ("e2", "m2")]
+    assert pairs(got) == pairs(fresh(store, {"m1", "m2"}))
+    assert pairs(held) == [("e1", "m1")]

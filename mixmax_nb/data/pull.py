@@ -252,7 +252,7 @@ async def _events_per_message(
         engaged = engaged.loc[engaged["sent_at"] >= start]
     # One directory listing: what the store covers, and (from memory when this process
     # loaded it before) the window's events. Nothing to fetch: that is the answer.
-    window = set(engaged["message_id"].astype(str)) if len(engaged) else None
+    window = frozenset(engaged["message_id"].astype(str)) if len(engaged) else None
     coverage, kept = store.snapshot(window)
     todo = stale_messages(engaged, coverage.signatures)
     expected = dict(zip(engaged["message_id"], engaged["signature"], strict=True))

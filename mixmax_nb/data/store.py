@@ -12,7 +12,9 @@ A no-op refresh reads one directory listing (the parts' names, sizes and change
 times: at most :data:`MAX_PARTS` entries), whatever the store's size: what this
 process already read of a part whose entry has not changed (its footer, its events)
 is taken from memory, so a refresh reads the footers and the events of new parts only
-(O(K) for K new events, plus the one append that wrote them). A fresh process reads
+(O(K) for K new events, plus the one append that wrote them; the part this process
+has just written is taken from a copy of what it wrote, not read back). A fresh
+process reads
 every footer once, and the events once. Past :data:`MAX_PARTS` parts the small ones
 are merged into one (the largest part stays as it is until superseded rows make up
 half the store, when everything is merged). A part that cannot be read is set aside
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .._atomic import write_parquet
@@ -78,6 +81,9 @@ class _Seen:
     loaded: dict[Any, tuple[tuple[Stamp, ...], weakref.ref[pd.DataFrame]]] = field(
         default_factory=dict
     )
+    written: dict[Stamp, pd.DataFrame] = field(default_factory=dict)
+    """The part this process just wrote, as a copy of the events it wrote (O(K)): the
+    next read takes them from here, not from the disk it has just written them to."""
 
 
 _SEEN: dict[Path, _Seen] = {}
@@ -204,15 +210,17 @@ class MessageEventStore:
                 continue
             if key[: len(old_key)] != old_key or (got is None) != (wanted is None):
                 continue  # parts were merged, set aside or rewritten since
-            extra = wanted - got if wanted is not None and got is not None else frozenset()
+            same = got is wanted or got == wanted  # the pull hands the same window back
+            partial = not same and wanted is not None and got is not None
+            extra = wanted - got if partial else frozenset()
             old_infos = [info["messages"] for _s, info in footers[: len(old_key)]]
             if any(m in info for m in extra for info in old_infos):
                 continue  # a newly wanted message has events in parts read before
-            if old_key == key and not extra and got == wanted:
+            if old_key == key and same:
                 return cover, frame
             earlier, start = frame, len(old_key)
-            dropped = got - wanted if wanted is not None and got is not None else frozenset()
-            if got == wanted:
+            dropped = got - wanted if partial else frozenset()
+            if same:
                 break
         frame = self._read(footers, wanted, earlier, start, dropped)
         if frame is not None:
@@ -244,8 +252,11 @@ class MessageEventStore:
             claimed.update(listed)
         frames: list[pd.DataFrame] = []
         if earlier is not None:
-            # Messages that a newer part lists again are replaced by that part's events.
-            again = claimed | dropped
+            # Messages that a newer part lists again are replaced by that part's events;
+            # only those that an earlier part listed can be in ``earlier`` (O(K) lookups
+            # instead of a scan of every stored row when the new messages are new).
+            before = [footers[i][1]["messages"] for i in range(start)]
+            again = {m for m in claimed if any(m in info for info in before)} | dropped
             if again:
                 keep = ~earlier["message_id"].isin(list(again)).to_numpy(dtype=bool)
                 frames.append(earlier.loc[keep] if not keep.all() else earlier)
@@ -257,6 +268,12 @@ class MessageEventStore:
             if not own:
                 continue
             path = self.dir / stamp[0]
+            written = self._seen().written.pop(stamp, None)
+            if written is not None:
+                if len(own) < len(info["messages"]):
+                    written = written.loc[written["message_id"].isin(own).to_numpy(bool)]
+                frames.append(written)
+                continue
             try:
                 table = pq.read_table(path)
             except (OSError, pa.ArrowException) as exc:
@@ -266,7 +283,7 @@ class MessageEventStore:
                 import pyarrow.compute as pc
 
                 table = table.filter(pc.is_in(table["message_id"], pa.array(own)))
-            frames.append(table.to_pandas())
+            frames.append(_categorical_nulls(table))
         if not frames:
             return None
         from .. import frames as shaping
@@ -282,24 +299,41 @@ class MessageEventStore:
         """Commit the events of the messages in ``signatures`` (one new part) atomically."""
         if not signatures:
             return None
-        final = self._write_part(events, signatures, capped)
-        if len(self.parts()) > MAX_PARTS:
+        before = _stamps(self.dir)  # one listing: the new part's number, and the count
+        final = self._write_part(events, signatures, capped, before)
+        if len(before) + 1 > MAX_PARTS:
             self.compact()
         return final
 
     def _write_part(
-        self, events: pd.DataFrame, signatures: Mapping[str, str], capped: Iterable[str]
+        self,
+        events: pd.DataFrame,
+        signatures: Mapping[str, str],
+        capped: Iterable[str],
+        listed: list[Stamp] | None = None,
     ) -> Path:
         import pyarrow as pa
 
         self._private_dirs()
         info = {"messages": dict(signatures), "capped": sorted(set(capped))}
-        table = pa.Table.from_pandas(events, preserve_index=False)
+        table = _storable(pa.Table.from_pandas(events, preserve_index=False))
         meta = dict(table.schema.metadata or {})
         meta[COVERAGE_KEY] = json.dumps(info).encode()
         table = table.replace_schema_metadata(meta)
-        number = max((int(p.stem.split("-")[1]) for p in self.parts()), default=0) + 1
-        return write_parquet(table, self.dir / f"part-{number:06d}.parquet")
+        listed = _stamps(self.dir) if listed is None else listed
+        numbers = (stamp[0][5:-8] for stamp in listed)  # part-000012.parquet -> 000012
+        number = max((int(d) for d in numbers if d.isdigit()), default=0) + 1
+        final = write_parquet(table, self.dir / f"part-{number:06d}.parquet")
+        try:
+            st = final.stat()
+        except OSError:
+            return final  # gone already (another process merged it): nothing to remember
+        stamp = (final.name, st.st_ino, st.st_size, st.st_mtime_ns)
+        seen = self._seen()
+        seen.footers[stamp] = info
+        # One part held at a time: the one a refresh reads right after its append.
+        seen.written = {stamp: events.reset_index(drop=True).copy()}
+        return final
 
     def compact(self) -> None:
         """Merge parts, atomically: the merged part is renamed into place before the
@@ -394,6 +428,43 @@ class MessageEventStore:
             ),
             stacklevel=4,
         )
+
+
+def _storable(table: Any) -> Any:
+    """``table`` with every all-missing categorical typed as text categories.
+
+    Arrow types an empty pandas categorical as a dictionary of nulls, which Parquet
+    stores as a plain null column: read back, it would be ``object``, and every later
+    stack would re-encode the whole column row by row.
+    """
+    import pyarrow as pa
+
+    for index, column in enumerate(table.schema):
+        kind = column.type
+        if pa.types.is_dictionary(kind) and pa.types.is_null(kind.value_type):
+            text = pa.dictionary(kind.index_type, pa.large_string())
+            table = table.set_column(index, column.name, pa.nulls(len(table), text))
+    return table
+
+
+def _categorical_nulls(table: Any) -> pd.DataFrame:
+    """``table`` as a frame; a categorical column that a part of an earlier version
+    stored as a null column comes back categorical (all missing), not ``object``."""
+    import pyarrow as pa
+
+    from .. import frames as shaping
+
+    frame: pd.DataFrame = table.to_pandas()
+    nulls = [f.name for f in table.schema if pa.types.is_null(f.type)]
+    if nulls:
+        schema = shaping.empty("events").dtypes
+        for name in nulls:
+            dtype = schema.get(name)
+            if isinstance(dtype, pd.CategoricalDtype):
+                frame[name] = pd.Categorical.from_codes(
+                    np.full(len(frame), -1, dtype=np.int8), dtype=dtype
+                )
+    return frame
 
 
 __all__ = ["MAX_PARTS", "Coverage", "MessageEventStore", "StoreRebuiltWarning"]
