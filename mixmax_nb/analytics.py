@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal, TypeAlias
 
@@ -421,6 +422,8 @@ def _mapping(values: Any) -> dict[str, str]:
 
 
 _EMAIL_STAGES: Final = ("email", "manual_email")
+_BACKGROUND: Final = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mixmax-nb-analytics")
+"""One worker thread: the second core's share of :func:`prepare` (its id sort)."""
 
 
 def _users_and_teams(
@@ -646,6 +649,9 @@ def prepare(
     seq_code = pick(_codes(st["sequence_id"], seq_index)) if n_rows else picked
 
     # One dictionary for message ids: stages, events and the messages frame join on it.
+    # The biggest single step (a sort of every id), so it runs on the second core
+    # while this thread encodes people and recipients (Arrow and numpy let go of
+    # the GIL in both).
     events = data.events
     messages = data.messages
     stage_msgs = text(st, "message_id", picked)
@@ -656,7 +662,28 @@ def prepare(
         parts.append(_arrow(events["message_id"]))
     if len(messages):
         parts.append(_arrow(messages["id"]))
-    codes, n_ids = _match(*parts)
+    matching = _BACKGROUND.submit(_match, *parts)
+
+    # People: (sequence, address compared case-insensitively).
+    stage_emails = pc.utf8_lower(text(st, "email", picked))
+    rec_emails = pc.utf8_lower(_arrow(data.recipients["email"])) if len(data.recipients) else None
+    email_codes, email_dict = _encode(*[a for a in (stage_emails, rec_emails) if a is not None])
+    n_em = len(email_dict)
+    rec_pair = np.where(seq_code >= 0, seq_code, len(seq_index)) * (n_em + 1) + email_codes[0]
+    rec_codes, rec_uniques = pd.factorize(rec_pair)
+
+    bounced = flag("bounced")
+    ordinal = pick(st["ordinal"].fillna(-1).to_numpy(dtype=np.int64))
+    # Mixmax exits a recipient who unsubscribed: counted on their last sent stage.
+    (rid_codes,), _ = _match(text(st, "recipient_id", picked)) if nd else ((picked,), 0)
+    rid_codes = np.where(rid_codes >= 0, rid_codes, int(rid_codes.max(initial=-1)) + 1)
+    last = np.full(int(rid_codes.max()) + 1 if nd else 0, -1, dtype=np.int64)
+    np.maximum.at(last, rid_codes, ordinal)
+    unsubscribed = pick(_equals(st["completed_reason"], "unsubscribed")) & (
+        ordinal == last[rid_codes]
+    )
+
+    codes, n_ids = matching.result()
     delivery_of_code = _lookup(codes[0], n_ids)
     msg_rows = np.full(nd, -1, dtype=np.int64)
     if len(messages):
@@ -685,24 +712,6 @@ def prepare(
     else:
         team_codes, team_uniques = _factorize_via(np.append(seq_team, NO_TEAM), seq_code)
 
-    # People: (sequence, address compared case-insensitively).
-    stage_emails = pc.utf8_lower(text(st, "email", picked))
-    rec_emails = pc.utf8_lower(_arrow(data.recipients["email"])) if len(data.recipients) else None
-    email_codes, email_dict = _encode(*[a for a in (stage_emails, rec_emails) if a is not None])
-    n_em = len(email_dict)
-    rec_pair = np.where(seq_code >= 0, seq_code, len(seq_index)) * (n_em + 1) + email_codes[0]
-    rec_codes, rec_uniques = pd.factorize(rec_pair)
-
-    bounced = flag("bounced")
-    ordinal = pick(st["ordinal"].fillna(-1).to_numpy(dtype=np.int64))
-    # Mixmax exits a recipient who unsubscribed: counted on their last sent stage.
-    (rid_codes,), _ = _match(text(st, "recipient_id", picked)) if nd else ((picked,), 0)
-    rid_codes = np.where(rid_codes >= 0, rid_codes, int(rid_codes.max(initial=-1)) + 1)
-    last = np.full(int(rid_codes.max()) + 1 if nd else 0, -1, dtype=np.int64)
-    np.maximum.at(last, rid_codes, ordinal)
-    unsubscribed = pick(_equals(st["completed_reason"], "unsubscribed")) & (
-        ordinal == last[rid_codes]
-    )
     deliveries = pd.DataFrame(
         {
             "seq": seq_code,
@@ -955,6 +964,48 @@ def _dense_factorize(values: IntArray) -> tuple[IntArray, IntArray]:
     return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=np.int64)
 
 
+def _people_per_group(
+    codes: IntArray,
+    r: IntArray,
+    k: int,
+    people: Sequence[tuple[str, BoolArray]],
+    n: int,
+) -> dict[str, IntArray]:
+    """Distinct recipients per group under each mask (a person counts once per group)."""
+    out: dict[str, IntArray] = {}
+    if len(r) and r.min() < 0:  # no person known (prepare gives every delivery one)
+        people = [(name, mask & (r >= 0)) for name, mask in people]
+        r = np.maximum(r, 0)
+    n_rec = int(r.max()) + 1 if len(r) else 1
+    # Each recipient in one group only (by sequence: a recipient is a (sequence,
+    # address) pair; for everything at once): count recipients, not pairs.
+    group_of = np.full(n_rec, -1, dtype=np.int64)
+    group_of[r] = codes
+    if np.array_equal(group_of[r], codes):
+        for name, mask in people:
+            seen = np.zeros(n_rec, dtype=bool)
+            seen[r[mask]] = True
+            out[name] = np.bincount(group_of[seen], minlength=k).astype(np.int64)
+        return out
+    pair = codes * n_rec + r
+    if k * n_rec <= max(32 * n, 1 << 20):  # at most 32 bytes a row, briefly
+        # Few (group, person) cells: one flag per cell, no hash table.
+        for name, mask in people:
+            cell = np.zeros(k * n_rec, dtype=bool)
+            cell[pair[mask]] = True
+            out[name] = cell.reshape(k, n_rec).sum(axis=1, dtype=np.int64)
+        return out
+    # Distinct (group, recipient) pairs first, then count pairs per group.
+    pair_codes, pairs = pd.factorize(pair)
+    pair_group = np.asarray(pairs, dtype=np.int64) // n_rec
+    pair_codes = np.asarray(pair_codes, dtype=np.int64)
+    for name, mask in people:
+        hit = np.zeros(len(pairs), dtype=bool)
+        hit[pair_codes[mask]] = True
+        out[name] = np.bincount(pair_group[hit], minlength=k).astype(np.int64)
+    return out
+
+
 def _counts(eng: Engagement, by: Dimension | None) -> pd.DataFrame:
     d = eng.deliveries
     codes, keys = _dense_factorize(_group_codes(eng, d, by))
@@ -962,44 +1013,44 @@ def _counts(eng: Engagement, by: Dimension | None) -> pd.DataFrame:
     delivered = ~d["bounced"].to_numpy()
     opened = delivered & d["opened"].to_numpy()
     clicked = delivered & d["clicked"].to_numpy()
+    replied = delivered & d["replied"].to_numpy()
+    # The email counts in one pass: each delivery's flags as a number below 32, then
+    # one bincount of (group, flags) cells, summed per flag (instead of a masked copy
+    # and a bincount per column).
+    flags = (
+        delivered.astype(np.int64)
+        | opened.astype(np.int64) << 1
+        | clicked.astype(np.int64) << 2
+        | (delivered & d["downloaded"].to_numpy()).astype(np.int64) << 3
+        | replied.astype(np.int64) << 4
+    )
+    cells = np.bincount(codes * 32 + flags, minlength=k * 32).reshape(k, 32)
+    bit = np.arange(32)
 
-    def per_group(mask: BoolArray) -> IntArray:
-        return np.bincount(codes[mask], minlength=k).astype(np.int64)
+    def having(*bits: int) -> IntArray:
+        mask = np.ones(32, dtype=bool)
+        for b in bits:
+            mask &= (bit >> b & 1).astype(bool)
+        return np.asarray(cells[:, mask].sum(axis=1), dtype=np.int64)
 
+    sent = np.asarray(cells.sum(axis=1), dtype=np.int64)
     columns = {
-        "sent": np.bincount(codes, minlength=k).astype(np.int64),
-        "delivered": per_group(delivered),
-        "bounced": per_group(~delivered),
-        "opened": per_group(opened),
-        "clicked": per_group(clicked),
-        "downloaded": per_group(delivered & d["downloaded"].to_numpy()),
-        "opened_clicked": per_group(opened & clicked),
+        "sent": sent,
+        "delivered": having(0),
+        "bounced": sent - having(0),
+        "opened": having(1),
+        "clicked": having(2),
+        "downloaded": having(3),
+        "opened_clicked": having(1, 2),
+        "replied": having(4),
     }
-    # People: distinct (group, recipient) pairs first, then count pairs per group.
     r = d["recipient"].to_numpy()
-    n_rec = int(r.max()) + 1 if len(r) else 1
-    columns["replied"] = per_group(delivered & d["replied"].to_numpy())
     people = (
         ("reached", delivered),
-        ("people_replied", delivered & d["replied"].to_numpy()),
+        ("people_replied", replied),
         ("unsubscribed", delivered & d["unsubscribed"].to_numpy()),
     )
-    pair = codes * n_rec + r
-    if k * n_rec <= max(8 * len(d), 1 << 20) and (not len(r) or r.min() >= 0):
-        # Few (group, person) cells: one flag per cell, no hash table.
-        for name, mask in people:
-            seen = np.zeros(k * n_rec, dtype=bool)
-            seen[pair[mask]] = True
-            columns[name] = seen.reshape(k, n_rec).sum(axis=1, dtype=np.int64)
-    else:
-        # Distinct (group, recipient) pairs first, then count pairs per group.
-        pair_codes, pairs = pd.factorize(pair)
-        pair_codes = np.asarray(pair_codes, dtype=np.int64)
-        pair_group = np.asarray(pairs, dtype=np.int64) // n_rec
-        for name, mask in people:
-            hit = np.zeros(len(pairs), dtype=bool)
-            hit[pair_codes[mask]] = True
-            columns[name] = np.bincount(pair_group[hit], minlength=k).astype(np.int64)
+    columns.update(_people_per_group(codes, r, k, people, len(d)))
     out = pd.DataFrame(columns, index=pd.Index(np.asarray(keys, dtype=np.int64), name="g"))
     # Enrolled: from the recipients frame, grouped the same way (not by stage).
     has_recipients = bool(eng._cache.get("has_recipients"))
@@ -1481,26 +1532,25 @@ def cohorts(data: Frameish, weeks: int = 8) -> pd.DataFrame:
     first_reply = d["first_reply"].to_numpy()
     when = np.where(first_reply != _NAT, first_reply, d["sent_at"].to_numpy())
     reply = np.where(delivered & d["replied"].to_numpy(), when, _NAT)
-    per = (
-        pd.DataFrame(
-            {
-                "r": d["recipient"].to_numpy(),
-                "start": d["sent_at"].to_numpy(),
-                "reached": delivered,
-                "reply": np.where(reply == _NAT, np.iinfo(np.int64).max, reply),
-            }
-        )
-        .groupby("r", sort=False)
-        .agg(start=("start", "min"), reached=("reached", "max"), reply=("reply", "min"))
-    )
+    # Per recipient (dense codes): first send, reached at all, first reply.
+    r = d["recipient"].to_numpy()
     e = eng.enrollments
+    known = e["recipient"].to_numpy() if len(e) else np.empty(0, dtype=np.int64)
+    size = int(max(r.max(initial=-1), known.max(initial=-1))) + 1
+    never = np.iinfo(np.int64).max
+    start = np.full(size, never, dtype=np.int64)
+    np.minimum.at(start, r, d["sent_at"].to_numpy())
+    first = np.full(size, never, dtype=np.int64)
+    np.minimum.at(first, r, np.where(reply == _NAT, never, reply))
+    reached = np.zeros(size, dtype=bool)
+    reached[r[delivered]] = True
     if len(e):
-        matched = e.loc[e["recipient"].to_numpy() >= 0].groupby("recipient")["created_at"].min()
-        common = per.index.intersection(matched.index)
-        per.loc[common, "start"] = np.minimum(
-            matched.loc[common].to_numpy(), per.loc[common, "start"].to_numpy()
-        )
-    per = per.loc[per["reached"]]
+        # Enrolled before the first send (the recipients frame's created_at) counts.
+        added = np.full(size, never, dtype=np.int64)
+        ok = known >= 0
+        np.minimum.at(added, known[ok], e["created_at"].to_numpy()[ok])
+        start = np.where(start != never, np.minimum(start, added), start)
+    per = pd.DataFrame({"start": start[reached], "reply": first[reached]})
     now = int(d["sent_at"].max()) if len(d) else 0
     cohort = (per["start"].to_numpy() - _MONDAY0) // _MS_WEEK
     has_reply = per["reply"].to_numpy() != np.iinfo(np.int64).max

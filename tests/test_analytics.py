@@ -8,6 +8,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -334,3 +335,24 @@ def test_kpi_table_equals_an_independent_count_of_the_raw_outputs() -> None:
     }
     assert got == {sid: dict(c) for sid, c in expected.items()}
     assert sum(c["sent"] for c in expected.values()) > 500
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "n_rec", "uniform"),
+    [
+        (500, 7, 120, True),  # each recipient in one group (by sequence)
+        (500, 7, 120, False),  # few (group, person) cells: the flag per cell
+        (2_000, 100, 20_000, False),  # too many cells: distinct pairs hashed
+    ],
+)
+def test_people_per_group_counts_each_person_once_per_group(
+    n: int, k: int, n_rec: int, uniform: bool
+) -> None:
+    rng = np.random.default_rng(n + k)
+    r = rng.integers(0, n_rec, n)
+    codes = (r % k) if uniform else rng.integers(0, k, n)
+    masks = [("a", rng.random(n) < 0.5), ("b", rng.random(n) < 0.1)]
+    got = A._people_per_group(codes, r, k, masks, n)
+    for name, mask in masks:
+        expected = [len(set(r[mask & (codes == g)])) for g in range(k)]
+        assert got[name].tolist() == expected
