@@ -1588,30 +1588,34 @@ def cohorts(data: Frameish, weeks: int = 8) -> pd.DataFrame:
 
 
 def _top(eng: Engagement, kind: str, column: str, text: str | None, n: int) -> pd.DataFrame:
+    import pyarrow.compute as pc
+
     ev = eng.assets
     sel = ev.loc[(ev["type"] == kind).to_numpy()]
-    recips = eng.deliveries["recipient"].reindex(sel["delivery"].to_numpy()).to_numpy()
-    frame = pd.DataFrame(
-        {
-            "item": sel[column].astype(object).fillna("(unknown)").to_numpy(),
-            "r": recips,
-            "d": sel["delivery"].to_numpy(),
-        }
-    )
-    if text:
-        frame["text"] = sel[text].astype(object).fillna("").to_numpy()
-    grouped = frame.groupby("item", sort=False)
+    delivery = sel["delivery"].to_numpy()
+    recips = eng.deliveries["recipient"].reindex(delivery).to_numpy(dtype=float, na_value=-1)
+    recips = recips.astype(np.int64)  # -1: a delivery the filter left out
+    # Items in order of first appearance (as a groupby without sorting would give).
+    (codes,), items = _encode(pc.fill_null(_arrow(sel[column]), "(unknown)"))
+    k = len(items)
+    every = np.ones(len(sel), dtype=bool)
+    counted = _people_per_group(codes, recips, k, [("recipients", recips >= 0)], len(sel))
+    messages = _people_per_group(codes, delivery, k, [("messages", every)], len(sel))
     out = pd.DataFrame(
         {
-            "events": grouped.size(),
-            "recipients": grouped["r"].nunique(),
-            "messages": grouped["d"].nunique(),
-        }
+            "events": np.bincount(codes, minlength=k).astype(np.int64),
+            "recipients": counted["recipients"],
+            "messages": messages["messages"],
+        },
+        index=pd.Index(items.to_pylist(), dtype=object, name=column),
     )
     if text:
-        out["text"] = grouped["text"].first()
+        first = np.full(k, len(sel), dtype=np.int64)
+        np.minimum.at(first, codes, np.arange(len(sel), dtype=np.int64))
+        texts = sel[text].astype(object).fillna("").to_numpy()
+        out["text"] = texts[first] if len(sel) else np.empty(0, dtype=object)
     out = out.sort_values(["recipients", "events"], ascending=False).head(n)
-    return out.rename_axis(column).reset_index()
+    return out.reset_index()
 
 
 def top_links(data: Frameish, n: int = 10) -> pd.DataFrame:
