@@ -471,6 +471,20 @@ def check_same(data: Any) -> str:
     return ", ".join(problems) + " differ" if problems else "equal"
 
 
+def side_by_side(contenders: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
+    """Median of ``repeat`` runs of each contender, taken in turns (ours, polars,
+    DuckDB, ours, ...): a busy spell on the shared machine falls on all of them, not
+    on whichever happened to be running then."""
+    runs: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeat):
+        for name, fn in contenders.items():
+            gc.collect()
+            start = time.perf_counter()
+            fn()
+            runs[name].append(time.perf_counter() - start)
+    return {name: statistics.median(times) for name, times in runs.items()}
+
+
 def best_of(fn: Callable[[], Any], repeat: int) -> float:
     """Median of ``repeat`` runs (a collection between runs, none during)."""
     runs = []
@@ -487,7 +501,7 @@ def main() -> int:
     parser.add_argument("--sizes", type=parse_sizes, default=list(SIZES))
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"cores: {os.cpu_count()}; medians of {args.repeat} runs")
+    print(f"cores: {os.cpu_count()}; medians of {args.repeat} runs, contenders taken in turns")
 
     scratch: dict[int, float] = {}
     after: dict[int, float] = {}
@@ -521,18 +535,30 @@ def one_size(n: int, *, check: bool, repeat: int) -> tuple[float, float]:
         same = check_same(data)
         verdict("analytics: polars and DuckDB, same numbers", same == "equal", same, "KPIs")
 
-    ours = best_of(lambda: ours_metrics(A.prepare(data)), repeat)
-    pl_s = best_of(lambda: pl_metrics(pl_prepare(data)), repeat)
-    db_s = best_of(lambda: db_metrics(db_prepare(data)), repeat)
+    got = side_by_side(
+        {
+            "ours": lambda: ours_metrics(A.prepare(data)),
+            "polars": lambda: pl_metrics(pl_prepare(data)),
+            "duckdb": lambda: db_metrics(db_prepare(data)),
+        },
+        repeat,
+    )
+    ours, pl_s, db_s = got["ours"], got["polars"], got["duckdb"]
     versus("bench_analytics", "from scratch", n, ours, {"polars": pl_s, "duckdb": db_s}, GOAL)
 
     e = A.prepare(data)
     ours_metrics(e)  # warm the per-data caches (local times), as a loaded dashboard has
-    ours_after = best_of(lambda: ours_metrics(e), repeat)
     prepared = pl_prepare(data)
-    pl_after = best_of(lambda: pl_metrics(prepared), repeat)
     con = db_prepare(data)
-    db_after = best_of(lambda: db_metrics(con), repeat)
+    got = side_by_side(
+        {
+            "ours": lambda: ours_metrics(e),
+            "polars": lambda: pl_metrics(prepared),
+            "duckdb": lambda: db_metrics(con),
+        },
+        repeat,
+    )
+    ours_after, pl_after, db_after = got["ours"], got["polars"], got["duckdb"]
     versus(
         "bench_analytics",
         "aggregates after prepare",

@@ -712,24 +712,25 @@ def prepare(
     else:
         team_codes, team_uniques = _factorize_via(np.append(seq_team, NO_TEAM), seq_code)
 
-    deliveries = pd.DataFrame(
-        {
-            "seq": seq_code,
-            "stage": ordinal,
-            "user": np.asarray(user_code, dtype=np.int64),
-            "team": np.asarray(team_codes, dtype=np.int64),
-            "recipient": np.asarray(rec_codes, dtype=np.int64),
-            "subject": np.asarray(subj_code, dtype=np.int64),
-            "sent_at": pick(_epoch_ms(st["sent_at"])) if nd else picked,
-        }
-    )
-    deliveries["week"] = (deliveries["sent_at"] - _MONDAY0) // _MS_WEEK
-    deliveries["bounced"] = bounced
-    deliveries["opened"] = (num("opens") > 0) & ~bounced
-    deliveries["clicked"] = (num("clicks") > 0) & ~bounced
-    deliveries["downloaded"] = (num("downloads") > 0) & ~bounced
-    deliveries["replied"] = flag("replied") & ~bounced
-    deliveries["unsubscribed"] = unsubscribed & ~bounced
+    sent_at = np.asarray(pick(_epoch_ms(st["sent_at"])) if nd else picked, dtype=np.int64)
+    # One dict of arrays, made a frame once without copying (pandas would otherwise
+    # stack same-typed columns into one block: a copy of every row).
+    columns: dict[str, Any] = {
+        "seq": seq_code,
+        "stage": ordinal,
+        "user": np.asarray(user_code, dtype=np.int64),
+        "team": np.asarray(team_codes, dtype=np.int64),
+        "recipient": np.asarray(rec_codes, dtype=np.int64),
+        "subject": np.asarray(subj_code, dtype=np.int64),
+        "sent_at": sent_at,
+        "week": (sent_at - _MONDAY0) // _MS_WEEK,
+        "bounced": bounced,
+        "opened": (num("opens") > 0) & ~bounced,
+        "clicked": (num("clicks") > 0) & ~bounced,
+        "downloaded": (num("downloads") > 0) & ~bounced,
+        "replied": flag("replied") & ~bounced,
+        "unsubscribed": unsubscribed & ~bounced,
+    }
 
     # Events (when pulled): times of first engagement, links, files; never the counts.
     if has_events:
@@ -759,13 +760,15 @@ def prepare(
         ("first_reply", "replied"),
     ):
         rows = kt == _TYPE_ORDER.index(kind)
-        deliveries[column] = _group_min(kd[rows], kts[rows], nd)
+        columns[column] = _group_min(kd[rows], kts[rows], nd)
+    deliveries = pd.DataFrame(columns, copy=False)
     slim = pd.DataFrame(
         {
             "delivery": kd,
             "type": pd.Categorical.from_codes(kt, dtype=pd.CategoricalDtype(list(_TYPE_ORDER))),
             "ts": kts,
-        }
+        },
+        copy=False,
     )
     assets.insert(0, "type", slim["type"].to_numpy()[is_asset])
     assets.insert(0, "delivery", kd[is_asset])
@@ -876,9 +879,11 @@ def _enrollments(
             # As they come (categorical): no text per row.
             "state": recipients["state"].array,
             "reason": recipients["completed_reason"].array,
-        }
+        },
+        copy=False,
     )
-    out: pd.DataFrame = frame.loc[created != _NAT].reset_index(drop=True)
+    dated = created != _NAT
+    out: pd.DataFrame = frame if dated.all() else frame.loc[dated].reset_index(drop=True)
     out.attrs["extra_teams"] = np.asarray(extra, dtype=object)
     return out
 
@@ -1051,20 +1056,28 @@ def _counts(eng: Engagement, by: Dimension | None) -> pd.DataFrame:
         ("unsubscribed", delivered & d["unsubscribed"].to_numpy()),
     )
     columns.update(_people_per_group(codes, r, k, people, len(d)))
-    out = pd.DataFrame(columns, index=pd.Index(np.asarray(keys, dtype=np.int64), name="g"))
-    # Enrolled: from the recipients frame, grouped the same way (not by stage).
+    keys = np.asarray(keys, dtype=np.int64)
+    # Enrolled: from the recipients frame, grouped the same way (not by stage); a
+    # group with enrollments and no send yet gets a row of zeros (an outer join).
     has_recipients = bool(eng._cache.get("has_recipients"))
     if has_recipients and by != "stage":
-        e = eng.enrollments
-        eg = pd.Series(1, index=_group_codes(eng, e, by)).groupby(level=0).sum()
-        out = out.join(eg.rename("enrolled"), how="outer")
-        out = out.fillna({c: 0 for c in out.columns if c != "enrolled"})
-        out["enrolled"] = out["enrolled"].fillna(0)
-        out = out.astype(np.int64)
-        out["enrolled"] = out["enrolled"].astype("Int64")
+        enrolled_keys, enrolled = np.unique(
+            np.asarray(_group_codes(eng, eng.enrollments, by), dtype=np.int64),
+            return_counts=True,
+        )
+        every = np.union1d(keys, enrolled_keys)
+        at = np.searchsorted(every, keys)
+        for name, values in list(columns.items()):
+            spread = np.zeros(len(every), dtype=np.int64)
+            spread[at] = values
+            columns[name] = spread
+        counted = np.zeros(len(every), dtype=np.int64)
+        counted[np.searchsorted(every, enrolled_keys)] = enrolled
+        columns["enrolled"] = pd.array(counted, dtype="Int64")
+        keys = every
     else:
-        out["enrolled"] = pd.array([pd.NA] * len(out), dtype="Int64")
-    return out
+        columns["enrolled"] = pd.array([pd.NA] * len(keys), dtype="Int64")
+    return pd.DataFrame(columns, index=pd.Index(keys, name="g"), copy=False)
 
 
 def kpi_table(data: Frameish, by: Dimension | None = "sequence") -> pd.DataFrame:
@@ -1082,7 +1095,9 @@ def kpi_table(data: Frameish, by: Dimension | None = "sequence") -> pd.DataFrame
     counts = _counts(eng, by)
     keys = np.asarray(counts.index.to_numpy(), dtype=np.int64)
     ids, labels = _group_label(eng, by, keys)
-    table = pd.DataFrame({"key": ids, "label": labels})
+    # Every column in one dict, one frame at the end (a column added at a time costs
+    # pandas an insert each: most of the time on a small table).
+    columns: dict[str, Any] = {"key": ids, "label": labels}
     for column in (
         "enrolled",
         "sent",
@@ -1096,16 +1111,15 @@ def kpi_table(data: Frameish, by: Dimension | None = "sequence") -> pd.DataFrame
         "people_replied",
         "unsubscribed",
     ):
-        table[column] = counts[column].to_numpy()
+        columns[column] = counts[column].to_numpy()
     helper = counts["opened_clicked"].to_numpy()
     for rate, (num, den, _doc) in RATES.items():
-        x = helper if num == "opened_clicked" else table[num].to_numpy(dtype=np.float64)
-        nn = table[den].to_numpy(dtype=np.float64)
+        x = helper if num == "opened_clicked" else counts[num].to_numpy(dtype=np.float64)
+        nn = counts[den].to_numpy(dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
-            table[rate] = np.where(nn > 0, x / nn, np.nan)
-        lo, hi = wilson_interval(x, nn)
-        table[f"{rate}_lo"] = lo
-        table[f"{rate}_hi"] = hi
+            columns[rate] = np.where(nn > 0, x / nn, np.nan)
+        columns[f"{rate}_lo"], columns[f"{rate}_hi"] = wilson_interval(x, nn)
+    table = pd.DataFrame(columns, copy=False)
     if by in ("week", "stage"):
         table = table.iloc[np.argsort(keys, kind="stable")]
     else:
