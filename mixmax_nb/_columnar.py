@@ -28,6 +28,7 @@ Pure: no I/O (``parse_json`` takes a buffer; ``frames.shape_json`` maps files).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -39,6 +40,9 @@ from . import catalog
 
 SAMPLE: Final = 1_000
 """Records whose values decide each field's Arrow type."""
+
+READ_CHUNK: Final = int(os.environ.get("RC", 1 << 16))
+"""Records per ``pa.array`` call in :func:`read_leaves` (the columns come back chunked)."""
 
 _ERRORS: Final = (
     pa.ArrowInvalid,
@@ -180,10 +184,16 @@ def read_leaves(
     if not typed:
         return {}
     try:
-        table = pa.array(records, type=struct, from_pandas=True)
+        table = pa.chunked_array(
+            [
+                pa.array(records[start : start + READ_CHUNK], type=struct, from_pandas=True)
+                for start in range(0, len(records), READ_CHUNK)
+            ],
+            type=struct,
+        )
     except _ERRORS:
         return None
-    out: dict[Path, pa.Array] = {}
+    out: dict[Path, Any] = {}
     _leaves(table, (), out)
     return out
 

@@ -1039,7 +1039,7 @@ def _counts(eng: Engagement, by: Dimension | None) -> pd.DataFrame:
         return np.asarray(cells[:, mask].sum(axis=1), dtype=np.int64)
 
     sent = np.asarray(cells.sum(axis=1), dtype=np.int64)
-    columns = {
+    columns: dict[str, Any] = {
         "sent": sent,
         "delivered": having(0),
         "bounced": sent - having(0),
