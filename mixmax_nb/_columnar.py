@@ -28,7 +28,6 @@ Pure: no I/O (``parse_json`` takes a buffer; ``frames.shape_json`` maps files).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -41,8 +40,11 @@ from . import catalog
 SAMPLE: Final = 1_000
 """Records whose values decide each field's Arrow type."""
 
-READ_CHUNK: Final = int(os.environ.get("RC", 1 << 16))
-"""Records per ``pa.array`` call in :func:`read_leaves` (the columns come back chunked)."""
+READ_CHUNK: Final = 16_384
+"""Records per ``pa.array`` call in :func:`read_leaves`. Arrow's builders grow by
+doubling, so one call over a million records copies each column's buffers ~20 times
+into memory the process has never touched (a fresh page costs far more than a reused
+one); chunk by chunk, the builders' freed memory is reused."""
 
 _ERRORS: Final = (
     pa.ArrowInvalid,
@@ -145,7 +147,7 @@ def _struct(typed: Iterable[tuple[Path, pa.DataType | None]]) -> pa.StructType |
     return build(tree)
 
 
-def _leaves(array: pa.StructArray, prefix: Path, out: dict[Path, pa.Array]) -> None:
+def _leaves(array: Any, prefix: Path, out: dict[Path, Any]) -> None:
     # flatten() folds a null parent into its children, which .field() would not.
     for field, child in zip(array.type, array.flatten(), strict=True):
         path = (*prefix, field.name)
@@ -159,12 +161,20 @@ def read_leaves(
     records: list[Any],
     leaves: Sequence[tuple[Path, str]],
     parents: Mapping[Path, list[Any]],
-) -> dict[Path, pa.Array] | None:
-    """Arrow arrays for the ``(path, column kind)`` leaves it can read in one pass.
+    keys: dict[Path, set[str]] | None = None,
+) -> dict[Path, Any] | None:
+    """Arrow arrays (chunked) for the ``(path, column kind)`` leaves it can read in one pass.
 
     ``parents`` holds, for every flattened parent path of the leaves, the list of that
     parent's values (one per record). Returns None when the one-pass read does not
-    apply; leaves missing from the result are for the per-field path.
+    apply; leaves missing from the result are for the per-field path. Category leaves
+    come back dictionary-encoded.
+
+    Given ``keys``, it also gathers every key of the records (under ``()``) and of
+    each parent's objects (under its path), chunk by chunk while that chunk's dicts
+    are still in the CPU cache: done afterwards over a million cold dicts, the same
+    union costs several times more. ``keys`` is only complete when the result is not
+    None.
     """
     if not records or set(map(type, records)) != {dict}:
         return None
@@ -176,6 +186,10 @@ def read_leaves(
     for path, kind in leaves:
         sampled = _sampled_type([_dig(r, path) for r in sample])
         arrow_type = leaf_type(kind, sampled) if sampled is not None else None
+        if kind == "category" and arrow_type == pa.large_string():
+            # Encoded as it is read: a few distinct values, not a million strings to
+            # store, hash and free again.
+            arrow_type = pa.dictionary(pa.int32(), pa.large_string())
         if arrow_type is not None:
             typed.append((path, arrow_type))
     struct = _struct(typed)
@@ -183,18 +197,23 @@ def read_leaves(
         return None
     if not typed:
         return {}
+    if keys is not None:
+        keys.clear()
+        keys[()] = set()
+        keys.update((p, set()) for p in parents)
+    chunks = []
     try:
-        table = pa.chunked_array(
-            [
-                pa.array(records[start : start + READ_CHUNK], type=struct, from_pandas=True)
-                for start in range(0, len(records), READ_CHUNK)
-            ],
-            type=struct,
-        )
+        for start in range(0, len(records), READ_CHUNK):
+            part = records[start : start + READ_CHUNK]
+            chunks.append(pa.array(part, type=struct, from_pandas=True))
+            if keys is not None:
+                keys[()].update(*part)
+                for p, objs in parents.items():
+                    keys[p].update(*filter(None, objs[start : start + READ_CHUNK]))
     except _ERRORS:
         return None
     out: dict[Path, Any] = {}
-    _leaves(table, (), out)
+    _leaves(pa.chunked_array(chunks, type=struct), (), out)
     return out
 
 

@@ -1399,9 +1399,11 @@ def _local_parts(
         except (ValueError, KeyError, LookupError):
             # An unknown zone name: fall back to the account's rather than fail the chart.
             local = stamps.tz_convert(eng.account_tz)
-        table[z] = np.asarray(local.day_of_week, dtype=np.int64) * 24 + np.asarray(
-            local.hour, dtype=np.int64
-        )
+        # Wall-clock ms once per zone, then day and hour by arithmetic (pandas' own
+        # field accessors would convert to local time again for each field).
+        wall = np.asarray(local.tz_localize(None).as_unit("ms").asi8, dtype=np.int64)
+        days = wall // 86_400_000
+        table[z] = ((days + 3) % 7) * 24 + (wall // 3_600_000) % 24  # 1970-01-01: Thu
     cell = table[zone_codes, quarter - first]
     dow, hour = np.divmod(cell, 24)
     return dow, hour

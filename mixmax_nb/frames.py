@@ -492,10 +492,31 @@ def _to_category(values: list[Any], fixed: tuple[str, ...]) -> Any:
 
 def _category_from_arrow(text: Any, fixed: tuple[str, ...]) -> Any:
     """Text (an Arrow array, chunked or not) -> a Categorical with ``fixed`` first."""
+    if pa.types.is_dictionary(text.type):
+        return _category_from_dictionary(text, fixed)
     seen: list[str] = pc.unique(text).drop_null().to_pylist()
     categories = _categories(fixed, seen)
     # Each value's position among the categories; a missing value stays missing (-1).
     codes = pc.index_in(text, value_set=pa.array(categories, type=text.type)).fill_null(-1)
+    return pd.Categorical.from_codes(
+        np.asarray(codes.to_numpy(), dtype=np.int32), dtype=pd.CategoricalDtype(categories)
+    )
+
+
+def _category_from_dictionary(encoded: Any, fixed: tuple[str, ...]) -> Any:
+    """Dictionary-encoded text (chunked or not, one dictionary per chunk) -> a
+    Categorical with ``fixed`` first: each chunk's few dictionary values are placed
+    among the categories and its codes remapped, no string looked at per row."""
+    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    seen: set[str] = set()
+    for chunk in chunks:  # only the values some row refers to
+        seen.update(chunk.dictionary.take(pc.unique(chunk.indices).drop_null()).to_pylist())
+    categories = _categories(fixed, seen)
+    value_set = pa.array(categories, type=encoded.type.value_type)
+    codes = pa.chunked_array(
+        [pc.take(pc.index_in(c.dictionary, value_set=value_set), c.indices) for c in chunks],
+        type=pa.int32(),
+    ).fill_null(-1)
     return pd.Categorical.from_codes(
         np.asarray(codes.to_numpy(), dtype=np.int32), dtype=pd.CategoricalDtype(categories)
     )
@@ -568,13 +589,26 @@ def _extra_keys(
     spec: _Spec,
     parents: dict[tuple[str, ...], list[Any]],
     present: set[tuple[str, ...]],
+    keys: Mapping[tuple[str, ...], set[str]] | None = None,
 ) -> list[tuple[str, ...]]:
-    """Wire paths of fields the schema does not know, found in any record."""
+    """Wire paths of fields the schema does not know, found in any record.
+
+    ``keys`` holds the key unions the one-pass read already gathered (``()`` for the
+    records, a path for its objects); the rest are gathered here."""
+    keys = keys or {}
     top = {(k,) for k in spec.known} <= present
     found: set[tuple[str, ...]] = {
-        (k,) for k in _unknown_keys(records, spec.known, all_present=top)
+        (k,)
+        for k in (
+            keys[()] - spec.known
+            if () in keys
+            else _unknown_keys(records, spec.known, all_present=top)
+        )
     }
     for path, subkeys in spec.nested.items():
+        if path in keys:
+            found.update((*path, k) for k in keys[path] - subkeys)
+            continue
         objs: list[Any] = _parents(records, path, parents)
         if not set(map(type, objs)) <= {dict, type(None)}:
             objs = [o for o in objs if isinstance(o, dict)]
@@ -637,14 +671,17 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _one_pass(
-    records: list[Record], spec: _Spec, parents: dict[tuple[str, ...], list[Any]]
+    records: list[Record],
+    spec: _Spec,
+    parents: dict[tuple[str, ...], list[Any]],
+    keys: dict[tuple[str, ...], set[str]] | None = None,
 ) -> dict[tuple[str, ...], Any] | None:
     leaves = [
         (c.path, c.kind) for c in spec.columns if c.derive is None and c.path and c.kind != "object"
     ]
     above = sorted({path[:i] for path, _ in leaves for i in range(1, len(path))})
     return _columnar.read_leaves(
-        cast(list[Any], records), leaves, {p: _parents(records, p, parents) for p in above}
+        cast(list[Any], records), leaves, {p: _parents(records, p, parents) for p in above}, keys
     )
 
 
@@ -658,7 +695,10 @@ def _build(kind: str, records: list[Record], spec: _Spec, *, one_pass: bool) -> 
     # column on its own) reads what it leaves, and everything when it gives up.
     parents: dict[tuple[str, ...], list[Any]] = {}
     present: set[tuple[str, ...]] = set()
-    arrays = _one_pass(records, spec, parents) if one_pass else None
+    keys: dict[tuple[str, ...], set[str]] = {}
+    arrays = _one_pass(records, spec, parents, keys) if one_pass else None
+    if arrays is None:
+        keys = {}  # an abandoned read leaves them partial
     data: dict[str, Any] = {}
     for column in spec.columns:
         arr = arrays.get(column.path) if arrays and column.derive is None else None
@@ -666,7 +706,7 @@ def _build(kind: str, records: list[Record], spec: _Spec, *, one_pass: bool) -> 
             data[column.name] = _convert_arrow(column, arr)
         else:
             data[column.name] = _convert(column, _values(records, column, parents, present))
-    extras = _extra_keys(records, spec, parents, present)
+    extras = _extra_keys(records, spec, parents, present, keys)
     for name, path in _extra_names(extras, data):
         if len(path) == 1:
             key = path[0]
