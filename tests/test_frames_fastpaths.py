@@ -118,6 +118,34 @@ def test_one_pass_equals_per_field_on_events(records: list[dict[str, Any]]) -> N
     )
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), kind=st.sampled_from(frames.KINDS))
+def test_one_pass_in_chunks_equals_per_field(data: st.DataObject, kind: str) -> None:
+    # Records are read a chunk at a time (dictionaries and key unions per chunk).
+    records = data.draw(records_for(kind))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_columnar, "READ_CHUNK", 3)
+        pd.testing.assert_frame_equal(frames.shape(kind, records), per_field_shape(kind, records))
+
+
+def test_chunks_see_late_categories_and_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    records = [event(i) for i in range(40)]
+    records[33]["type"] = "rsvp"  # an undocumented type, in one late chunk only
+    records[35]["os"] = None
+    records[38]["zeta"] = "z"  # an extra field in the last chunk only
+    records[37]["sequence"] = {"_id": "s", "extraKey": "x"}
+    monkeypatch.setattr(_columnar, "READ_CHUNK", 16)
+    keys: dict[tuple[str, ...], set[str]] = {}
+    arrays = frames._one_pass(records, frames._SPECS["events"], {}, keys)
+    assert arrays is not None
+    assert arrays[("_id",)].num_chunks == 3
+    assert "zeta" in keys[()] and "extraKey" in keys[("sequence",)]
+    frame = frames.shape("events", records)
+    pd.testing.assert_frame_equal(frame, per_field_shape("events", records))
+    assert list(frame["type"].cat.categories[-1:]) == ["rsvp"]
+    assert {"zeta", "sequence_extra_key"} <= set(frame.columns)
+
+
 def test_one_pass_reads_every_plain_event_field_on_clean_records() -> None:
     records = [event(i) for i in range(200)]
     spec = frames._SPECS["events"]
