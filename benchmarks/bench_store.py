@@ -180,13 +180,13 @@ def one_size(n: int, root: Path) -> dict[str, float]:
     noop = median(lambda: store.snapshot(listings.pop()), 7)  # (and gone after)
     versus("bench_store", "no-op refresh (store's part)", n, noop, {"parquet read": peer}, 1.5)
 
-    # Three refreshes of K new events each (the median is the figure); the reads are
+    # Five refreshes of K new events each (the median is the figure); the reads are
     # counted on the first. Each window is built before the clock starts (the pull
     # builds it from its listing).
     k_runs: list[float] = []
     files = -1
     total = n
-    for round_ in range(3):
+    for round_ in range(5):
         new = events(K, 20_000_000 + round_ * K, seed=99 + round_)
         window = window | frozenset(signatures(new))
         listing = frozenset(list(window))
