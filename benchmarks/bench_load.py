@@ -109,6 +109,40 @@ async def cli_processes(calls: int, scale: float, root: Path) -> None:
         "0",
     )
     line("wall time", f"{elapsed:.1f} s")
+    await one_call_cost(CliTransport(settings, binary=str(wrapper), connection_id=cid))
+
+
+async def one_call_cost(transport: CliTransport, calls: int = 9) -> None:
+    """What one CLI call costs, one at a time (printed, no goal): the whole call, an
+    empty interpreter, and the emulator's import. The real CLI is Node.js, so only
+    the call's shape carries over; the share of a 0.5 s slot (120 requests a minute)
+    says how much start-up would eat of the pacing if calls did not overlap."""
+    import subprocess
+
+    def median_run(argv: list[str]) -> float:
+        runs = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            subprocess.run(argv, check=True, capture_output=True)
+            runs.append(time.perf_counter() - start)
+        return sorted(runs)[calls // 2]
+
+    runs = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        await transport.run_action("list-sequences", {"limit": 300})
+        runs.append(time.perf_counter() - start)
+    call = sorted(runs)[calls // 2]
+    bare = median_run([sys.executable, "-c", "pass"])
+    imported = median_run([sys.executable, "-c", "import mixmax_nb.sandbox.cli"])
+    slot = 60.0 / CEILING
+    line(
+        "one CLI call alone",
+        f"{call * 1000:.0f} ms (median, the profile's latency included) = "
+        f"{call / slot:.0%} of a {slot:.1f} s slot; an empty "
+        f"interpreter {bare * 1000:.0f} ms, importing the emulator's CLI "
+        f"{imported * 1000:.0f} ms (8 calls in flight hide it: the rate above)",
+    )
 
 
 async def enrollment(n: int, scale: float) -> None:
