@@ -48,7 +48,8 @@ never touched, faulted (and, where the kernel compacts for huge pages, stalled) 
 at a time; malloc reuses what the process freed a moment before (the payload, the
 parsed lines) instead. Measured on the benchmark machine at 1M events, fresh
 processes: ``shape`` 3.3-4.0 s -> 2.2-2.8 s (system time 1.0-1.4 s -> 0.01 s),
-``shape_json`` 2.5-4.1 s -> 1.5-2.8 s; at 100k about the same either way."""
+``shape_json`` 3.0-4.5 s -> 2.3-3.2 s. At 100k ``shape`` is about the same either way
+and ``shape_json`` slower on malloc, hence :data:`LARGE_JSON`."""
 
 LARGE_JSON: Final = 128 << 20
 """Bytes of JSON from which :func:`parse_json` allocates from :data:`POOL`."""
