@@ -300,7 +300,7 @@ class MessageEventStore:
         if not signatures:
             return None
         before = _stamps(self.dir)  # one listing: the new part's number, and the count
-        final = self._write_part(events, signatures, capped, before)
+        final = self._write_part(events, signatures, capped, before, remember=True)
         if len(before) + 1 > MAX_PARTS:
             self.compact()
         return final
@@ -311,6 +311,8 @@ class MessageEventStore:
         signatures: Mapping[str, str],
         capped: Iterable[str],
         listed: list[Stamp] | None = None,
+        *,
+        remember: bool = False,
     ) -> Path:
         import pyarrow as pa
 
@@ -324,6 +326,8 @@ class MessageEventStore:
         numbers = (stamp[0][5:-8] for stamp in listed)  # part-000012.parquet -> 000012
         number = max((int(d) for d in numbers if d.isdigit()), default=0) + 1
         final = write_parquet(table, self.dir / f"part-{number:06d}.parquet")
+        if not remember:
+            return final  # a merge: the whole store, not worth a copy in memory
         try:
             st = final.stat()
         except OSError:
