@@ -1621,10 +1621,9 @@ def _top(eng: Engagement, kind: str, column: str, text: str | None, n: int) -> p
         index=pd.Index(items.to_pylist(), dtype=object, name=column),
     )
     if text:
-        first = np.full(k, len(sel), dtype=np.int64)
-        np.minimum.at(first, codes, np.arange(len(sel), dtype=np.int64))
-        texts = sel[text].astype(object).fillna("").to_numpy()
-        out["text"] = texts[first] if len(sel) else np.empty(0, dtype=object)
+        # Codes number items by first appearance: each item's first row is its text.
+        first = sel[text].iloc[_first_positions(codes)]
+        out["text"] = first.astype(object).fillna("").to_numpy()
     out = out.sort_values(["recipients", "events"], ascending=False).head(n)
     return out.reset_index()
 
