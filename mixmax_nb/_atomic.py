@@ -21,12 +21,13 @@ def write_parquet(table: pa.Table, final: Path) -> Path:
     """Write ``table`` to ``final`` atomically (0600); return ``final``."""
     import pyarrow.parquet as pq
 
+    # mkstemp creates the file 0600; it is written and synced through the descriptor
+    # it opened (no second open, no chmod: a small part's write is mostly such calls).
     fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.stem}-", suffix=".parquet")
-    os.close(fd)
     try:
-        os.chmod(tmp, 0o600)
-        pq.write_table(table, tmp)
-        with open(tmp, "rb") as fh:
+        with os.fdopen(fd, "wb") as fh:
+            pq.write_table(table, fh)
+            fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, final)
     except BaseException:

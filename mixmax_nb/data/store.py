@@ -114,6 +114,9 @@ class MessageEventStore:
 
     def __init__(self, root: Path, backend: str, account: str) -> None:
         self.dir = Path(root) / "cache" / _safe(backend) / _safe(account) / "engagement"
+        # What this process read is shared by every store object on the same directory,
+        # however its path was spelled; resolved once (a refresh asks several times).
+        self._key = self.dir.resolve()
 
     def __repr__(self) -> str:
         return f"MessageEventStore({str(self.dir)!r})"
@@ -123,7 +126,7 @@ class MessageEventStore:
 
     def _seen(self) -> _Seen:
         with _SEEN_LOCK:
-            return _SEEN.setdefault(self.dir.resolve(), _Seen())
+            return _SEEN.setdefault(self._key, _Seen())
 
     def _footers(self) -> list[tuple[Path, dict[str, Any]]]:
         return [(self.dir / stamp[0], info) for stamp, info in self._stamped_footers()]
@@ -214,7 +217,7 @@ class MessageEventStore:
             partial = not same and wanted is not None and got is not None
             extra = wanted - got if partial else frozenset()
             old_infos = [info["messages"] for _s, info in footers[: len(old_key)]]
-            if any(m in info for m in extra for info in old_infos):
+            if extra and not all(info.keys().isdisjoint(extra) for info in old_infos):
                 continue  # a newly wanted message has events in parts read before
             if old_key == key and same:
                 return cover, frame
@@ -255,8 +258,10 @@ class MessageEventStore:
             # Messages that a newer part lists again are replaced by that part's events;
             # only those that an earlier part listed can be in ``earlier`` (O(K) lookups
             # instead of a scan of every stored row when the new messages are new).
-            before = [footers[i][1]["messages"] for i in range(start)]
-            again = {m for m in claimed if any(m in info for info in before)} | dropped
+            # (Set operations on the parts' key views: C loops over the smaller side.)
+            again = set(dropped)
+            for i in range(start):
+                again |= footers[i][1]["messages"].keys() & claimed
             if again:
                 keep = ~earlier["message_id"].isin(list(again)).to_numpy(dtype=bool)
                 frames.append(earlier.loc[keep] if not keep.all() else earlier)
@@ -394,7 +399,7 @@ class MessageEventStore:
             path.unlink(missing_ok=True)
         (self.dir / LISTED).unlink(missing_ok=True)
         with _SEEN_LOCK:
-            _SEEN.pop(self.dir.resolve(), None)
+            _SEEN.pop(self._key, None)
 
     def listed_counts(self) -> dict[str, int]:
         """What the last pull listed, by sequence id (recipients) and by window start
