@@ -211,6 +211,10 @@ def read_leaves(
         return None
     if not typed:
         return {}
+    # Only a float leaf needs NaN read as missing (as the per-field path reads it); in
+    # any other leaf a NaN, pd.NA or NaT makes Arrow raise and the per-field path
+    # decides. Testing every value for pandas' null sentinels costs ~3% of the read.
+    nan_is_null = any(pa.types.is_floating(t) for _p, t in typed)
     if keys is not None:
         keys.clear()
         keys[()] = set()
@@ -219,7 +223,7 @@ def read_leaves(
     try:
         for start in range(0, len(records), READ_CHUNK):
             part = records[start : start + READ_CHUNK]
-            chunks.append(pa.array(part, type=struct, from_pandas=True, memory_pool=POOL))
+            chunks.append(pa.array(part, type=struct, from_pandas=nan_is_null, memory_pool=POOL))
             if keys is not None:
                 keys[()].update(*part)
                 for p, objs in parents.items():

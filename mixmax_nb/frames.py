@@ -225,6 +225,8 @@ def _text(value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, float) and math.isnan(value):
         return None
+    if value is pd.NA or value is pd.NaT:
+        return None  # pandas' missing markers (records from a frame's to_dict())
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
     return str(value)

@@ -178,6 +178,30 @@ def test_a_late_stray_value_abandons_the_one_pass(change: dict[str, Any], why: s
     )
 
 
+@pytest.mark.parametrize(
+    ("field", "missing"),
+    [
+        ("recipientEmail", pd.NA),
+        ("recipientEmail", pd.NaT),
+        ("recipientEmail", float("nan")),
+        ("type", pd.NA),
+        ("timestamp", pd.NaT),
+        ("timestamp", float("nan")),
+        ("isMobile", pd.NA),
+        ("isMobile", float("nan")),
+    ],
+)
+def test_pandas_missing_markers_are_missing_on_every_path(field: str, missing: Any) -> None:
+    # Records taken from a frame (to_dict) carry pandas' markers, not None: a marker
+    # outside a float leaf makes the one pass give up, and the per-field path reads
+    # it as missing too, never as the text "<NA>" or "NaT".
+    records = [event(i) for i in range(1_500)]
+    records[-1][field] = missing
+    frame = frames.shape("events", records)
+    pd.testing.assert_frame_equal(frame, per_field_shape("events", records))
+    assert frame[frames.snake(field)].isna().tolist() == [False] * 1_499 + [True]
+
+
 def test_non_integral_numbers_truncate_toward_zero_on_every_path() -> None:
     late_float = [event(i) for i in range(1_500)]
     late_float[-1]["timestamp"] = 1_503_988_216_000.9  # Arrow truncates it, as we do
