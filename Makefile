@@ -74,11 +74,15 @@ test-shifted: $(STAMP_DEV)
 	fi
 
 ## make bench: every benchmark under benchmarks/, each printing its figures and PASS/FAIL;
-## all run, then it exits non-zero if any failed
+## all run, then it exits non-zero if any failed. The output is kept in build/bench.log:
+## `python benchmarks/readme_table.py build/bench.log` writes the README's table from it
 bench: $(STAMP_DEV)
-	@failed=""; for b in benchmarks/bench_*.py; do echo "== $$b"; \
-	  TQDM_DISABLE=1 $(BIN)/python $$b || failed="$$failed $$b"; done; \
-	if [ -n "$$failed" ]; then echo "make bench: FAIL in$$failed"; exit 1; fi; echo "make bench: all PASS"
+	@mkdir -p build; : > build/bench.log; rm -f build/bench.failed; \
+	for b in benchmarks/bench_*.py; do echo "== $$b" | tee -a build/bench.log; \
+	  { TQDM_DISABLE=1 PYTHONUNBUFFERED=1 $(BIN)/python $$b 2>&1 || echo " $$b" >> build/bench.failed; } \
+	    | tee -a build/bench.log; done; \
+	if [ -s build/bench.failed ]; then echo "make bench: FAIL in$$(tr -d '\n' < build/bench.failed)" | tee -a build/bench.log; exit 1; fi; \
+	echo "make bench: all PASS" | tee -a build/bench.log
 
 ## make app: the Voila apps under apps/ (dashboard, enrollment, connect) on the sandbox
 ## (with the apps' template, apps/.jupyter/voila/templates/mixmax: Voila's "lab" without

@@ -13,6 +13,7 @@ millisecond (coarser; it may miss short spikes).
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -233,11 +234,19 @@ class Counting:
 _FAILED: list[str] = []
 
 
-def verdict(name: str, ok: bool, figure: str, target: str) -> bool:
-    """Print one figure with its target and PASS/FAIL; remember a FAIL for exit_code()."""
+def verdict(name: str, ok: bool, figure: str, target: str, *, record: bool = True) -> bool:
+    """Print one figure with its target and PASS/FAIL; remember a FAIL for exit_code().
+
+    Also one ``BENCH`` line (``kind: verdict``, under the running script's name), from
+    which readme_table.py writes the README's rows for benchmarks without a peer;
+    ``record=False`` where the caller emits a richer line itself (:func:`versus`).
+    """
     if not ok:
         _FAILED.append(name)
     print(f"{name:<44} {figure:<52} ({target})  {'PASS' if ok else 'FAIL'}", flush=True)
+    if record:
+        bench = Path(sys.argv[0]).stem
+        emit(bench=bench, kind="verdict", name=name, figure=figure, target=target, ok=ok)
     return ok
 
 
@@ -308,6 +317,7 @@ def versus(
         ok,
         f"ours {fmt(ours)} vs {best} {fmt(peer)}: {ratio:.2f}x",
         f">= {goal:g}x ahead" + (f"; also {others}" if others else ""),
+        record=False,
     )
     emit(
         bench=bench,

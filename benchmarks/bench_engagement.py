@@ -27,6 +27,8 @@ import time
 from collections import Counter
 from typing import Any
 
+import _common
+
 import mixmax_nb as mx
 from mixmax_nb import analytics as A
 from mixmax_nb.client import Client
@@ -66,7 +68,7 @@ def verdict(
     ok = value <= goal if lower_is_better else value >= goal
     if not ok:
         FAILED.append(name)
-    print(f"{name:<52} {text:<46} {'PASS' if ok else 'FAIL'}")
+    _common.verdict(name, ok, text, f"{'<=' if lower_is_better else '>='} {goal:g}")
 
 
 def client_for(size: str) -> tuple[Client, Counted]:

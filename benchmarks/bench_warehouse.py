@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _common
 import numpy as np
 import pandas as pd
 from _common import measure
@@ -50,7 +51,7 @@ FAILED: list[str] = []
 def verdict(name: str, ok: bool, figure: str, target: str) -> None:
     if not ok:
         FAILED.append(name)
-    print(f"{name:<44} {figure:<52} ({target})  {'PASS' if ok else 'FAIL'}")
+    _common.verdict(name, ok, figure, target)
 
 
 # -- K new events on the synthetic data ---------------------------------------------------

@@ -1,11 +1,12 @@
 """Rewrite the README's benchmark table from benchmark output, never by hand.
 
-Reads the ``BENCH {json}`` lines that ``benchmarks/_common.py``'s ``versus`` and
-``growth`` print (from saved logs, or by running the benchmarks that print them), and
-rewrites the table between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in
-README.md: one row per figure and size (ours, the best peer's, the ratio, the goal,
-PASS/FAIL), then each figure's growth between sizes. Rows of benchmarks that print no
-such line (request counts, pacing) are kept as they are.
+Reads the ``BENCH {json}`` lines that ``benchmarks/_common.py``'s ``versus``,
+``growth`` and ``verdict`` print (from saved logs, or by running the benchmarks that
+print them), and rewrites the table between ``<!-- bench:start -->`` and
+``<!-- bench:end -->`` in README.md: one row per figure and size (ours, the best
+peer's, the ratio, the goal, PASS/FAIL), each figure's growth between sizes, then
+every other PASS/FAIL check (request counts, pacing, exactly-once), one row each.
+Rows of a benchmark absent from the output are kept as they were.
 
     python benchmarks/readme_table.py build/bench.log       # from make bench's output
     python benchmarks/readme_table.py --run --sizes 100k,1M # run the peer benchmarks
@@ -43,6 +44,11 @@ def _value(v: float, unit: str) -> str:
     return f"{v:,.4g} {unit}"
 
 
+def _cell(text: object) -> str:
+    """Text for a Markdown table cell: a ``|`` would end the cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def _size(n: int) -> str:
     return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n // 1000}k"
 
@@ -71,15 +77,25 @@ def table(found: list[dict[str, Any]], kept: list[str]) -> str:
             + "; ".join(f"`{b}` {f}: {', '.join(g)}" for (b, f), g in growth.items())
             + "."
         )
-    if kept:
+    checks = [
+        f"| `{r['bench']}` | {_cell(r['name'])}: {_cell(r['figure'])} "
+        f"| {_cell(r['target'])}: {'PASS' if r['ok'] else '**FAIL**'} |"
+        for r in found
+        if r.get("kind") == "verdict"
+    ]
+    if checks or kept:
         lines.append(
-            "Other benchmarks (no peer; figures from their own runs):\n\n"
-            "| Benchmark | Figure | Target |\n|---|---|---|\n" + "\n".join(kept)
+            "Other figures (no peer): every PASS/FAIL check the benchmarks print"
+            + (", from the same output" if checks else "")
+            + ("; rows of benchmarks not in it are kept from their last run" if kept else "")
+            + ":\n\n| Benchmark | Figure | Target |\n|---|---|---|\n"
+            + "\n".join(checks + kept)
         )
     stamp = dt.date.today().isoformat()
     ran: dict[str, set[int]] = {}
     for r in found:
-        ran.setdefault(r["bench"], set()).add(r["size"])
+        if "size" in r:
+            ran.setdefault(r["bench"], set()).add(r["size"])
     sizes = ", ".join(f"`{b}` at {'/'.join(_size(n) for n in sorted(s))}" for b, s in ran.items())
     lines.insert(
         0,
@@ -127,7 +143,8 @@ def main() -> int:
         print("no BENCH lines found", file=sys.stderr)
         return 1
     rewrite(found)
-    print(f"README.md: {sum('ratio' in r for r in found)} figures written")
+    checks = sum(r.get("kind") == "verdict" for r in found)
+    print(f"README.md: {sum('ratio' in r for r in found)} figures and {checks} checks written")
     return 0
 
 
