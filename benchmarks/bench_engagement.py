@@ -36,7 +36,6 @@ from mixmax_nb.data.engagement import engaged_messages
 from mixmax_nb.transport.limits import NoLimit
 
 REFERENCE = "2025-06-02"
-FAILED: list[str] = []
 
 
 class Counted:
@@ -66,8 +65,6 @@ def verdict(
     name: str, value: float, goal: float, *, text: str, lower_is_better: bool = True
 ) -> None:
     ok = value <= goal if lower_is_better else value >= goal
-    if not ok:
-        FAILED.append(name)
     _common.verdict(name, ok, text, f"{'<=' if lower_is_better else '>='} {goal:g}")
 
 
@@ -203,7 +200,7 @@ def main() -> int:
             1.0,
             text=f"{change:.2f} s",
         )
-    return 1 if FAILED else 0
+    return _common.exit_code()
 
 
 if __name__ == "__main__":

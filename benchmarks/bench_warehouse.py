@@ -28,10 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import _common
 import numpy as np
 import pandas as pd
-from _common import measure
+from _common import exit_code, measure, verdict
 
 from mixmax_nb import analytics
 from mixmax_nb.data import warehouse as wh
@@ -45,13 +44,6 @@ N_EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 K_NEW = int(os.environ.get("BENCH_NEW_EVENTS", "5000"))
 TARGETS = {"duckdb": 100_000, "postgres": 25_000}  # rows per second, first load
 PEAK_MIB = 6_000
-FAILED: list[str] = []
-
-
-def verdict(name: str, ok: bool, figure: str, target: str) -> None:
-    if not ok:
-        FAILED.append(name)
-    _common.verdict(name, ok, figure, target)
 
 
 # -- K new events on the synthetic data ---------------------------------------------------
@@ -271,8 +263,7 @@ def main() -> int:
             finally:
                 if cluster is not None:
                     cluster.stop()
-    print("FAIL: " + ", ".join(FAILED) if FAILED else "all PASS")
-    return 1 if FAILED else 0
+    return exit_code()
 
 
 if __name__ == "__main__":
