@@ -58,6 +58,7 @@ from typing import Any, Final, Literal, TypeAlias
 import numpy as np
 import pandas as pd
 
+from ._keys import Join, first_rows, match, runs
 from .data.engagement import EngagementData
 
 __all__ = [
@@ -389,17 +390,6 @@ def _factorize_via(small: np.ndarray[Any, Any], codes: IntArray) -> tuple[IntArr
     return np.asarray(out, dtype=np.int64), np.asarray(kind_text, dtype=object)[firsts]
 
 
-def _first_positions(codes: IntArray) -> IntArray:
-    """Index of the first row of each code, for codes numbered by first appearance."""
-    if len(codes) == 0:
-        return np.empty(0, dtype=np.int64)
-    running = np.maximum.accumulate(codes)
-    new = np.empty(len(codes), dtype=bool)
-    new[0] = True
-    new[1:] = codes[1:] > running[:-1]
-    return np.flatnonzero(new).astype(np.int64)
-
-
 def _group_min(codes: IntArray, values: IntArray, n: int) -> IntArray:
     """Per-code minimum of ``values`` (NaT's integer where a code has no value)."""
     out = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
@@ -467,23 +457,6 @@ def _arrow(series: pd.Series) -> Any:
     return array.cast(pa.string()) if array.type != pa.string() else array
 
 
-def _runs(array: Any) -> IntArray | None:
-    """Start of each run of equal adjacent values, or None when runs would not pay.
-
-    Stages come grouped by recipient and per-message events by message: hashing one
-    value per run instead of per row gives the same codes (a value's first row always
-    starts a run) for a fraction of the work.
-    """
-    import pyarrow.compute as pc
-
-    n = len(array)
-    if n < 2:
-        return None
-    same = pc.fill_null(pc.equal(array[1:], array[:-1]), False)
-    starts = np.flatnonzero(~np.r_[False, np.asarray(same.to_numpy(zero_copy_only=False))])
-    return starts if len(starts) < 0.8 * n else None
-
-
 def _encode(*arrays: Any) -> tuple[list[IntArray], Any]:
     """Codes of every value of several Arrow string arrays in ONE shared dictionary
     (-1 for null; codes in order of first appearance), and the dictionary: joining on
@@ -491,7 +464,7 @@ def _encode(*arrays: Any) -> tuple[list[IntArray], Any]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    starts = [_runs(a) for a in arrays]
+    starts = [runs(a) for a in arrays]
     heads = [a if s is None else a.take(s) for a, s in zip(arrays, starts, strict=True)]
     encoded = pa.concat_arrays(heads).dictionary_encode()
     codes = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(), dtype=np.int64)
@@ -502,38 +475,46 @@ def _encode(*arrays: Any) -> tuple[list[IntArray], Any]:
     return out, encoded.dictionary
 
 
-def _match(*arrays: Any) -> tuple[list[IntArray], int]:
-    """Codes that say which values of several Arrow string arrays are equal (-1 for
-    null), and how many distinct values there are: a join key, in no useful order.
+def _gather(codes: IntArray, rows: IntArray) -> IntArray:
+    """``codes[rows]``, with row -1 giving code -1 (no such row)."""
+    return np.where(rows >= 0, codes[np.maximum(rows, 0)], -1) if len(codes) else rows * 0 - 1
 
-    One sort of every value (runs of equal values counted once) then one comparison of
-    neighbours: for millions of distinct ids (message ids) this beats a hash table,
-    whose probes miss the cache once it outgrows it.
+
+def _coalesce(first: IntArray, then: IntArray) -> IntArray:
+    """The first code that is not -1 (missing), row by row."""
+    return np.where(first >= 0, first, then)
+
+
+def _renumber(codes: IntArray, dictionary: Any) -> tuple[IntArray, Any]:
+    """Codes renumbered by first appearance, and the dictionary of only the values used
+    (as ``_encode`` would give for the rows' text itself)."""
+    out = np.full(len(codes), -1, dtype=np.int64)
+    ok = codes >= 0
+    dense, used = pd.factorize(codes[ok])
+    out[ok] = dense
+    return out, dictionary.take(np.asarray(used, dtype=np.int64))
+
+
+def _on_last_stage(flagged: BoolArray, recipient_ids: Any, ordinal: IntArray) -> BoolArray:
+    """``flagged`` only on each recipient's last sent stage: Mixmax exits a recipient
+    who unsubscribed, so the unsubscribe counts once, on their last email.
+
+    Only the recipients with a flagged row are grouped (Arrow's ``is_in`` finds all of
+    their rows): unsubscribes are a few percent of recipients, ids are millions.
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    starts = [_runs(a) for a in arrays]
-    heads = [a if s is None else a.take(s) for a, s in zip(arrays, starts, strict=True)]
-    values = pa.concat_arrays(heads)
-    total = len(values)
-    order = np.asarray(pc.array_sort_indices(values, null_placement="at_end").to_numpy())
-    ordered = values.take(order)
-    valid = total - values.null_count
-    new = np.ones(total, dtype=bool)
-    if total > 1:
-        same = pc.fill_null(pc.equal(ordered[1:], ordered[:-1]), False)
-        new[1:] = ~np.asarray(same.to_numpy(zero_copy_only=False))
-    group = np.cumsum(new, dtype=np.int64) - 1
-    group[valid:] = -1
-    n_distinct = int(group[valid - 1]) + 1 if valid else 0
-    codes = np.empty(total, dtype=np.int64)
-    codes[order] = group
-    bounds = np.cumsum([len(h) for h in heads])[:-1]
-    out = []
-    for array, run, part in zip(arrays, starts, np.split(codes, bounds), strict=True):
-        out.append(part if run is None else np.repeat(part, np.diff(np.r_[run, len(array)])))
-    return out, n_distinct
+    out = np.zeros(len(flagged), dtype=bool)
+    if not flagged.any():
+        return out
+    wanted = pc.unique(recipient_ids.filter(flagged))
+    rows = np.flatnonzero(pc.is_in(recipient_ids, value_set=wanted).to_numpy(zero_copy_only=False))
+    (codes,), _ = match(recipient_ids.take(rows))
+    codes = np.where(codes >= 0, codes, int(codes.max(initial=-1)) + 1)  # no id: one group
+    last = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
+    np.maximum.at(last, codes, ordinal[rows])
+    out[rows] = flagged[rows] & (ordinal[rows] == last[codes])
+    return out
 
 
 def _equals(series: pd.Series, value: str) -> BoolArray:
@@ -545,14 +526,6 @@ def _equals(series: pd.Series, value: str) -> BoolArray:
             return np.zeros(len(series), dtype=bool)
         return np.asarray(series.cat.codes.to_numpy() == cats.index(value), dtype=bool)
     return np.asarray(series.to_numpy(dtype=object) == value, dtype=bool)
-
-
-def _lookup(codes: IntArray, size: int) -> IntArray:
-    """Row of each code (the last row holding it), -1 for codes no row holds."""
-    rows = np.full(size, -1, dtype=np.int64)
-    ok = codes >= 0
-    rows[codes[ok]] = np.flatnonzero(ok)
-    return rows
 
 
 def _take(array: Any, rows: IntArray) -> Any:
@@ -583,8 +556,9 @@ def prepare(
     frame, or ``user_teams``), else the first team the sequence is shared with.
     ``account_tz`` is the fallback time zone for :func:`heatmap`.
 
-    Joins run on Arrow dictionary codes, not Python objects: a million-row dataset
-    prepares in about a second.
+    Joins run on integers, never Python objects: ids are hashed from their Arrow bytes
+    (:mod:`mixmax_nb._keys`), names and subjects are Arrow dictionary codes. A
+    million-event dataset prepares in under a second.
     """
     import pyarrow.compute as pc
 
@@ -645,60 +619,51 @@ def prepare(
                     seq_team[p] = tid
     seq_code = pick(_codes(st["sequence_id"], seq_index)) if n_rows else picked
 
-    # One dictionary for message ids: stages, events and the messages frame join on it.
-    # (Measured: on a worker thread beside the rest of prepare this sort ran 2.8x
-    # slower, waiting for the GIL between its Arrow steps, and gained nothing.)
+    # Message ids join stages, events and the messages frame: hashed once.
     events = data.events
     messages = data.messages
-    stage_msgs = text(st, "message_id", picked)
-    parts = [stage_msgs]
     has_events = events is not None and len(events) > 0
+    columns_of_ids = [text(st, "message_id", picked)]
     if has_events:
         assert events is not None
-        parts.append(_arrow(events["message_id"]))
+        columns_of_ids.append(_arrow(events["message_id"]))
     if len(messages):
-        parts.append(_arrow(messages["id"]))
-    codes, n_ids = _match(*parts)
+        columns_of_ids.append(_arrow(messages["id"]))
+    by_message = Join(*columns_of_ids)
 
     # People: (sequence, address compared case-insensitively).
     stage_emails = pc.utf8_lower(text(st, "email", picked))
     rec_emails = pc.utf8_lower(_arrow(data.recipients["email"])) if len(data.recipients) else None
-    email_codes, email_dict = _encode(*[a for a in (stage_emails, rec_emails) if a is not None])
-    n_em = len(email_dict)
+    email_codes, n_em = match(*[a for a in (stage_emails, rec_emails) if a is not None])
     rec_pair = np.where(seq_code >= 0, seq_code, len(seq_index)) * (n_em + 1) + email_codes[0]
     rec_codes, rec_uniques = pd.factorize(rec_pair)
 
     bounced = flag("bounced")
     ordinal = pick(st["ordinal"].fillna(-1).to_numpy(dtype=np.int64))
-    # Mixmax exits a recipient who unsubscribed: counted on their last sent stage.
-    (rid_codes,), _ = _match(text(st, "recipient_id", picked)) if nd else ((picked,), 0)
-    rid_codes = np.where(rid_codes >= 0, rid_codes, int(rid_codes.max(initial=-1)) + 1)
-    last = np.full(int(rid_codes.max()) + 1 if nd else 0, -1, dtype=np.int64)
-    np.maximum.at(last, rid_codes, ordinal)
-    unsubscribed = pick(_equals(st["completed_reason"], "unsubscribed")) & (
-        ordinal == last[rid_codes]
+    unsubscribed = _on_last_stage(
+        pick(_equals(st["completed_reason"], "unsubscribed")),
+        text(st, "recipient_id", picked),
+        ordinal,
     )
 
-    delivery_of_code = _lookup(codes[0], n_ids)
-    msg_rows = np.full(nd, -1, dtype=np.int64)
-    if len(messages):
-        msg_rows = _lookup(codes[-1], n_ids)[codes[0]]
+    msg_rows = by_message.rows(len(columns_of_ids) - 1, 0) if len(messages) else np.full(nd, -1)
 
     # Sender: the message's user, else who added the recipient; subject: the message's.
+    # Both on codes: text is encoded once per source column, never copied per delivery.
     stage_users = text(st, "user_id", picked)
     if len(messages):
-        users = pc.coalesce(_take(_arrow(messages["user_id"]), msg_rows), stage_users)
-        subjects = _take(_arrow(messages["subject"]), msg_rows)
+        (msg_user, stage_user), users = _encode(_arrow(messages["user_id"]), stage_users)
+        user_code, user_dict = _renumber(_coalesce(_gather(msg_user, msg_rows), stage_user), users)
+        (msg_subject,), subjects = _encode(_arrow(messages["subject"]))
+        subj_code, subj_dict = _renumber(_gather(msg_subject, msg_rows), subjects)
     else:
-        users = stage_users
-        subjects = _take(stage_users, np.full(nd, -1, dtype=np.int64))
-    (user_code,), user_dict = _encode(users)
+        (user_code,), user_dict = _encode(stage_users)
+        subj_code, subj_dict = np.full(nd, -1, dtype=np.int64), stage_users[:0]
     user_index = pd.Index(np.asarray(user_dict.to_pylist(), dtype=object))
     if len(data.recipients):
         extra_users = np.asarray(_distinct_text(data.recipients["user_id"]), dtype=object)
         user_index = user_index.append(pd.Index(extra_users).difference(user_index))
     user_names_arr = np.asarray([names_map.get(str(u), str(u)) for u in user_index], dtype=object)
-    (subj_code,), subj_dict = _encode(subjects)
 
     team_of_user: np.ndarray[Any, Any] | None = None
     if team_map:
@@ -730,7 +695,7 @@ def prepare(
     # Events (when pulled): times of first engagement, links, files; never the counts.
     if has_events:
         assert events is not None
-        ev_delivery = delivery_of_code[codes[1]]
+        ev_delivery = by_message.rows(0, 1)
         cat = events["type"].astype("category")
         remap = np.asarray(
             [_TYPE_ORDER.index(c) if c in _TYPE_ORDER else -1 for c in cat.cat.categories]
@@ -765,7 +730,7 @@ def prepare(
         },
         copy=False,
     )
-    assets.insert(0, "type", slim["type"].to_numpy()[is_asset])
+    assets.insert(0, "type", slim["type"].iloc[np.flatnonzero(is_asset)].array)
     assets.insert(0, "delivery", kd[is_asset])
 
     enrollments = _enrollments(
@@ -1622,7 +1587,7 @@ def _top(eng: Engagement, kind: str, column: str, text: str | None, n: int) -> p
     )
     if text:
         # Codes number items by first appearance: each item's first row is its text.
-        first = sel[text].iloc[_first_positions(codes)]
+        first = sel[text].iloc[first_rows(codes)]
         out["text"] = first.astype(object).fillna("").to_numpy()
     out = out.sort_values(["recipients", "events"], ascending=False).head(n)
     return out.reset_index()

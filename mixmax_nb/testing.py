@@ -11,7 +11,7 @@ and 5M events in seconds of generation. Frames carry ``attrs["source"] = "sandbo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -41,10 +41,39 @@ def _typed(kind: str, columns: dict[str, Any], n: int) -> pd.DataFrame:
     return frame
 
 
-def _where(mask: np.ndarray[Any, Any], value: str) -> np.ndarray[Any, Any]:
-    out = np.full(len(mask), None, dtype=object)
-    out[mask] = value
-    return out
+_METEOR: Final = np.frombuffer(b"23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz", np.uint8)
+_HEX: Final = np.frombuffer(b"0123456789abcdef", np.uint8)
+
+
+def _text(chars: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Rows of ASCII codes as an object array of str."""
+    return chars.astype(np.uint8).view(f"S{chars.shape[1]}").ravel().astype(str).astype(object)
+
+
+def _meteor_ids(rng: np.random.Generator, n: int) -> np.ndarray[Any, Any]:
+    """``n`` distinct 17-character Meteor ids (Mixmax's message and user ids): 12
+    random characters, then the row number in base 55, shuffled by the random head."""
+    chars = _METEOR[rng.integers(0, len(_METEOR), (n, 17))]
+    row = np.arange(n)
+    for k in range(16, 11, -1):  # 55**5 > 500M rows: distinct, whatever the size
+        chars[:, k] = _METEOR[row % len(_METEOR)]
+        row //= len(_METEOR)
+    return _text(chars)
+
+
+def _object_ids(
+    rng: np.random.Generator, n: int, seconds: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    """``n`` distinct 24-hex ObjectIds (Mixmax's recipient ids): creation second,
+    a random process id, then a counter."""
+    nibbles = np.empty((n, 24), dtype=np.int64)
+    for k in range(8):
+        nibbles[:, k] = (seconds >> (4 * (7 - k))) & 15
+    nibbles[:, 8:18] = rng.integers(0, 16, 10)
+    counter = np.arange(n) + int(rng.integers(0, 1 << 20))
+    for k in range(6):
+        nibbles[:, 23 - k] = (counter >> (4 * k)) & 15
+    return _text(_HEX[nibbles])
 
 
 def synthetic_engagement(
@@ -92,12 +121,13 @@ def synthetic_engagement(
     ts = np.concatenate(parts_ts)
     n = len(d)
 
-    message_ids = np.char.add("m", np.arange(n_deliveries).astype(str)).astype(object)
+    more = np.random.default_rng(seed + 1)  # its own stream: the numbers above stay put
+    message_ids = _meteor_ids(more, n_deliveries)
     emails = np.char.add(np.char.add("person", np.arange(n_people).astype(str)), "@example.com")
     emails = emails.astype(object)
     seq_ids = np.asarray([f"seq{i:04d}" for i in range(sequences)], dtype=object)
     user_ids = np.asarray([f"user{i:03d}" for i in range(senders)], dtype=object)
-    recipient_ids = np.char.add("r", np.arange(n_people).astype(str)).astype(object)
+    recipient_ids = _object_ids(more, n_people, enrolled // 1000)
     links = np.asarray([None] + [f"https://example.com/page{i}" for i in range(12)], dtype=object)
     files = np.asarray([None] + [f"deck-{i}.pdf" for i in range(5)], dtype=object)
     link = np.where(types == "clicked", rng.integers(1, 13, n), 0)
@@ -124,6 +154,12 @@ def synthetic_engagement(
     np.maximum.at(last, person, ordinal)
     exited_reply = np.zeros(n_people, dtype=bool)
     exited_reply[person[replied]] = True
+    # About 1.5% unsubscribe (Mixmax then exits them); a reply exits first.
+    exited_unsub = ~exited_reply & (more.random(n_people) < 0.015)
+    state = np.where(exited_reply | exited_unsub, "completed", "active")
+    reason = np.full(n_people, None, dtype=object)
+    reason[exited_unsub] = "unsubscribed"
+    reason[exited_reply] = "replied"
     stage_rows = _typed(
         "recipient_stages",
         {
@@ -131,8 +167,8 @@ def synthetic_engagement(
             "sequence_id": seq_ids[seq],
             "email": emails[person],
             "user_id": sender,
-            "recipient_state": np.where(exited_reply[person], "completed", "active"),
-            "completed_reason": _where(exited_reply[person], "replied"),
+            "recipient_state": state[person],
+            "completed_reason": reason[person],
             "stage_id": stage_ids,
             "ordinal": ordinal,
             "type": "email",
@@ -171,8 +207,8 @@ def synthetic_engagement(
             "sequence_id": seq_ids[seq_of_person],
             "email": emails,
             "user_id": user_ids[sender_of_seq[seq_of_person]],
-            "state": np.where(exited_reply, "completed", "active"),
-            "completed_reason": _where(exited_reply, "replied"),
+            "state": state,
+            "completed_reason": reason,
             "created_at": enrolled,
             "last_stage_sent_ordinal": last,
         },

@@ -1,0 +1,321 @@
+"""Which values of Arrow string columns are equal: join keys for millions of ids.
+
+Analytics joins stages, events and messages on message ids, and counts people by
+address: millions of distinct short strings. A hash table of strings (Arrow's
+``dictionary_encode``) or a sort of them spends most of its time comparing bytes
+and missing the cache. Ids are short (Mixmax's are 17 or 24 characters), so each
+value's bytes are read as a few 64-bit words straight from the Arrow buffer (one
+unaligned load per word, no copy per value), mixed into one 64-bit hash, and the
+rows are grouped by one SIMD sort of integers.
+
+Exact, never probabilistic: neighbours in that order are compared on every word and
+the length, and the rare groups where different values share the hash bits (a few
+at millions of ids) are split by comparing their words. Values longer than 64 bytes,
+or arrays that are not ``string``, take the exact string sort instead.
+
+Pure: numpy, pandas and pyarrow over arrays the caller holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final, NamedTuple
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+IntArray = np.ndarray[Any, np.dtype[np.int64]]
+
+MAX_WORDS: Final = 8  # values up to 64 bytes take the integer path; longer ones sort
+# Keep the low k bytes of a little-endian word (k = 0..8): bytes past a value's end.
+_MASKS: Final = np.asarray([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtype=np.uint64)
+_MIX: Final = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(31))
+
+
+def runs(array: Any) -> IntArray | None:
+    """Start of each run of equal adjacent values, or None when runs would not pay.
+
+    Stages come grouped by recipient and per-message events by message: hashing one
+    value per run instead of per row gives the same codes (a value's first row always
+    starts a run) for a fraction of the work.
+    """
+    n = len(array)
+    if n < 2:
+        return None
+    same = pc.fill_null(pc.equal(array[1:], array[:-1]), False)
+    starts = np.flatnonzero(~np.r_[False, np.asarray(same.to_numpy(zero_copy_only=False))])
+    return starts if len(starts) < 0.8 * n else None
+
+
+def match(*arrays: Any) -> tuple[list[IntArray], int]:
+    """Codes that say which values of several Arrow ``string`` arrays are equal (-1
+    for null), and how many distinct values there are (codes 0..n-1): a join key,
+    in no promised order."""
+    keyed = _keyed(arrays)
+    if keyed is not None:
+        return keyed
+    starts = [runs(a) for a in arrays]
+    heads = [a if s is None else a.take(s) for a, s in zip(arrays, starts, strict=True)]
+    codes, n_distinct = _sorted(pa.concat_arrays(heads))
+    return _spread(codes, arrays, starts, [len(h) for h in heads]), n_distinct
+
+
+def _spread(
+    codes: IntArray, arrays: Sequence[Any], starts: Sequence[IntArray | None], sizes: list[int]
+) -> list[IntArray]:
+    """The codes of the run heads of every array, back on every row."""
+    out = []
+    pieces = np.split(codes, np.cumsum(sizes)[:-1])
+    for array, run, part in zip(arrays, starts, pieces, strict=True):
+        out.append(part if run is None else np.repeat(part, np.diff(np.r_[run, len(array)])))
+    return out
+
+
+class _Words(NamedTuple):
+    """One array's values as integers: ``width`` words, the lengths, the valid rows."""
+
+    words: list[np.ndarray[Any, Any]]
+    lengths: IntArray
+    valid: np.ndarray[Any, np.dtype[np.bool_]]
+
+
+class _Hashed(NamedTuple):
+    """One array's run heads as words with their hash, and where the runs start."""
+
+    heads: _Words
+    hash: np.ndarray[Any, Any]
+    starts: IntArray | None
+    rows: int
+
+    def exact(self, nul_free: bool) -> list[np.ndarray[Any, Any]]:
+        """The columns two equal values agree on (the length too, if a NUL could hide
+        in the zero padding)."""
+        w = self.heads
+        return w.words if nul_free else [*w.words, w.lengths.astype(np.uint64)]
+
+
+def _hash_all(arrays: Sequence[Any]) -> tuple[list[_Hashed], bool] | None:
+    """Every array's run heads hashed at one common width, and whether no value holds
+    a NUL byte; None when an array is not ``string`` or a value is too long."""
+    if any(a.type != pa.string() for a in arrays):
+        return None
+    offsets = [_offsets(a) for a in arrays]
+    longest = max((int(np.diff(o).max(initial=0)) for o in offsets), default=0)
+    width = max(1, -(-longest // 8))
+    if width > MAX_WORDS:
+        return None
+    out = []
+    mult, mult2, shift = _MIX
+    for array, offs in zip(arrays, offsets, strict=True):
+        starts = runs(array)
+        heads = _words(array, offs, width, starts)
+        with np.errstate(over="ignore"):
+            h = heads.lengths.astype(np.uint64) * mult
+            for word in heads.words:
+                h ^= word
+                h *= mult2
+                h ^= h >> shift
+        out.append(_Hashed(heads, h, starts, len(array)))
+    # Without a NUL byte in any value, zero padding cannot mimic content: the words
+    # alone say whether two values are equal, and the lengths need no comparing.
+    nul_free = all(_nul_free(a, o) for a, o in zip(arrays, offsets, strict=True))
+    return out, nul_free
+
+
+def _keyed(arrays: Sequence[Any]) -> tuple[list[IntArray], int] | None:
+    """:func:`match` on each value's words, or None when a value is too long for them
+    or an array is not ``string`` (the caller then sorts the strings)."""
+    hashed = _hash_all(arrays)
+    if hashed is None:
+        return None
+    parts, nul_free = hashed
+    valid = np.concatenate([p.heads.valid for p in parts])
+    every = bool(valid.all())
+    h = np.concatenate([p.hash for p in parts])
+    exact = [np.concatenate(c) for c in zip(*(p.exact(nul_free) for p in parts), strict=True)]
+    if not every:
+        h, exact = h[valid], [c[valid] for c in exact]
+    codes, n_distinct = _group(h, exact)
+    if not every:
+        full = np.full(len(valid), -1, dtype=np.int64)
+        full[valid] = codes
+        codes = full
+    starts = [p.starts for p in parts]
+    return _spread(codes, arrays, starts, [len(p.hash) for p in parts]), n_distinct
+
+
+class Join:
+    """Several Arrow ``string`` columns hashed once, to look rows up between them.
+
+    :meth:`rows` is a hash join on 64-bit integers (pandas' hash index of one
+    column's hashes, probed by another's), then every hit is checked word by word:
+    when a column's hashes are all distinct, a probe that differs from the one key
+    with its hash has no match at all, so the lookup is exact. A column with
+    repeated values (or two values sharing a hash) is looked up through
+    :func:`match` instead, which gives the same answer.
+    """
+
+    def __init__(self, *arrays: Any) -> None:
+        self._arrays = arrays
+        self._hashed = _hash_all(arrays)
+        self._codes: tuple[list[IntArray], int] | None = None
+
+    def rows(self, key: int, probe: int) -> IntArray:
+        """For each row of column ``probe``, the row of column ``key`` holding the same
+        value (the last such row), or -1 (no such row, or a null)."""
+        if self._hashed is not None:
+            found = self._hashed_rows(*self._hashed, key, probe)
+            if found is not None:
+                return found
+        if self._codes is None:
+            self._codes = match(*self._arrays)
+        codes, n = self._codes
+        holder = np.full(n, -1, dtype=np.int64)
+        ok = codes[key] >= 0
+        holder[codes[key][ok]] = np.flatnonzero(ok)
+        return np.where(codes[probe] >= 0, holder[np.maximum(codes[probe], 0)], -1)
+
+    def _hashed_rows(
+        self, parts: list[_Hashed], nul_free: bool, key: int, probe: int
+    ) -> IntArray | None:
+        keys, probes = parts[key], parts[probe]
+        at = np.flatnonzero(keys.heads.valid)
+        index = pd.Index(keys.hash[at])
+        if not index.is_unique:
+            return None
+        found = np.asarray(index.get_indexer(probes.hash), dtype=np.int64)
+        found[~probes.heads.valid] = -1
+        hit = np.flatnonzero(found >= 0)
+        same = np.ones(len(hit), dtype=bool)
+        for k_col, p_col in zip(keys.exact(nul_free), probes.exact(nul_free), strict=True):
+            same &= k_col[at[found[hit]]] == p_col[hit]
+        found[hit[~same]] = -1
+        # A key's last row: the end of its run (its only run: the hashes are distinct).
+        last = at if keys.starts is None else np.r_[keys.starts[1:], keys.rows][at] - 1
+        rows = np.where(found >= 0, last[np.maximum(found, 0)] if len(last) else -1, -1)
+        if probes.starts is None:
+            return rows
+        return np.repeat(rows, np.diff(np.r_[probes.starts, probes.rows]))
+
+
+def _offsets(array: Any) -> IntArray:
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)
+    return np.asarray(offsets[array.offset : array.offset + len(array) + 1], dtype=np.int64)
+
+
+def _data(array: Any, offsets: IntArray) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    data = array.buffers()[2]
+    if data is None or len(offsets) < 2:
+        return np.empty(0, dtype=np.uint8)
+    return np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
+
+
+def _nul_free(array: Any, offsets: IntArray) -> bool:
+    return not bool((_data(array, offsets) == 0).any())
+
+
+def _words(array: Any, offsets: IntArray, width: int, rows: IntArray | None) -> _Words:
+    """The bytes of each value (of ``rows`` only, when given) as ``width``
+    little-endian 64-bit words, zero past its end, without copying the text per value.
+
+    Ids usually share one length (17 or 24 characters): the buffer is then a matrix of
+    bytes, copied into a zeroed matrix of words in one strided copy. Otherwise each
+    word is one unaligned 8-byte load per value, masked to the value's length.
+    """
+    lengths = np.diff(offsets)
+    raw = _data(array, offsets)
+    valid = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    n = len(lengths)
+    if n and int(lengths.min()) == int(lengths.max()) > 0:
+        size = int(lengths[0])
+        matrix = raw.reshape(n, size) if rows is None else raw.reshape(n, size)[rows]
+        if rows is not None:
+            lengths, valid = lengths[rows], valid[rows]
+        wide = np.zeros((len(matrix), 8 * width), dtype=np.uint8)
+        wide[:, :size] = matrix
+        as_words = wide.view(np.uint64)
+        return _Words([np.ascontiguousarray(as_words[:, k]) for k in range(width)], lengths, valid)
+    # Padding lets the last value's last word read 8 bytes without leaving the buffer.
+    padded = np.zeros(len(raw) + 8 * width + 8, dtype=np.uint8)
+    padded[: len(raw)] = raw
+    unaligned = np.ndarray((len(padded) - 7,), dtype=np.uint64, buffer=padded, strides=(1,))
+    start = offsets[:-1] - offsets[0] if len(offsets) else offsets
+    if rows is not None:
+        start, lengths, valid = start[rows], lengths[rows], valid[rows]
+    words = []
+    for k in range(width):
+        word = unaligned[start + 8 * k]
+        word &= _MASKS[np.clip(lengths - 8 * k, 0, 8)]
+        words.append(word)
+    return _Words(words, lengths, valid)
+
+
+def _group(h: np.ndarray[Any, Any], exact: list[np.ndarray[Any, Any]]) -> tuple[IntArray, int]:
+    """Codes 0..n-1 for rows whose ``exact`` words are all equal, grouping by the hash
+    ``h`` first: one SIMD sort of 64-bit keys (the hash's high bits above the row
+    number) instead of a hash table, whose probes miss the cache at a million ids."""
+    n = len(h)
+    if n == 0:
+        return np.empty(0, dtype=np.int64), 0
+    bits = max(1, (n - 1).bit_length())
+    low = np.uint64((1 << bits) - 1)
+    keys = np.sort((h & ~low) | np.arange(n, dtype=np.uint64))
+    order = (keys & low).astype(np.int64)
+    keys >>= np.uint64(bits)
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=new[1:])
+    differs = np.zeros(n - 1, dtype=bool)
+    for column in exact:
+        ordered = column[order]
+        differs |= ordered[1:] != ordered[:-1]
+    group = np.cumsum(new, dtype=np.int64) - 1
+    codes = np.empty(n, dtype=np.int64)
+    codes[order] = group
+    n_groups = int(group[-1]) + 1
+    clash = differs & ~new[1:]  # equal hash bits, different values: split those groups
+    if not clash.any():
+        return codes, n_groups
+    # Split each such group by its values: the first value keeps the group's code,
+    # the others get new codes after the last (codes stay 0..n-1, nothing renumbered).
+    bad = np.zeros(n_groups, dtype=bool)
+    bad[group[1:][clash]] = True
+    rows = order[bad[group]]  # a group's rows are one stretch of the sorted order
+    table = np.column_stack([codes[rows].astype(np.uint64), *(c[rows] for c in exact)])
+    values, sub = np.unique(table, axis=0, return_inverse=True)
+    owner = values[:, 0].astype(np.int64)
+    keeps = np.r_[True, owner[1:] != owner[:-1]]
+    fresh = n_groups + np.cumsum(~keeps, dtype=np.int64) - 1
+    codes[rows] = np.where(keeps, owner, fresh)[np.asarray(sub, dtype=np.int64).ravel()]
+    return codes, n_groups + int((~keeps).sum())
+
+
+def first_rows(codes: IntArray) -> IntArray:
+    """Row of each code's first appearance, for codes numbered by first appearance
+    (a code is new exactly where it exceeds every code before it)."""
+    if len(codes) == 0:
+        return np.empty(0, dtype=np.int64)
+    new = np.empty(len(codes), dtype=bool)
+    new[0] = True
+    new[1:] = codes[1:] > np.maximum.accumulate(codes)[:-1]
+    return np.flatnonzero(new).astype(np.int64)
+
+
+def _sorted(values: Any) -> tuple[IntArray, int]:
+    """:func:`match`'s codes the exact way: one sort, then a comparison of neighbours."""
+    total = len(values)
+    order = np.asarray(pc.array_sort_indices(values, null_placement="at_end").to_numpy())
+    ordered = values.take(order)
+    valid = total - values.null_count
+    new = np.ones(total, dtype=bool)
+    if total > 1:
+        same = pc.fill_null(pc.equal(ordered[1:], ordered[:-1]), False)
+        new[1:] = ~np.asarray(same.to_numpy(zero_copy_only=False))
+    group = np.cumsum(new, dtype=np.int64) - 1
+    group[valid:] = -1
+    n_distinct = int(group[valid - 1]) + 1 if valid else 0
+    codes = np.empty(total, dtype=np.int64)
+    codes[order] = group
+    return codes, n_distinct

@@ -1,0 +1,131 @@
+"""Join keys over Arrow strings (mixmax_nb._keys): exact whatever the hash does."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mixmax_nb import _keys as K
+
+# Short ids, emails, the empty string, NUL bytes (which zero padding could mimic),
+# non-ASCII, and values past 64 bytes (the exact string sort).
+VALUES = st.one_of(
+    st.none(),
+    st.sampled_from(["", "a", "a\x00", "\x00", "kZYPwDDiGPTfQDj5n", "kZYPwDDiGPTfQDj5N"]),
+    st.text(alphabet="ab\x00é", max_size=10),
+    st.text(min_size=60, max_size=70, alphabet="xy"),
+)
+COLUMNS = st.lists(st.lists(VALUES, max_size=30), min_size=1, max_size=3)
+
+
+def arrow(values: Sequence[str | None]) -> Any:
+    return pa.array(values, type=pa.string())
+
+
+def same_partition(
+    codes: list[np.ndarray[Any, Any]], columns: Sequence[Sequence[str | None]]
+) -> None:
+    """Equal codes exactly where the values are equal; -1 exactly for nulls."""
+    flat_codes = np.concatenate(codes) if codes else np.empty(0)
+    flat = [v for column in columns for v in column]
+    seen: dict[str, int] = {}
+    for code, value in zip(flat_codes.tolist(), flat, strict=True):
+        if value is None:
+            assert code == -1
+            continue
+        assert code >= 0
+        assert seen.setdefault(value, code) == code
+    assert len(set(seen.values())) == len(seen)  # distinct values, distinct codes
+
+
+@settings(max_examples=300, deadline=None)
+@given(COLUMNS)
+def test_match_codes_say_which_values_are_equal(columns: list[list[str | None]]) -> None:
+    codes, n = K.match(*(arrow(c) for c in columns))
+    same_partition(codes, columns)
+    assert n == len({v for c in columns for v in c if v is not None})
+    assert all(c.max(initial=-1) < n for c in codes)
+
+
+def test_runs_of_repeated_values_get_one_code_each() -> None:
+    column = ["x", "x", "x", "y", "y", "x", None, None, "z"] * 3
+    (codes,), n = K.match(arrow(column))
+    same_partition([codes], [column])
+    assert n == 3
+
+
+def brute_rows(keys: list[str | None], probes: list[str | None]) -> list[int]:
+    last = {v: i for i, v in enumerate(keys) if v is not None}
+    return [last.get(v, -1) if v is not None else -1 for v in probes]
+
+
+@settings(max_examples=300, deadline=None)
+@given(COLUMNS)
+def test_join_rows_are_the_last_row_holding_each_value(columns: list[list[str | None]]) -> None:
+    join = K.Join(*(arrow(c) for c in columns))
+    for key in range(len(columns)):
+        for probe in range(len(columns)):
+            got = join.rows(key, probe).tolist()
+            assert got == brute_rows(columns[key], columns[probe]), (key, probe)
+
+
+@pytest.fixture
+def every_hash_collides(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hash that is 0 for every value: only the word-by-word checks keep answers right."""
+    monkeypatch.setattr(K, "_MIX", (np.uint64(0), np.uint64(0), np.uint64(1)))
+
+
+@pytest.mark.usefixtures("every_hash_collides")
+def test_colliding_hashes_never_merge_different_values() -> None:
+    columns: list[list[str | None]] = [["ab", "ba", "ab", None, "", "a\x00"], ["ba", "zz", "", "a"]]
+    codes, n = K.match(*(arrow(c) for c in columns))
+    same_partition(codes, columns)
+    assert n == 6
+
+
+@pytest.mark.usefixtures("every_hash_collides")
+def test_a_probe_sharing_the_only_keys_hash_but_not_its_value_finds_nothing() -> None:
+    join = K.Join(arrow(["kZYPwDDiGPTfQDj5n"]), arrow(["kZYPwDDiGPTfQDj5N", "kZYPwDDiGPTfQDj5n"]))
+    assert join.rows(0, 1).tolist() == [-1, 0]
+    join = K.Join(arrow(["a", "b", "a"]), arrow(["b", "a", "c"]))  # hashes repeat: match
+    assert join.rows(0, 1).tolist() == [1, 2, -1]
+
+
+def test_group_splits_every_group_whose_hash_bits_clash() -> None:
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 40, (2_000, 2)).astype(np.uint64)
+    for h in (np.zeros(len(values), np.uint64), (values[:, 0] % 3) << np.uint64(61)):
+        codes, n = K._group(h, [values[:, 0].copy(), values[:, 1].copy()])
+        distinct, inverse = np.unique(values, axis=0, return_inverse=True)
+        assert n == len(distinct)
+        assert sorted(set(codes.tolist())) == list(range(n))  # 0..n-1, none skipped
+        assert len(np.unique(np.c_[codes, inverse.ravel()], axis=0)) == n
+
+
+def test_sliced_arrays_and_large_strings_give_the_same_codes() -> None:
+    base = arrow(["q", "kZYPwDDiGPTfQDj5n", "q", None, "r", "kZYPwDDiGPTfQDj5n"])
+    sliced = base.slice(1, 4)
+    (codes,), n = K.match(sliced)
+    same_partition([codes], [sliced.to_pylist()])
+    (codes,), n = K.match(base.cast(pa.large_string()))  # not `string`: the sort path
+    same_partition([codes], [base.to_pylist()])
+    assert n == 3
+
+
+def test_words_of_same_length_values_equal_the_per_value_loads() -> None:
+    ids = ["kZYPwDDiGPTfQDj5n", "BGb7nYTSKfPtnPsgj", "kZYPwDDiGPTfQDj5n", "u6nw5I9kk4FHEFQ3L"]
+    fixed = arrow(ids)  # one length: the byte-matrix copy
+    mixed = arrow([*ids, "x"])  # two lengths: one unaligned load per word
+    rows = np.asarray([0, 2, 3])
+    a = K._words(fixed, K._offsets(fixed), 3, rows)
+    b = K._words(mixed, K._offsets(mixed), 3, rows)
+    for wa, wb in zip(a.words, b.words, strict=True):
+        assert wa.tolist() == wb.tolist()
+    assert a.lengths.tolist() == b.lengths.tolist() == [17, 17, 17]
+    assert a.words[0][0] == int.from_bytes(b"kZYPwDDi", "little")
