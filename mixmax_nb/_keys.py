@@ -187,11 +187,13 @@ class Join:
             return None
         found = np.asarray(index.get_indexer(probes.hash), dtype=np.int64)
         found[~probes.heads.valid] = -1
-        hit = np.flatnonzero(found >= 0)
-        same = np.ones(len(hit), dtype=bool)
+        hit = None if found.min(initial=0) >= 0 else np.flatnonzero(found >= 0)
+        key_rows = at[found] if hit is None else at[found[hit]]
+        same = np.ones(len(key_rows), dtype=bool)
         for k_col, p_col in zip(keys.exact(nul_free), probes.exact(nul_free), strict=True):
-            same &= k_col[at[found[hit]]] == p_col[hit]
-        found[hit[~same]] = -1
+            same &= k_col[key_rows] == (p_col if hit is None else p_col[hit])
+        if not same.all():
+            found[np.flatnonzero(~same) if hit is None else hit[~same]] = -1
         # A key's last row: the end of its run (its only run: the hashes are distinct).
         last = at if keys.starts is None else np.r_[keys.starts[1:], keys.rows][at] - 1
         rows = np.where(found >= 0, last[np.maximum(found, 0)] if len(last) else -1, -1)
@@ -213,33 +215,37 @@ def _data(array: Any, offsets: IntArray) -> np.ndarray[Any, np.dtype[np.uint8]]:
 
 
 def _nul_free(array: Any, offsets: IntArray) -> bool:
-    return not bool((_data(array, offsets) == 0).any())
+    return int(_data(array, offsets).min(initial=1)) > 0  # a SIMD reduction, no mask
 
 
 def _words(array: Any, offsets: IntArray, width: int, rows: IntArray | None) -> _Words:
     """The bytes of each value (of ``rows`` only, when given) as ``width``
     little-endian 64-bit words, zero past its end, without copying the text per value.
 
-    Ids usually share one length (17 or 24 characters): the buffer is then a matrix of
-    bytes, copied into a zeroed matrix of words in one strided copy. Otherwise each
-    word is one unaligned 8-byte load per value, masked to the value's length.
+    Ids usually share one length (17 or 24 characters): word k of every value is then
+    one strided view of the buffer, copied in one pass. Otherwise each word is one
+    unaligned 8-byte load per value; either way masked to the value's length.
     """
     lengths = np.diff(offsets)
     raw = _data(array, offsets)
     valid = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     n = len(lengths)
-    if n and int(lengths.min()) == int(lengths.max()) > 0:
-        size = int(lengths[0])
-        matrix = raw.reshape(n, size) if rows is None else raw.reshape(n, size)[rows]
-        if rows is not None:
-            lengths, valid = lengths[rows], valid[rows]
-        wide = np.zeros((len(matrix), 8 * width), dtype=np.uint8)
-        wide[:, :size] = matrix
-        as_words = wide.view(np.uint64)
-        return _Words([np.ascontiguousarray(as_words[:, k]) for k in range(width)], lengths, valid)
     # Padding lets the last value's last word read 8 bytes without leaving the buffer.
     padded = np.zeros(len(raw) + 8 * width + 8, dtype=np.uint8)
     padded[: len(raw)] = raw
+    if n and int(lengths.min()) == int(lengths.max()) > 0:
+        # One length: word k of every value is one strided (unaligned) view.
+        size = int(lengths[0])
+        if rows is not None:
+            lengths, valid = lengths[rows], valid[rows]
+        words = []
+        for k in range(width):
+            view = np.ndarray((n,), dtype=np.uint64, buffer=padded, offset=8 * k, strides=(size,))
+            word = np.array(view) if rows is None else view[rows]
+            if 8 * k + 8 > size:  # past the value's end (other columns may be longer)
+                word &= _MASKS[min(max(size - 8 * k, 0), 8)]
+            words.append(word)
+        return _Words(words, lengths, valid)
     unaligned = np.ndarray((len(padded) - 7,), dtype=np.uint64, buffer=padded, strides=(1,))
     start = offsets[:-1] - offsets[0] if len(offsets) else offsets
     if rows is not None:
