@@ -60,7 +60,7 @@ def test_runs_of_repeated_values_get_one_code_each() -> None:
     assert n == 3
 
 
-def brute_rows(keys: list[str | None], probes: list[str | None]) -> list[int]:
+def brute_rows(keys: Sequence[str | None], probes: Sequence[str | None]) -> list[int]:
     last = {v: i for i, v in enumerate(keys) if v is not None}
     return [last.get(v, -1) if v is not None else -1 for v in probes]
 
@@ -129,3 +129,17 @@ def test_words_of_same_length_values_equal_the_per_value_loads() -> None:
         assert wa.tolist() == wb.tolist()
     assert a.lengths.tolist() == b.lengths.tolist() == [17, 17, 17]
     assert a.words[0][0] == int.from_bytes(b"kZYPwDDi", "little")
+
+
+@pytest.mark.parametrize("partition", [K.PARTITION, 8])
+def test_partitioned_hash_index_finds_what_one_index_finds(
+    partition: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(K, "PARTITION", partition)
+    rng = np.random.default_rng(5)
+    ids = [f"id{v:05d}" for v in rng.permutation(3_000)]
+    probes: list[str | None] = [*rng.choice(ids, 2_000).tolist(), "nope", None, "id"]
+    join = K.Join(arrow(ids), arrow(probes))
+    assert join.rows(0, 1).tolist() == brute_rows(ids, probes)
+    twice = K.Join(arrow([*ids, ids[0]]), arrow(probes))  # a repeated key: through match
+    assert twice.rows(0, 1).tolist() == brute_rows([*ids, ids[0]], probes)
