@@ -393,7 +393,12 @@ def _factorize_via(small: np.ndarray[Any, Any], codes: IntArray) -> tuple[IntArr
 def _group_min(codes: IntArray, values: IntArray, n: int) -> IntArray:
     """Per-code minimum of ``values`` (NaT's integer where a code has no value)."""
     out = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(out, codes, values)
+    if len(codes):
+        # Events come grouped by message: the minimum of each run of one code first
+        # (a vectorised reduceat), then the unbuffered ``minimum.at`` on one value
+        # per run only.
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        np.minimum.at(out, codes[starts], np.minimum.reduceat(values, starts))
     out[out == np.iinfo(np.int64).max] = _NAT
     return out
 
