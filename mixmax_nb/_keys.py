@@ -3,15 +3,22 @@
 Analytics joins stages, events and messages on message ids, and counts people by
 address: millions of distinct short strings. A hash table of strings (Arrow's
 ``dictionary_encode``) or a sort of them spends most of its time comparing bytes
-and missing the cache. Ids are short (Mixmax's are 17 or 24 characters), so each
-value's bytes are read as a few 64-bit words straight from the Arrow buffer (one
-unaligned load per word, no copy per value), mixed into one 64-bit hash, and the
-rows are grouped by one SIMD sort of integers.
+and missing the cache: on Mixmax's random 17-character ids, the string sort took
+2.7 s of a 3 s analytics run at 1M events. Ids are short, so each value's bytes are
+read as a few 64-bit words straight from the Arrow buffer (strided views when the
+values share one length, else one unaligned load per word; no copy per value) and
+mixed into one 64-bit hash. Then:
 
-Exact, never probabilistic: neighbours in that order are compared on every word and
-the length, and the rare groups where different values share the hash bits (a few
-at millions of ids) are split by comparing their words. Values longer than 64 bytes,
-or arrays that are not ``string``, take the exact string sort instead.
+- :func:`match` groups the rows by one SIMD sort of integers (the hash's high bits
+  above the row number) and a comparison of neighbours;
+- :class:`Join` looks one column's values up in another's with pandas' hash index of
+  the integers, one index per partition of the hashes' top bits above a million keys
+  (each index then fits in the cache).
+
+Exact, never probabilistic: every match is confirmed word by word (and by length when
+a value holds a NUL byte), groups whose values differ but share the hash bits are
+split, and a lookup whose keys repeat goes through :func:`match`. Values longer than
+64 bytes, or arrays that are not ``string``, take the exact string sort instead.
 
 Pure: numpy, pandas and pyarrow over arrays the caller holds.
 """

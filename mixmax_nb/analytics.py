@@ -533,13 +533,6 @@ def _equals(series: pd.Series, value: str) -> BoolArray:
     return np.asarray(series.to_numpy(dtype=object) == value, dtype=bool)
 
 
-def _take(array: Any, rows: IntArray) -> Any:
-    """``array[rows]`` with -1 giving null (an Arrow take)."""
-    import pyarrow as pa
-
-    return array.take(pa.array(rows, mask=rows < 0))
-
-
 def prepare(
     data: EngagementData,
     *,
