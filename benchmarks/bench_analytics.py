@@ -3,8 +3,9 @@
 Data: a synthetic engagement dataset in the documented shapes
 (``mixmax_nb.testing.synthetic_engagement``: recipients' stages with Mixmax's
 counters, their messages, and per-message events that agree with the counters, with
-Mixmax's id shapes: 17-character message ids, 24-hex recipient ids), built with numpy. The ``large`` sandbox would also do, but pulling it through the
-emulated API takes minutes, which says nothing about analytics.
+Mixmax's id shapes: 17-character message ids, 24-hex recipient ids), built with
+numpy. The ``large`` sandbox would also do, but pulling it through the emulated API
+takes minutes, which says nothing about analytics.
 
 The work, the same for every contender, on the same input (the dataset's frames,
 Arrow-backed pandas; the peers take them zero-copy through Arrow, inside the clock):

@@ -31,7 +31,7 @@ import tempfile
 import time
 
 import pandas as pd
-from _common import Counting  # benchmarks/ is on sys.path when run as a script
+from _common import Counting, exit_code, verdict  # benchmarks/ is on sys.path as a script
 
 import mixmax_nb as mx
 from mixmax_nb.client import AsyncClient
@@ -120,8 +120,29 @@ async def main(n: int, scale: float, concurrency: int, batch_size: int) -> int:
         f"(= {elapsed * scale / 60:.1f} sandbox minutes)"
     )
     await client.aclose()
-    ok = transport.rate_limited == 0 and per_minute / MIXMAX_REQUESTS_PER_MINUTE >= 0.95
-    return 0 if ok else 1
+    share = per_minute / MIXMAX_REQUESTS_PER_MINUTE
+    verdict(
+        "enroll: every recipient enrolled",
+        enrolled == summary.to_add,
+        f"{enrolled:,} of {summary.to_add:,} (reconciled after a lost answer: {reconciled})",
+        "all",
+    )
+    verdict(
+        "enroll: write requests",
+        writes <= minimum + interruptions,
+        f"{writes} used, minimum {minimum} (ceil({summary.to_add:,} / {batch_size})), "
+        f"{interruptions} interrupted",
+        "minimum + one per interruption",
+    )
+    verdict(
+        "enroll: rate",
+        share >= 0.95,
+        f"{per_minute:.1f}/min = {share:.3f} of the ceiling (scale {scale:g})",
+        ">= 0.95",
+    )
+    limited = transport.rate_limited
+    verdict("enroll: 429s from our pacing", limited == 0, str(limited), "0")
+    return exit_code()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import exit_code, verdict
+
 from mixmax_nb.config import Settings
 from mixmax_nb.enrollment.input import read_recipients
 from mixmax_nb.enrollment.plan import SequenceInfo, build_plan
@@ -27,9 +31,7 @@ def timed(label: str, target: float, fn: object) -> bool:
     started = time.perf_counter()
     fn()  # type: ignore[operator]
     took = time.perf_counter() - started
-    ok = took < target
-    print(f"{label:<52} {took:6.2f} s  (target < {target:g} s)  {'PASS' if ok else 'FAIL'}")
-    return ok
+    return verdict(label, took < target, f"{took:.2f} s", f"< {target:g} s")
 
 
 def main() -> int:
@@ -58,7 +60,8 @@ def main() -> int:
 
     results.append(timed("100,000-row CSV read", 2.0, read))
     results.append(timed("100,000 rows planned for enrollment", 6.0, plan))
-    return 0 if all(results) else 1
+    assert len(results) == 4
+    return exit_code()
 
 
 if __name__ == "__main__":
