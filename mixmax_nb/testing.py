@@ -55,7 +55,7 @@ def _text(chars: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 def _meteor_ids(rng: np.random.Generator, n: int) -> np.ndarray[Any, Any]:
     """``n`` distinct 17-character Meteor ids (Mixmax's message and user ids): 12
-    random characters, then the row number in base 55, shuffled by the random head."""
+    random characters, then the row number in base 55 (distinct, yet in no order)."""
     chars = _METEOR[rng.integers(0, len(_METEOR), (n, 17))]
     row = np.arange(n)
     for k in range(16, 11, -1):  # 55**5 > 500M rows: distinct, whatever the size
@@ -67,8 +67,8 @@ def _meteor_ids(rng: np.random.Generator, n: int) -> np.ndarray[Any, Any]:
 def _object_ids(
     rng: np.random.Generator, n: int, seconds: np.ndarray[Any, Any]
 ) -> np.ndarray[Any, Any]:
-    """``n`` distinct 24-hex ObjectIds (Mixmax's recipient ids): creation second,
-    a random process id, then a counter."""
+    """``n`` 24-hex ObjectIds (Mixmax's recipient ids): creation second, a random
+    process id, then a 24-bit counter (distinct up to 16M recipients)."""
     nibbles = np.empty((n, 24), dtype=np.int64)
     for k in range(8):
         nibbles[:, k] = (seconds >> (4 * (7 - k))) & 15
