@@ -84,7 +84,7 @@ class _Words(NamedTuple):
     """One array's values as integers: ``width`` words, the lengths, the valid rows."""
 
     words: list[np.ndarray[Any, Any]]
-    lengths: IntArray
+    lengths: Int32Array
     valid: np.ndarray[Any, np.dtype[np.bool_]]
 
 
@@ -118,12 +118,17 @@ def _hash_all(arrays: Sequence[Any]) -> tuple[list[_Hashed], bool] | None:
     for array, offs in zip(arrays, offsets, strict=True):
         starts = runs(array)
         heads = _words(array, offs, width, starts)
+        # In place, one scratch array: every temporary of millions of rows is fresh
+        # memory, and fresh pages are what large inputs spend most time on.
         with np.errstate(over="ignore"):
-            h = heads.lengths.astype(np.uint64) * mult
+            h = heads.lengths.astype(np.uint64)
+            h *= mult
+            scratch = np.empty_like(h)
             for word in heads.words:
                 h ^= word
                 h *= mult2
-                h ^= h >> shift
+                np.right_shift(h, shift, out=scratch)
+                h ^= scratch
         out.append(_Hashed(heads, h, starts, len(array)))
     # Without a NUL byte in any value, zero padding cannot mimic content: the words
     # alone say whether two values are equal, and the lengths need no comparing.
@@ -188,36 +193,64 @@ class Join:
         self, parts: list[_Hashed], nul_free: bool, key: int, probe: int
     ) -> IntArray | None:
         keys, probes = parts[key], parts[probe]
-        at = np.flatnonzero(keys.heads.valid)
-        found = _index_of(keys.hash[at], probes.hash)
+        # Every row valid (the usual case): no positions to translate, no copies.
+        at = None if keys.heads.valid.all() else np.flatnonzero(keys.heads.valid)
+        found = _index_of(keys.hash if at is None else keys.hash[at], probes.hash)
         if found is None:
             return None
-        found[~probes.heads.valid] = -1
-        hit = None if found.min(initial=0) >= 0 else np.flatnonzero(found >= 0)
-        key_rows = at[found] if hit is None else at[found[hit]]
-        same = np.ones(len(key_rows), dtype=bool)
-        for k_col, p_col in zip(keys.exact(nul_free), probes.exact(nul_free), strict=True):
-            same &= k_col[key_rows] == (p_col if hit is None else p_col[hit])
-        if not same.all():
-            found[np.flatnonzero(~same) if hit is None else hit[~same]] = -1
+        probe_valid = None if probes.heads.valid.all() else probes.heads.valid
         # A key's last row: the end of its run (its only run: the hashes are distinct).
-        last = at if keys.starts is None else np.r_[keys.starts[1:], keys.rows][at] - 1
-        rows = np.where(found >= 0, last[np.maximum(found, 0)] if len(last) else -1, -1)
+        ends = None if keys.starts is None else np.r_[keys.starts[1:], keys.rows] - 1
+        pairs = list(zip(keys.exact(nul_free), probes.exact(nul_free), strict=True))
+        if len(keys.hash) == 0 or (at is not None and len(at) == 0):
+            rows = np.full(len(found), -1, dtype=np.int64)  # no key: nothing to find
+        else:
+            rows = _confirmed(found, at, ends, pairs, probe_valid)
         if probes.starts is None:
             return rows
         return np.repeat(rows, np.diff(np.r_[probes.starts, probes.rows]))
 
 
+def _confirmed(
+    found: IntArray,
+    at: IntArray | None,
+    ends: IntArray | None,
+    pairs: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]],
+    probe_valid: np.ndarray[Any, np.dtype[np.bool_]] | None,
+) -> IntArray:
+    """The key row of each probe whose hash was found (``found``: a position among
+    the valid key heads ``at``, all heads when None), or -1 where a word differs.
+
+    In blocks: each temporary stays small enough for the allocator to reuse, where
+    whole-column ones would each be fresh memory.
+    """
+    rows = np.empty(len(found), dtype=np.int64)
+    for lo in range(0, len(found), BLOCK):
+        hi = lo + BLOCK
+        f = found[lo:hi]
+        ok = f >= 0
+        if probe_valid is not None:
+            ok &= probe_valid[lo:hi]
+        head = np.where(ok, f, 0)  # the key's run head (0: a placeholder)
+        if at is not None:
+            head = at[head]
+        for k_col, p_col in pairs:  # confirm every hit word by word
+            ok &= k_col[head] == p_col[lo:hi]
+        rows[lo:hi] = np.where(ok, head if ends is None else ends[head], -1)
+    return rows
+
+
 PARTITION: Final = 1 << 20  # above this many keys, one hash index per partition
+BLOCK: Final = 1 << 20  # rows per block where whole-column temporaries are avoided
+PACKED_BITS: Final = 32  # (bucket, row) pairs that fit pack into 32-bit integers
 
 
 def _index_of(keys: np.ndarray[Any, Any], probes: np.ndarray[Any, Any]) -> IntArray | None:
     """Position of each probe in ``keys`` (-1: absent), or None when keys repeat.
 
     One pandas hash index of millions of keys misses the cache on every insert and
-    probe; split by the hashes' top bits into partitions of about 64k keys (a radix
-    sort of 16-bit bucket numbers), each index fits in the cache: about 2x faster at
-    5M keys.
+    probe; split by the hashes' top bits into partitions of about 64k keys (one sort
+    of bucket numbers), each index fits in the cache: about 2x faster at 5M keys.
     """
     if len(keys) <= PARTITION:
         index = pd.Index(keys)
@@ -225,12 +258,8 @@ def _index_of(keys: np.ndarray[Any, Any], probes: np.ndarray[Any, Any]) -> IntAr
     bits = (len(keys) >> 16).bit_length()
     shift = np.uint64(64 - bits)
     buckets = 1 << bits
-    key_bucket = (keys >> shift).astype(np.uint16)
-    probe_bucket = (probes >> shift).astype(np.uint16)
-    key_order = np.argsort(key_bucket, kind="stable")
-    probe_order = np.argsort(probe_bucket, kind="stable")
-    key_bounds = np.r_[0, np.cumsum(np.bincount(key_bucket, minlength=buckets))]
-    probe_bounds = np.r_[0, np.cumsum(np.bincount(probe_bucket, minlength=buckets))]
+    key_order, key_bounds = _by_bucket(keys, shift, buckets)
+    probe_order, probe_bounds = _by_bucket(probes, shift, buckets)
     sorted_keys, sorted_probes = keys[key_order], probes[probe_order]
     found = np.empty(len(probes), dtype=np.int64)
     for b in range(buckets):
@@ -243,60 +272,131 @@ def _index_of(keys: np.ndarray[Any, Any], probes: np.ndarray[Any, Any]) -> IntAr
     return found
 
 
-def _offsets(array: Any) -> IntArray:
+def _by_bucket(hashes: np.ndarray[Any, Any], shift: Any, buckets: int) -> tuple[Any, Any]:
+    """Rows in order of their hash's top bits (rows ascending within a bucket, as a
+    stable sort gives), and where each bucket starts and ends in that order.
+
+    One in-place SIMD sort of (bucket, row) packed into 32 bits where they fit, not
+    a radix argsort, whose buffers are several times the rows' size in fresh memory.
+    """
+    n = len(hashes)
+    row_bits = max(1, (n - 1).bit_length())
+    wide = row_bits + (buckets - 1).bit_length() > PACKED_BITS
+    kind = np.uint64 if wide else np.uint32
+    bucket = (hashes >> shift).astype(kind)
+    counts = np.bincount(bucket.view(np.int64) if wide else bucket, minlength=buckets)
+    bucket <<= kind(row_bits)
+    bucket |= np.arange(n, dtype=kind)
+    bucket.sort()
+    bucket &= kind((1 << row_bits) - 1)
+    return bucket.view(np.int64 if wide else np.int32), np.r_[0, np.cumsum(counts)]
+
+
+Int32Array = np.ndarray[Any, np.dtype[np.int32]]
+
+
+def _offsets(array: Any) -> Int32Array:
+    """The value offsets, a view of the Arrow buffer (no copy: 32-bit, as stored)."""
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)
-    return np.asarray(offsets[array.offset : array.offset + len(array) + 1], dtype=np.int64)
+    return offsets[array.offset : array.offset + len(array) + 1]
 
 
-def _data(array: Any, offsets: IntArray) -> np.ndarray[Any, np.dtype[np.uint8]]:
+def _data(array: Any, offsets: Int32Array) -> np.ndarray[Any, np.dtype[np.uint8]]:
     data = array.buffers()[2]
     if data is None or len(offsets) < 2:
         return np.empty(0, dtype=np.uint8)
-    return np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return np.frombuffer(data, dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
 
 
-def _nul_free(array: Any, offsets: IntArray) -> bool:
+def _nul_free(array: Any, offsets: Int32Array) -> bool:
     return int(_data(array, offsets).min(initial=1)) > 0  # a SIMD reduction, no mask
 
 
-def _words(array: Any, offsets: IntArray, width: int, rows: IntArray | None) -> _Words:
+def _words(array: Any, offsets: Int32Array, width: int, rows: IntArray | None) -> _Words:
     """The bytes of each value (of ``rows`` only, when given) as ``width``
     little-endian 64-bit words, zero past its end, without copying the text per value.
 
     Ids usually share one length (17 or 24 characters): word k of every value is then
     one strided view of the buffer, copied in one pass. Otherwise each word is one
-    unaligned 8-byte load per value; either way masked to the value's length.
+    unaligned 8-byte load per value; either way masked to the value's length. The
+    buffer itself is never copied (at 5M ids that copy alone was 94 MB): only the
+    last few values, whose 8-byte loads would run past its end, read from a small
+    zero-padded copy of the buffer's tail.
     """
     lengths = np.diff(offsets)
     raw = _data(array, offsets)
     valid = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     n = len(lengths)
-    # Padding lets the last value's last word read 8 bytes without leaving the buffer.
-    padded = np.zeros(len(raw) + 8 * width + 8, dtype=np.uint8)
-    padded[: len(raw)] = raw
     if n and int(lengths.min()) == int(lengths.max()) > 0:
-        # One length: word k of every value is one strided (unaligned) view.
         size = int(lengths[0])
         if rows is not None:
             lengths, valid = lengths[rows], valid[rows]
         words = []
         for k in range(width):
-            view = np.ndarray((n,), dtype=np.uint64, buffer=padded, offset=8 * k, strides=(size,))
-            word = np.array(view) if rows is None else view[rows]
+            word = _strided(raw, n, size, 8 * k, rows)
             if 8 * k + 8 > size:  # past the value's end (other columns may be longer)
                 word &= _MASKS[min(max(size - 8 * k, 0), 8)]
             words.append(word)
         return _Words(words, lengths, valid)
-    unaligned = np.ndarray((len(padded) - 7,), dtype=np.uint64, buffer=padded, strides=(1,))
     start = offsets[:-1] - offsets[0] if len(offsets) else offsets
     if rows is not None:
         start, lengths, valid = start[rows], lengths[rows], valid[rows]
     words = []
     for k in range(width):
-        word = unaligned[start + 8 * k]
+        word = _loads(raw, start, 8 * k)
         word &= _MASKS[np.clip(lengths - 8 * k, 0, 8)]
         words.append(word)
     return _Words(words, lengths, valid)
+
+
+def _fits(raw_size: int, skip: int, size: int, n: int) -> int:
+    """How many of ``n`` values of ``size`` bytes can load 8 bytes at ``skip`` bytes
+    into the value without reading past a buffer of ``raw_size`` bytes."""
+    if size == 0:
+        return n if raw_size >= skip + 8 else 0
+    return 0 if raw_size < skip + 8 else min(n, (raw_size - skip - 8) // size + 1)
+
+
+def _strided(
+    raw: np.ndarray[Any, Any], n: int, size: int, skip: int, rows: IntArray | None
+) -> np.ndarray[Any, Any]:
+    """The 8 bytes at ``skip`` in each of ``n`` values of ``size`` bytes (of ``rows``
+    only, ascending, when given): one strided view of the buffer, the tail from a
+    padded copy."""
+    fit = _fits(len(raw), skip, size, n)
+    head = (
+        np.ndarray((fit,), dtype=np.uint64, buffer=raw, offset=skip, strides=(size,))
+        if fit
+        else np.empty(0, dtype=np.uint64)
+    )
+    padded = np.zeros((n - fit) * size + skip + 8, dtype=np.uint8)
+    padded[: len(raw) - fit * size] = raw[fit * size :]
+    tail = np.ndarray((n - fit,), dtype=np.uint64, buffer=padded, offset=skip, strides=(size,))
+    if rows is None:
+        return np.concatenate([head, tail]) if fit < n else np.array(head)
+    cut = int(np.searchsorted(rows, fit))
+    if cut == len(rows):
+        return head[rows]
+    return np.concatenate([head[rows[:cut]], tail[rows[cut:] - fit]])
+
+
+def _loads(raw: np.ndarray[Any, Any], start: Int32Array, skip: int) -> np.ndarray[Any, Any]:
+    """The 8 bytes at ``start + skip`` of the buffer, per value (``start`` ascending):
+    unaligned loads, the last few from a padded copy of the tail."""
+    limit = len(raw) - 8  # the last position an 8-byte load may start at
+    cut = int(np.searchsorted(start, limit - skip, side="right")) if limit >= 0 else 0
+    unaligned = (
+        np.ndarray((limit + 1,), dtype=np.uint64, buffer=raw, strides=(1,))
+        if limit >= 0
+        else np.empty(0, dtype=np.uint64)
+    )
+    if cut == len(start):
+        return unaligned[start[:cut] + skip]
+    base = int(start[cut]) if cut < len(start) else len(raw)
+    padded = np.zeros(len(raw) - base + skip + 16, dtype=np.uint8)
+    padded[: len(raw) - base] = raw[base:]
+    spare = np.ndarray((len(padded) - 7,), dtype=np.uint64, buffer=padded, strides=(1,))
+    return np.concatenate([unaligned[start[:cut] + skip], spare[start[cut:] - base + skip]])
 
 
 def _group(h: np.ndarray[Any, Any], exact: list[np.ndarray[Any, Any]]) -> tuple[IntArray, int]:
@@ -308,8 +408,10 @@ def _group(h: np.ndarray[Any, Any], exact: list[np.ndarray[Any, Any]]) -> tuple[
         return np.empty(0, dtype=np.int64), 0
     bits = max(1, (n - 1).bit_length())
     low = np.uint64((1 << bits) - 1)
-    keys = np.sort((h & ~low) | np.arange(n, dtype=np.uint64))
-    order = (keys & low).astype(np.int64)
+    keys = h & ~low
+    keys |= np.arange(n, dtype=np.uint64)
+    keys.sort()  # in place: each temporary of n rows is fresh memory
+    order = (keys & low).view(np.int64)  # row numbers: below 2**63
     keys >>= np.uint64(bits)
     new = np.empty(n, dtype=bool)
     new[0] = True
@@ -318,7 +420,8 @@ def _group(h: np.ndarray[Any, Any], exact: list[np.ndarray[Any, Any]]) -> tuple[
     for column in exact:
         ordered = column[order]
         differs |= ordered[1:] != ordered[:-1]
-    group = np.cumsum(new, dtype=np.int64) - 1
+    group = np.cumsum(new, dtype=np.int64)
+    group -= 1
     codes = np.empty(n, dtype=np.int64)
     codes[order] = group
     n_groups = int(group[-1]) + 1

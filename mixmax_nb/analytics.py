@@ -480,24 +480,38 @@ def _encode(*arrays: Any) -> tuple[list[IntArray], Any]:
     return out, encoded.dictionary
 
 
-def _gather(codes: IntArray, rows: IntArray) -> IntArray:
-    """``codes[rows]``, with row -1 giving code -1 (no such row)."""
-    return np.where(rows >= 0, codes[np.maximum(rows, 0)], -1) if len(codes) else rows * 0 - 1
+def _codes_by_row(
+    rows: IntArray, row_codes: IntArray, otherwise: IntArray | None, dictionary: Any
+) -> tuple[IntArray, Any]:
+    """Per delivery, the code of its row in another frame (``row_codes[rows]``; row -1:
+    none), else its own code in ``otherwise``; renumbered by first appearance, with the
+    dictionary of only the values used (as ``_encode`` would give for the rows' text).
 
-
-def _coalesce(first: IntArray, then: IntArray) -> IntArray:
-    """The first code that is not -1 (missing), row by row."""
-    return np.where(first >= 0, first, then)
-
-
-def _renumber(codes: IntArray, dictionary: Any) -> tuple[IntArray, Any]:
-    """Codes renumbered by first appearance, and the dictionary of only the values used
-    (as ``_encode`` would give for the rows' text itself)."""
-    out = np.full(len(codes), -1, dtype=np.int64)
-    ok = codes >= 0
-    dense, used = pd.factorize(codes[ok])
-    out[ok] = dense
+    In blocks of rows: every whole-column temporary at millions of deliveries would
+    be fresh memory, which costs more than the work itself; blocks are reused.
+    """
+    n = len(rows)
+    out = np.empty(n, dtype=np.int64)
+    slot = np.full(len(dictionary) + 1, -1, dtype=np.int64)  # code + 1 -> new code
+    used: list[Any] = []
+    for lo in range(0, n, _BLOCK):
+        r = rows[lo : lo + _BLOCK]
+        if len(row_codes):
+            block = np.where(r >= 0, row_codes[np.maximum(r, 0)], -1)
+        else:
+            block = np.full(len(r), -1, dtype=np.int64)
+        if otherwise is not None:
+            block = np.where(block >= 0, block, otherwise[lo : lo + _BLOCK])
+        block += 1
+        seen = pd.unique(block)  # in order of first appearance within the block
+        fresh = seen[(seen > 0) & (slot[seen] < 0)]
+        slot[fresh] = np.arange(len(used), len(used) + len(fresh))
+        used.extend((fresh - 1).tolist())
+        out[lo : lo + _BLOCK] = slot[block]
     return out, dictionary.take(np.asarray(used, dtype=np.int64))
+
+
+_BLOCK: Final = 1 << 20  # rows per block where whole-column temporaries are avoided
 
 
 def _on_last_stage(flagged: BoolArray, recipient_ids: Any, ordinal: IntArray) -> BoolArray:
@@ -651,9 +665,9 @@ def prepare(
     stage_users = text(st, "user_id", picked)
     if len(messages):
         (msg_user, stage_user), users = _encode(_arrow(messages["user_id"]), stage_users)
-        user_code, user_dict = _renumber(_coalesce(_gather(msg_user, msg_rows), stage_user), users)
+        user_code, user_dict = _codes_by_row(msg_rows, msg_user, stage_user, users)
         (msg_subject,), subjects = _encode(_arrow(messages["subject"]))
-        subj_code, subj_dict = _renumber(_gather(msg_subject, msg_rows), subjects)
+        subj_code, subj_dict = _codes_by_row(msg_rows, msg_subject, None, subjects)
     else:
         (user_code,), user_dict = _encode(stage_users)
         subj_code, subj_dict = np.full(nd, -1, dtype=np.int64), stage_users[:0]

@@ -131,11 +131,63 @@ def test_words_of_same_length_values_equal_the_per_value_loads() -> None:
     assert a.words[0][0] == int.from_bytes(b"kZYPwDDi", "little")
 
 
-@pytest.mark.parametrize("partition", [K.PARTITION, 8])
+def expected_words(values: Sequence[str | None], width: int) -> list[list[int]]:
+    """Word k of each value: its bytes k*8 .. k*8+7, zero past its end (nulls: none)."""
+    data = [(v or "").encode() + bytes(8 * width) for v in values]
+    return [[int.from_bytes(b[8 * k : 8 * k + 8], "little") for b in data] for k in range(width)]
+
+
+ASCII = st.text(alphabet="abcXYZ019", min_size=1, max_size=20)
+SAME_LENGTH = st.integers(1, 20).flatmap(
+    lambda n: st.lists(st.text(alphabet="abcXYZ019", min_size=n, max_size=n), max_size=12)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(SAME_LENGTH, st.lists(st.one_of(st.none(), ASCII, st.just("")), max_size=12)),
+    st.integers(0, 3),
+    st.data(),
+)
+def test_words_read_every_value_without_running_past_the_buffer(
+    values: list[str | None], extra: int, data: st.DataObject
+) -> None:
+    """Strided views, unaligned loads and the padded tail give each value's bytes,
+    short buffers and last values included, for all rows or a subset; sliced too."""
+    width = max(1, -(-max((len(v or "") for v in values), default=0) // 8)) + extra
+    array = arrow(["padding", *values]).slice(1)  # a sliced array: offsets don't start at 0
+    rows = None
+    if data.draw(st.booleans()):
+        rows = np.asarray(sorted(data.draw(st.sets(st.integers(0, max(len(values) - 1, 0))))))
+        rows = rows[rows < len(values)].astype(np.int64)
+    got = K._words(array, K._offsets(array), width, rows)
+    want = expected_words(values, width)
+    pick = list(range(len(values))) if rows is None else rows.tolist()
+    assert [w.tolist() for w in got.words] == [[col[i] for i in pick] for col in want]
+    assert got.lengths.tolist() == [len(values[i] or "") for i in pick]
+    assert got.valid.tolist() == [values[i] is not None for i in pick]
+
+
+@pytest.mark.parametrize("packed_bits", [K.PACKED_BITS, 8])
+def test_rows_by_bucket_are_a_stable_sort_of_the_top_bits(
+    packed_bits: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(bucket, row) packed in 32 bits, or in 64 when they don't fit."""
+    monkeypatch.setattr(K, "PACKED_BITS", packed_bits)
+    hashes = np.random.default_rng(7).integers(0, 2**64, 5_000, dtype=np.uint64)
+    hashes[100:110] = hashes[5]  # equal buckets keep their rows' order
+    order, bounds = K._by_bucket(hashes, np.uint64(64 - 5), 32)
+    top = (hashes >> np.uint64(59)).astype(np.int64)
+    assert order.tolist() == np.argsort(top, kind="stable").tolist()
+    assert bounds.tolist() == [0, *np.cumsum(np.bincount(top, minlength=32)).tolist()]
+
+
+@pytest.mark.parametrize(("partition", "block"), [(K.PARTITION, K.BLOCK), (8, 64)])
 def test_partitioned_hash_index_finds_what_one_index_finds(
-    partition: int, monkeypatch: pytest.MonkeyPatch
+    partition: int, block: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(K, "PARTITION", partition)
+    monkeypatch.setattr(K, "BLOCK", block)  # blocks of probes: several, one partial
     rng = np.random.default_rng(5)
     ids = [f"id{v:05d}" for v in rng.permutation(3_000)]
     probes: list[str | None] = [*rng.choice(ids, 2_000).tolist(), "nope", None, "id"]
