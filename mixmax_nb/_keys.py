@@ -118,17 +118,20 @@ def _hash_all(arrays: Sequence[Any]) -> tuple[list[_Hashed], bool] | None:
     for array, offs in zip(arrays, offsets, strict=True):
         starts = runs(array)
         heads = _words(array, offs, width, starts)
-        # In place, one scratch array: every temporary of millions of rows is fresh
-        # memory, and fresh pages are what large inputs spend most time on.
+        # In place, in blocks with one small scratch array: every temporary of
+        # millions of rows is fresh memory, which costs more than the arithmetic.
+        h = heads.lengths.astype(np.uint64)
+        scratch = np.empty(min(len(h), BLOCK), dtype=np.uint64)
         with np.errstate(over="ignore"):
-            h = heads.lengths.astype(np.uint64)
-            h *= mult
-            scratch = np.empty_like(h)
-            for word in heads.words:
-                h ^= word
-                h *= mult2
-                np.right_shift(h, shift, out=scratch)
-                h ^= scratch
+            for lo in range(0, len(h), BLOCK):
+                part = h[lo : lo + BLOCK]
+                tmp = scratch[: len(part)]
+                part *= mult
+                for word in heads.words:
+                    part ^= word[lo : lo + BLOCK]
+                    part *= mult2
+                    np.right_shift(part, shift, out=tmp)
+                    part ^= tmp
         out.append(_Hashed(heads, h, starts, len(array)))
     # Without a NUL byte in any value, zero padding cannot mimic content: the words
     # alone say whether two values are equal, and the lengths need no comparing.

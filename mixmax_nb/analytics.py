@@ -385,9 +385,25 @@ def _factorize_via(small: np.ndarray[Any, Any], codes: IntArray) -> tuple[IntArr
     """``pd.factorize(small[codes])`` (code -1 takes ``small``'s last slot) without
     text per row: the few texts are factorized, then the rows' integer codes."""
     kinds, kind_text = pd.factorize(small)
-    row = np.asarray(kinds, dtype=np.int64)[np.where(codes >= 0, codes, len(small) - 1)]
-    out, firsts = pd.factorize(row)
-    return np.asarray(out, dtype=np.int64), np.asarray(kind_text, dtype=object)[firsts]
+    kinds = np.asarray(kinds, dtype=np.int64)
+    last = np.broadcast_to(kinds[-1], len(codes))  # no row: the last slot (no copy)
+    return _codes_by_row(codes, kinds, last, np.asarray(kind_text, dtype=object))
+
+
+def _factorize_runs(values: IntArray) -> tuple[IntArray, np.ndarray[Any, Any]]:
+    """``pd.factorize(values)``, hashing one value per run of equal neighbours (a
+    recipient's stages come together): a value's first row always starts a run, so
+    the codes are the same."""
+    n = len(values)
+    if n < 2:
+        codes, uniques = pd.factorize(values)
+        return np.asarray(codes, dtype=np.int64), np.asarray(uniques)
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    if len(starts) > 0.8 * n:  # few runs: no saving
+        codes, uniques = pd.factorize(values)
+        return np.asarray(codes, dtype=np.int64), np.asarray(uniques)
+    head_codes, uniques = pd.factorize(values[starts])
+    return np.repeat(np.asarray(head_codes, dtype=np.int64), np.diff(np.r_[starts, n])), uniques
 
 
 def _group_min(codes: IntArray, values: IntArray, n: int) -> IntArray:
@@ -648,7 +664,7 @@ def prepare(
     rec_emails = pc.utf8_lower(_arrow(data.recipients["email"])) if len(data.recipients) else None
     email_codes, n_em = match(*[a for a in (stage_emails, rec_emails) if a is not None])
     rec_pair = np.where(seq_code >= 0, seq_code, len(seq_index)) * (n_em + 1) + email_codes[0]
-    rec_codes, rec_uniques = pd.factorize(rec_pair)
+    rec_codes, rec_uniques = _factorize_runs(rec_pair)
 
     bounced = flag("bounced")
     ordinal = pick(st["ordinal"].fillna(-1).to_numpy(dtype=np.int64))
@@ -712,8 +728,10 @@ def prepare(
         remap = np.asarray(
             [_TYPE_ORDER.index(c) if c in _TYPE_ORDER else -1 for c in cat.cat.categories]
         )
-        raw = np.asarray(cat.cat.codes.to_numpy(), dtype=np.int64)
-        types = np.where(raw >= 0, remap[np.maximum(raw, 0)] if len(remap) else -1, -1)
+        # Small codes (int8) through a lookup whose slot 0 is "no type": no n-sized
+        # 64-bit temporaries.
+        lookup = np.asarray([-1, *remap.tolist()], dtype=np.int8)
+        types = lookup[np.asarray(cat.cat.codes.to_numpy()) + 1]
         ts = _epoch_ms(events["timestamp"])
         keep = (ev_delivery >= 0) & (types > 0) & (ts != _NAT)
         orphans = int(((ev_delivery < 0) & (types > 0)).sum())
