@@ -149,10 +149,10 @@ def _keyed(arrays: Sequence[Any]) -> tuple[list[IntArray], int] | None:
     valid = np.concatenate([p.heads.valid for p in parts])
     every = bool(valid.all())
     h = np.concatenate([p.hash for p in parts])
-    exact = [np.concatenate(c) for c in zip(*(p.exact(nul_free) for p in parts), strict=True)]
+    stacked = _Stacked([p.exact(nul_free) for p in parts], None if every else np.flatnonzero(valid))
     if not every:
-        h, exact = h[valid], [c[valid] for c in exact]
-    codes, n_distinct = _group(h, exact)
+        h = h[valid]
+    codes, n_distinct = _group(h, stacked)
     if not every:
         full = np.full(len(valid), -1, dtype=np.int64)
         full[valid] = codes
@@ -402,10 +402,39 @@ def _loads(raw: np.ndarray[Any, Any], start: Int32Array, skip: int) -> np.ndarra
     return np.concatenate([unaligned[start[:cut] + skip], spare[start[cut:] - base + skip]])
 
 
-def _group(h: np.ndarray[Any, Any], exact: list[np.ndarray[Any, Any]]) -> tuple[IntArray, int]:
+class _Stacked:
+    """Several arrays' word columns read as one (of the ``select``-ed rows only, when
+    given), without concatenating them: rows are gathered block by block."""
+
+    def __init__(
+        self, parts: list[list[np.ndarray[Any, Any]]], select: IntArray | None = None
+    ) -> None:
+        self._parts = parts
+        self._bounds = np.cumsum([0, *(len(p[0]) for p in parts)])
+        self._select = select
+
+    def take(self, rows: IntArray) -> list[np.ndarray[Any, Any]]:
+        """Every word column at ``rows``."""
+        if self._select is not None:
+            rows = self._select[rows]
+        if len(self._parts) == 1:
+            return [column[rows] for column in self._parts[0]]
+        part = np.searchsorted(self._bounds, rows, side="right") - 1
+        out = [np.empty(len(rows), dtype=c.dtype) for c in self._parts[0]]
+        for i, columns in enumerate(self._parts):
+            here = np.flatnonzero(part == i)
+            local = rows[here] - self._bounds[i]
+            for o, column in zip(out, columns, strict=True):
+                o[here] = column[local]
+        return out
+
+
+def _group(h: np.ndarray[Any, Any], exact: _Stacked | list[Any]) -> tuple[IntArray, int]:
     """Codes 0..n-1 for rows whose ``exact`` words are all equal, grouping by the hash
     ``h`` first: one SIMD sort of 64-bit keys (the hash's high bits above the row
     number) instead of a hash table, whose probes miss the cache at a million ids."""
+    if not isinstance(exact, _Stacked):
+        exact = _Stacked([list(exact)])
     n = len(h)
     if n == 0:
         return np.empty(0, dtype=np.int64), 0
@@ -420,9 +449,12 @@ def _group(h: np.ndarray[Any, Any], exact: list[np.ndarray[Any, Any]]) -> tuple[
     new[0] = True
     np.not_equal(keys[1:], keys[:-1], out=new[1:])
     differs = np.zeros(n - 1, dtype=bool)
-    for column in exact:
-        ordered = column[order]
-        differs |= ordered[1:] != ordered[:-1]
+    # Neighbours in sorted order, compared block by block (each block starts one row
+    # back, so the pair across a boundary is compared too).
+    for lo in range(0, n, BLOCK):
+        first = max(lo - 1, 0)
+        for ordered in exact.take(order[first : lo + BLOCK]):
+            differs[first : first + len(ordered) - 1] |= ordered[1:] != ordered[:-1]
     group = np.cumsum(new, dtype=np.int64)
     group -= 1
     codes = np.empty(n, dtype=np.int64)
@@ -436,7 +468,7 @@ def _group(h: np.ndarray[Any, Any], exact: list[np.ndarray[Any, Any]]) -> tuple[
     bad = np.zeros(n_groups, dtype=bool)
     bad[group[1:][clash]] = True
     rows = order[bad[group]]  # a group's rows are one stretch of the sorted order
-    table = np.column_stack([codes[rows].astype(np.uint64), *(c[rows] for c in exact)])
+    table = np.column_stack([codes[rows].astype(np.uint64), *exact.take(rows)])
     values, sub = np.unique(table, axis=0, return_inverse=True)
     owner = values[:, 0].astype(np.int64)
     keeps = np.r_[True, owner[1:] != owner[:-1]]

@@ -47,10 +47,13 @@ def same_partition(
 @settings(max_examples=300, deadline=None)
 @given(COLUMNS)
 def test_match_codes_say_which_values_are_equal(columns: list[list[str | None]]) -> None:
-    codes, n = K.match(*(arrow(c) for c in columns))
-    same_partition(codes, columns)
-    assert n == len({v for c in columns for v in c if v is not None})
-    assert all(c.max(initial=-1) < n for c in codes)
+    for block in (K.BLOCK, 3):  # whole columns; blocks of 3 rows (pairs across blocks)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(K, "BLOCK", block)
+            codes, n = K.match(*(arrow(c) for c in columns))
+        same_partition(codes, columns)
+        assert n == len({v for c in columns for v in c if v is not None})
+        assert all(c.max(initial=-1) < n for c in codes)
 
 
 def test_runs_of_repeated_values_get_one_code_each() -> None:
@@ -68,17 +71,21 @@ def brute_rows(keys: Sequence[str | None], probes: Sequence[str | None]) -> list
 @settings(max_examples=300, deadline=None)
 @given(COLUMNS)
 def test_join_rows_are_the_last_row_holding_each_value(columns: list[list[str | None]]) -> None:
-    join = K.Join(*(arrow(c) for c in columns))
-    for key in range(len(columns)):
-        for probe in range(len(columns)):
-            got = join.rows(key, probe).tolist()
-            assert got == brute_rows(columns[key], columns[probe]), (key, probe)
+    for block in (K.BLOCK, 3):  # whole columns; blocks of 3 probes
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(K, "BLOCK", block)
+            join = K.Join(*(arrow(c) for c in columns))
+            for key in range(len(columns)):
+                for probe in range(len(columns)):
+                    got = join.rows(key, probe).tolist()
+                    assert got == brute_rows(columns[key], columns[probe]), (key, probe)
 
 
 @pytest.fixture
 def every_hash_collides(monkeypatch: pytest.MonkeyPatch) -> None:
     """A hash that is 0 for every value: only the word-by-word checks keep answers right."""
     monkeypatch.setattr(K, "_MIX", (np.uint64(0), np.uint64(0), np.uint64(1)))
+    monkeypatch.setattr(K, "BLOCK", 2)  # and the checks run in blocks, pairs across them
 
 
 @pytest.mark.usefixtures("every_hash_collides")
@@ -87,6 +94,14 @@ def test_colliding_hashes_never_merge_different_values() -> None:
     codes, n = K.match(*(arrow(c) for c in columns))
     same_partition(codes, columns)
     assert n == 6
+
+
+@pytest.mark.usefixtures("every_hash_collides")
+def test_the_only_different_neighbours_straddle_a_block() -> None:
+    """Sorted by row (all hashes equal), "x" "x" | "y" in blocks of 2: the one pair
+    that differs is the one across the blocks' boundary (three arrays: no runs)."""
+    (a,), (b,), (c,) = K.match(arrow(["x"]), arrow(["x"]), arrow(["y"]))[0]
+    assert a == b != c
 
 
 @pytest.mark.usefixtures("every_hash_collides")
