@@ -109,7 +109,7 @@ def _hash_all(arrays: Sequence[Any]) -> tuple[list[_Hashed], bool] | None:
     if any(a.type != pa.string() for a in arrays):
         return None
     offsets = [_offsets(a) for a in arrays]
-    longest = max((int(np.diff(o).max(initial=0)) for o in offsets), default=0)
+    longest = max((_longest(o) for o in offsets), default=0)
     width = max(1, -(-longest // 8))
     if width > MAX_WORDS:
         return None
@@ -344,12 +344,18 @@ def _words(array: Any, offsets: Int32Array, width: int, rows: IntArray | None) -
     start = offsets[:-1] - offsets[0] if len(offsets) else offsets
     if rows is not None:
         start, lengths, valid = start[rows], lengths[rows], valid[rows]
-    words = []
-    for k in range(width):
-        word = _loads(raw, start, 8 * k)
-        word &= _MASKS[np.clip(lengths - 8 * k, 0, 8)]
-        words.append(word)
-    return _Words(words, lengths, valid)
+    return _Words([_loads(raw, start, lengths, 8 * k) for k in range(width)], lengths, valid)
+
+
+def _longest(offsets: Int32Array) -> int:
+    """The longest value's length in bytes (block by block: no whole-column diff)."""
+    return max(
+        (
+            int(np.diff(offsets[lo : lo + BLOCK + 1]).max())
+            for lo in range(0, len(offsets) - 1, BLOCK)
+        ),
+        default=0,
+    )
 
 
 def _fits(raw_size: int, skip: int, size: int, n: int) -> int:
@@ -365,7 +371,7 @@ def _strided(
 ) -> np.ndarray[Any, Any]:
     """The 8 bytes at ``skip`` in each of ``n`` values of ``size`` bytes (of ``rows``
     only, ascending, when given): one strided view of the buffer, the tail from a
-    padded copy."""
+    padded copy; written straight into the result (block by block for ``rows``)."""
     fit = _fits(len(raw), skip, size, n)
     head = (
         np.ndarray((fit,), dtype=np.uint64, buffer=raw, offset=skip, strides=(size,))
@@ -376,16 +382,25 @@ def _strided(
     padded[: len(raw) - fit * size] = raw[fit * size :]
     tail = np.ndarray((n - fit,), dtype=np.uint64, buffer=padded, offset=skip, strides=(size,))
     if rows is None:
-        return np.concatenate([head, tail]) if fit < n else np.array(head)
+        out = np.empty(n, dtype=np.uint64)
+        out[:fit] = head
+        out[fit:] = tail
+        return out
+    out = np.empty(len(rows), dtype=np.uint64)
     cut = int(np.searchsorted(rows, fit))
-    if cut == len(rows):
-        return head[rows]
-    return np.concatenate([head[rows[:cut]], tail[rows[cut:] - fit]])
+    for lo in range(0, cut, BLOCK):
+        hi = min(lo + BLOCK, cut)
+        np.take(head, rows[lo:hi], out=out[lo:hi])
+    out[cut:] = tail[rows[cut:] - fit]
+    return out
 
 
-def _loads(raw: np.ndarray[Any, Any], start: Int32Array, skip: int) -> np.ndarray[Any, Any]:
-    """The 8 bytes at ``start + skip`` of the buffer, per value (``start`` ascending):
-    unaligned loads, the last few from a padded copy of the tail."""
+def _loads(
+    raw: np.ndarray[Any, Any], start: Int32Array, lengths: Int32Array, skip: int
+) -> np.ndarray[Any, Any]:
+    """The 8 bytes at ``start + skip`` of the buffer per value (``start`` ascending),
+    zero past the value's ``lengths``: unaligned loads block by block into the result,
+    the last few from a padded copy of the tail."""
     limit = len(raw) - 8  # the last position an 8-byte load may start at
     cut = int(np.searchsorted(start, limit - skip, side="right")) if limit >= 0 else 0
     unaligned = (
@@ -393,13 +408,19 @@ def _loads(raw: np.ndarray[Any, Any], start: Int32Array, skip: int) -> np.ndarra
         if limit >= 0
         else np.empty(0, dtype=np.uint64)
     )
-    if cut == len(start):
-        return unaligned[start[:cut] + skip]
-    base = int(start[cut]) if cut < len(start) else len(raw)
-    padded = np.zeros(len(raw) - base + skip + 16, dtype=np.uint8)
-    padded[: len(raw) - base] = raw[base:]
-    spare = np.ndarray((len(padded) - 7,), dtype=np.uint64, buffer=padded, strides=(1,))
-    return np.concatenate([unaligned[start[:cut] + skip], spare[start[cut:] - base + skip]])
+    out = np.empty(len(start), dtype=np.uint64)
+    for lo in range(0, cut, BLOCK):
+        hi = min(lo + BLOCK, cut)
+        np.take(unaligned, start[lo:hi] + skip, out=out[lo:hi])
+    if cut < len(start):
+        base = int(start[cut])
+        padded = np.zeros(len(raw) - base + skip + 16, dtype=np.uint8)
+        padded[: len(raw) - base] = raw[base:]
+        spare = np.ndarray((len(padded) - 7,), dtype=np.uint64, buffer=padded, strides=(1,))
+        out[cut:] = spare[start[cut:] - base + skip]
+    for lo in range(0, len(out), BLOCK):
+        out[lo : lo + BLOCK] &= _MASKS[np.clip(lengths[lo : lo + BLOCK] - skip, 0, 8)]
+    return out
 
 
 class _Stacked:
@@ -432,7 +453,11 @@ class _Stacked:
 def _group(h: np.ndarray[Any, Any], exact: _Stacked | list[Any]) -> tuple[IntArray, int]:
     """Codes 0..n-1 for rows whose ``exact`` words are all equal, grouping by the hash
     ``h`` first: one SIMD sort of 64-bit keys (the hash's high bits above the row
-    number) instead of a hash table, whose probes miss the cache at a million ids."""
+    number) instead of a hash table, whose probes miss the cache at a million ids.
+
+    ``h`` is overwritten (it becomes the sort keys): each n-row temporary is fresh
+    memory, which at millions of rows costs more than the sort.
+    """
     if not isinstance(exact, _Stacked):
         exact = _Stacked([list(exact)])
     n = len(h)
@@ -440,9 +465,11 @@ def _group(h: np.ndarray[Any, Any], exact: _Stacked | list[Any]) -> tuple[IntArr
         return np.empty(0, dtype=np.int64), 0
     bits = max(1, (n - 1).bit_length())
     low = np.uint64((1 << bits) - 1)
-    keys = h & ~low
-    keys |= np.arange(n, dtype=np.uint64)
-    keys.sort()  # in place: each temporary of n rows is fresh memory
+    keys = h
+    keys &= ~low
+    for lo in range(0, n, BLOCK):
+        keys[lo : lo + BLOCK] |= np.arange(lo, min(lo + BLOCK, n), dtype=np.uint64)
+    keys.sort()
     order = (keys & low).view(np.int64)  # row numbers: below 2**63
     keys >>= np.uint64(bits)
     new = np.empty(n, dtype=bool)
@@ -455,14 +482,17 @@ def _group(h: np.ndarray[Any, Any], exact: _Stacked | list[Any]) -> tuple[IntArr
         first = max(lo - 1, 0)
         for ordered in exact.take(order[first : lo + BLOCK]):
             differs[first : first + len(ordered) - 1] |= ordered[1:] != ordered[:-1]
-    group = np.cumsum(new, dtype=np.int64)
-    group -= 1
     codes = np.empty(n, dtype=np.int64)
-    codes[order] = group
-    n_groups = int(group[-1]) + 1
+    n_groups = 0
+    for lo in range(0, n, BLOCK):  # each row's group: the new groups up to it, minus 1
+        group = np.cumsum(new[lo : lo + BLOCK], dtype=np.int64)
+        group += n_groups - 1
+        codes[order[lo : lo + BLOCK]] = group
+        n_groups = int(group[-1]) + 1
     clash = differs & ~new[1:]  # equal hash bits, different values: split those groups
     if not clash.any():
         return codes, n_groups
+    group = codes[order]  # the sorted rows' groups (rare: only when groups clash)
     # Split each such group by its values: the first value keeps the group's code,
     # the others get new codes after the last (codes stay 0..n-1, nothing renumbered).
     bad = np.zeros(n_groups, dtype=bool)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -115,8 +116,11 @@ def test_a_probe_sharing_the_only_keys_hash_but_not_its_value_finds_nothing() ->
 def test_group_splits_every_group_whose_hash_bits_clash() -> None:
     rng = np.random.default_rng(0)
     values = rng.integers(0, 40, (2_000, 2)).astype(np.uint64)
-    for h in (np.zeros(len(values), np.uint64), (values[:, 0] % 3) << np.uint64(61)):
-        codes, n = K._group(h, [values[:, 0].copy(), values[:, 1].copy()])
+    hashes = (np.zeros(len(values), np.uint64), (values[:, 0] % 3) << np.uint64(61))
+    for h, block in itertools.product(hashes, (K.BLOCK, 7)):  # whole; blocks of 7 rows
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(K, "BLOCK", block)
+            codes, n = K._group(h.copy(), [values[:, 0].copy(), values[:, 1].copy()])
         distinct, inverse = np.unique(values, axis=0, return_inverse=True)
         assert n == len(distinct)
         assert sorted(set(codes.tolist())) == list(range(n))  # 0..n-1, none skipped
@@ -175,12 +179,15 @@ def test_words_read_every_value_without_running_past_the_buffer(
     if data.draw(st.booleans()):
         rows = np.asarray(sorted(data.draw(st.sets(st.integers(0, max(len(values) - 1, 0))))))
         rows = rows[rows < len(values)].astype(np.int64)
-    got = K._words(array, K._offsets(array), width, rows)
     want = expected_words(values, width)
     pick = list(range(len(values))) if rows is None else rows.tolist()
-    assert [w.tolist() for w in got.words] == [[col[i] for i in pick] for col in want]
-    assert got.lengths.tolist() == [len(values[i] or "") for i in pick]
-    assert got.valid.tolist() == [values[i] is not None for i in pick]
+    for block in (K.BLOCK, 2):  # one block; blocks of 2 rows
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(K, "BLOCK", block)
+            got = K._words(array, K._offsets(array), width, rows)
+        assert [w.tolist() for w in got.words] == [[col[i] for i in pick] for col in want]
+        assert got.lengths.tolist() == [len(values[i] or "") for i in pick]
+        assert got.valid.tolist() == [values[i] is not None for i in pick]
 
 
 @pytest.mark.parametrize("packed_bits", [K.PACKED_BITS, 8])
