@@ -390,7 +390,7 @@ def _strided(
     cut = int(np.searchsorted(rows, fit))
     for lo in range(0, cut, BLOCK):
         hi = min(lo + BLOCK, cut)
-        np.take(head, rows[lo:hi], out=out[lo:hi])
+        out[lo:hi] = head[rows[lo:hi]]  # not np.take(out=): it copies unaligned views whole
     out[cut:] = tail[rows[cut:] - fit]
     return out
 
@@ -411,7 +411,7 @@ def _loads(
     out = np.empty(len(start), dtype=np.uint64)
     for lo in range(0, cut, BLOCK):
         hi = min(lo + BLOCK, cut)
-        np.take(unaligned, start[lo:hi] + skip, out=out[lo:hi])
+        out[lo:hi] = unaligned[start[lo:hi] + skip]
     if cut < len(start):
         base = int(start[cut])
         padded = np.zeros(len(raw) - base + skip + 16, dtype=np.uint8)
