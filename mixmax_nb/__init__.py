@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
-from .client import AsyncClient, Client, connect
 from .doctor import doctor
 from .errors import (
     ActionFailedError,
@@ -35,6 +34,7 @@ from .errors import (
 
 if _TYPE_CHECKING:
     from . import analytics, charts, widgets
+    from .client import AsyncClient, Client, connect
     from .data import export, warehouse
 
 __version__ = "0.1.0"
@@ -78,10 +78,28 @@ _LAZY = {
 }
 
 
+# name -> the module that defines it. The client (and asyncio under it) load on first
+# use too: the sandbox's `membrane` stand-in imports this package on every call, and
+# paid about 120 ms for a client it never uses.
+_LAZY_NAMES = {
+    "AsyncClient": ".client",
+    "Client": ".client",
+    "connect": ".client",
+}
+
+
 def __getattr__(name: str) -> _Any:
     # These pull in pandas, plotly, ipywidgets and DuckDB: load them only when asked for.
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return importlib.import_module(_LAZY[name], __name__)
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(_LAZY_NAMES[name], __name__), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
     raise AttributeError(f"module 'mixmax_nb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_NAMES})

@@ -11,7 +11,6 @@ import platform
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -43,6 +42,10 @@ class Finding:
 
 
 def installed_versions() -> dict[str, str | None]:
+    # Imported here: importlib.metadata costs about 35 ms, and the package (imported by
+    # the sandbox's `membrane` stand-in on every call) would pay it at import.
+    from importlib import metadata
+
     versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:

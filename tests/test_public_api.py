@@ -37,3 +37,12 @@ def test_import_loads_no_heavy_module() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_sandbox_cli_loads_no_client() -> None:
+    """The sandbox's `membrane` stand-in starts once per call: the package's client
+    (and what it pulls in) stays unloaded until asked for."""
+    code = "import sys, mixmax_nb.sandbox.cli; print('mixmax_nb.client' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert mx.connect is mx.client.connect  # and is there when asked for
