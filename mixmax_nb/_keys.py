@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
+Int32Array = np.ndarray[Any, np.dtype[np.int32]]  # Arrow's offsets, as stored
 
 MAX_WORDS: Final = 8  # values up to 64 bytes take the integer path; longer ones sort
 # Keep the low k bytes of a little-endian word (k = 0..8): bytes past a value's end.
@@ -293,9 +294,6 @@ def _by_bucket(hashes: np.ndarray[Any, Any], shift: Any, buckets: int) -> tuple[
     bucket.sort()
     bucket &= kind((1 << row_bits) - 1)
     return bucket.view(np.int64 if wide else np.int32), np.r_[0, np.cumsum(counts)]
-
-
-Int32Array = np.ndarray[Any, np.dtype[np.int32]]
 
 
 def _offsets(array: Any) -> Int32Array:

@@ -58,7 +58,7 @@ from typing import Any, Final, Literal, TypeAlias
 import numpy as np
 import pandas as pd
 
-from ._keys import Join, first_rows, match, runs
+from ._keys import BLOCK, Join, first_rows, match, runs
 from .data.engagement import EngagementData
 
 __all__ = [
@@ -510,24 +510,21 @@ def _codes_by_row(
     out = np.empty(n, dtype=np.int64)
     slot = np.full(len(dictionary) + 1, -1, dtype=np.int64)  # code + 1 -> new code
     used: list[Any] = []
-    for lo in range(0, n, _BLOCK):
-        r = rows[lo : lo + _BLOCK]
+    for lo in range(0, n, BLOCK):
+        r = rows[lo : lo + BLOCK]
         if len(row_codes):
             block = np.where(r >= 0, row_codes[np.maximum(r, 0)], -1)
         else:
             block = np.full(len(r), -1, dtype=np.int64)
         if otherwise is not None:
-            block = np.where(block >= 0, block, otherwise[lo : lo + _BLOCK])
+            block = np.where(block >= 0, block, otherwise[lo : lo + BLOCK])
         block += 1
         seen = pd.unique(block)  # in order of first appearance within the block
         fresh = seen[(seen > 0) & (slot[seen] < 0)]
         slot[fresh] = np.arange(len(used), len(used) + len(fresh))
         used.extend((fresh - 1).tolist())
-        out[lo : lo + _BLOCK] = slot[block]
+        out[lo : lo + BLOCK] = slot[block]
     return out, dictionary.take(np.asarray(used, dtype=np.int64))
-
-
-_BLOCK: Final = 1 << 20  # rows per block where whole-column temporaries are avoided
 
 
 def _on_last_stage(flagged: BoolArray, recipient_ids: Any, ordinal: IntArray) -> BoolArray:
