@@ -213,6 +213,20 @@ def test_on_progress_counts(client: AsyncClient):
     assert seen[-1]["success"] == 30
 
 
+def test_on_progress_counts_carry_over_a_resume(client: AsyncClient, fake: FakeMixmax):
+    # The running tally starts from the journal's outcomes on a second run, and a
+    # reconciled answer replaces the lost one instead of being counted twice.
+    seen: list[dict[str, int]] = []
+    plan = run(_plan(client, people(30)))
+    fake.faults[2] = ("after", lost_answer())
+    with pytest.raises(ServerError):
+        run(enroll(client, plan, batch_size=10, concurrency=1, progress=False))
+    run(enroll(client, plan, batch_size=10, concurrency=1, progress=False, on_progress=seen.append))
+    assert [s["done"] for s in seen] == [30]
+    assert {k: v for k, v in seen[-1].items() if k not in ("total", "done")} == {"success": 30}
+    everyone_once(fake, people(30))
+
+
 def test_stop_event_leaves_rest_not_sent_then_finishes(client: AsyncClient, fake: FakeMixmax):
     stop = threading.Event()
     plan = run(_plan(client, people(40)))
@@ -282,6 +296,39 @@ def test_journal_is_locked_while_applying(client: AsyncClient, tmp_path: Path):
     path = _journal_path(client, plan)
     with Journal.open(path.parent, path.stem), pytest.raises(JournalBusyError):
         run(enroll(client, plan, progress=False))
+
+
+def test_an_open_journal_reads_on_from_where_it_last_read(tmp_path: Path):
+    # state() folds only what was appended since its last call; it must equal a
+    # replay of the whole file at every step, and a caller changing what it got
+    # must not change the next answer.
+    from mixmax_nb.enrollment.journal import read_lines, replay
+
+    with Journal.open(tmp_path, "plan-x") as journal:
+        steps = [
+            {"t": "plan", "plan": "plan-x"},
+            {"t": "pending", "batch": "b1", "emails": ["a@x.example", "b@x.example"]},
+            {
+                "t": "done",
+                "batch": "b1",
+                "outcomes": [{"email": "a@x.example", "status": "success"}],
+            },
+            {"t": "pending", "batch": "b2", "emails": ["c@x.example"]},
+            {"t": "not_sent", "batch": "b2", "error": "429"},
+            {"t": "reconciled", "present": [{"email": "b@x.example", "status": "success"}]},
+            {"t": "mark", "writes": 3},
+        ]
+        for record in steps:
+            journal.write(record)
+            got = journal.state()
+            assert got == replay(read_lines(journal.path))
+            got.outcomes.clear()
+            got.unknown["zz@x.example"] = "b9"
+        with journal.path.open("a") as fh:
+            fh.write('{"t": "done", "batch": "b2", "outco')  # torn tail: not folded yet
+        assert journal.state() == replay(read_lines(journal.path))
+        assert set(journal.state().outcomes) == {"a@x.example", "b@x.example"}
+        assert journal.state().writes == 3
 
 
 def test_torn_last_line_is_ignored(client: AsyncClient, fake: FakeMixmax):

@@ -18,12 +18,14 @@ from typing import Any
 import pandas as pd
 import pytest
 from enroll_fake import SEQ, FakeMixmax, LoseAnswers, lost_answer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mixmax_nb as mx
 from mixmax_nb.client import AsyncClient
 from mixmax_nb.config import Settings
 from mixmax_nb.enrollment import enroll, plan_enrollment
-from mixmax_nb.enrollment.apply import split_batches
+from mixmax_nb.enrollment.apply import _encoded_size, split_batches
 from mixmax_nb.errors import InputError, ServerError
 from mixmax_nb.sandbox.membrane import Emulator, SandboxTransport
 from mixmax_nb.transport.limits import RetryPolicy
@@ -232,6 +234,23 @@ def test_batches_are_split_by_encoded_bytes_as_well_as_count() -> None:
     ]
     assert max(sizes) <= 131_063 and len(batches) == 6
     assert [len(b) for b in split_batches(items[:10], payload, 4, 10**9)] == [4, 4, 2]
+
+
+_TEXT = st.text(max_size=8) | st.sampled_from(["é", "\u2028", '"', "\\", "\x00", "😀"])
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_VALUES)
+def test_encoded_size_is_the_bytes_json_dumps_gives(value: Any) -> None:
+    # The batch splitter measures recipients without encoding them; it must agree with
+    # what the request will carry, byte for byte (escapes, non-ASCII, nesting).
+    want = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    assert _encoded_size(value) == want
 
 
 def _sandbox_command(tmp_path: Path) -> Path:

@@ -74,21 +74,11 @@ def new_batch_id() -> str:
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return records
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a torn write from a crash: the batch stays pending, i.e. unknown
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+        return []
+    return _parse_lines(text)
 
 
 @dataclass
@@ -104,47 +94,86 @@ class JournalState:
     """The sequence's write count (``locks``) this plan's own last run left."""
 
 
+class _Replay:
+    """The journal's records folded into a :class:`JournalState`, one record at a time,
+    so an open journal can go on from where it last read (see :meth:`Journal.state`)."""
+
+    def __init__(self) -> None:
+        self.state = JournalState()
+        self.members: dict[str, list[str]] = {}
+
+    def feed(self, records: Sequence[Mapping[str, Any]]) -> None:
+        state, members = self.state, self.members
+        for record in records:
+            kind = record.get("t")
+            batch = str(record.get("batch") or "")
+            if kind == "plan" and state.header is None:
+                state.header = dict(record)
+            elif kind == "pending":
+                emails = [str(e) for e in record.get("emails") or ()]
+                members[batch] = emails
+                state.sent_at.setdefault(batch, str(record.get("at") or ""))
+                state.batches += 1
+                for email in emails:
+                    if email not in state.outcomes:
+                        state.unknown[email] = batch
+            elif kind == "done":
+                for item in record.get("outcomes") or ():
+                    email = str(item.get("email"))
+                    state.outcomes[email] = Outcome.from_json({**item, "batch": batch})
+                    state.unknown.pop(email, None)
+            elif kind == "not_sent":
+                for email in members.get(batch, ()):
+                    if state.unknown.get(email) == batch:
+                        del state.unknown[email]
+            elif kind == "mark":
+                state.writes = int(record.get("writes") or 0)
+            elif kind == "reconciled":
+                for item in record.get("present") or ():
+                    mapping = isinstance(item, Mapping)
+                    email = str(item.get("email")) if mapping else str(item)
+                    status = item.get("status", "success") if mapping else "success"
+                    state.outcomes[email] = Outcome(
+                        status=str(status),
+                        detail="confirmed by reading the sequence after a lost answer",
+                        reconciled=True,
+                        batch=state.unknown.get(email),
+                    )
+                    state.unknown.pop(email, None)
+                for email in record.get("absent") or ():
+                    state.unknown.pop(str(email), None)
+
+    def snapshot(self) -> JournalState:
+        """A copy the caller may change without changing what later records fold into."""
+        s = self.state
+        return JournalState(
+            header=None if s.header is None else dict(s.header),
+            outcomes=dict(s.outcomes),
+            unknown=dict(s.unknown),
+            sent_at=dict(s.sent_at),
+            batches=s.batches,
+            writes=s.writes,
+        )
+
+
 def replay(records: Sequence[Mapping[str, Any]]) -> JournalState:
-    state = JournalState()
-    members: dict[str, list[str]] = {}
-    for record in records:
-        kind = record.get("t")
-        batch = str(record.get("batch") or "")
-        if kind == "plan" and state.header is None:
-            state.header = dict(record)
-        elif kind == "pending":
-            emails = [str(e) for e in record.get("emails") or ()]
-            members[batch] = emails
-            state.sent_at.setdefault(batch, str(record.get("at") or ""))
-            state.batches += 1
-            for email in emails:
-                if email not in state.outcomes:
-                    state.unknown[email] = batch
-        elif kind == "done":
-            for item in record.get("outcomes") or ():
-                email = str(item.get("email"))
-                state.outcomes[email] = Outcome.from_json({**item, "batch": batch})
-                state.unknown.pop(email, None)
-        elif kind == "not_sent":
-            for email in members.get(batch, ()):
-                if state.unknown.get(email) == batch:
-                    del state.unknown[email]
-        elif kind == "mark":
-            state.writes = int(record.get("writes") or 0)
-        elif kind == "reconciled":
-            for item in record.get("present") or ():
-                email = str(item.get("email")) if isinstance(item, Mapping) else str(item)
-                status = item.get("status", "success") if isinstance(item, Mapping) else "success"
-                state.outcomes[email] = Outcome(
-                    status=str(status),
-                    detail="confirmed by reading the sequence after a lost answer",
-                    reconciled=True,
-                    batch=state.unknown.get(email),
-                )
-                state.unknown.pop(email, None)
-            for email in record.get("absent") or ():
-                state.unknown.pop(str(email), None)
-    return state
+    folded = _Replay()
+    folded.feed(records)
+    return folded.state
+
+
+def _parse_lines(text: str) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn write from a crash: the batch stays pending, i.e. unknown
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 class Journal:
@@ -153,6 +182,9 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fh: Any = None
+        self._replay = _Replay()
+        self._read_to = 0
+        """Bytes of the file already folded into ``_replay``."""
 
     @classmethod
     def open(cls, directory: Path, plan_id: str) -> Journal:
@@ -193,7 +225,20 @@ class Journal:
         return read_lines(self.path)
 
     def state(self) -> JournalState:
-        return replay(self.read())
+        """The file's records folded, as a fresh copy. While the journal is open we hold
+        its lock and every write appends whole lines, so only what was appended since
+        the last call is read: a resumed 50,000-row job replays its journal once, not
+        at every step of the restart (each replay was ~0.15 s on the event loop)."""
+        if self._fh is None:
+            return replay(self.read())
+        fd = self._fh.fileno()
+        size = os.fstat(fd).st_size
+        if size > self._read_to:
+            chunk = os.pread(fd, size - self._read_to, self._read_to)
+            end = chunk.rfind(b"\n") + 1  # whole lines only; a torn tail waits
+            self._replay.feed(_parse_lines(chunk[:end].decode("utf-8")))
+            self._read_to += end
+        return self._replay.snapshot()
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append one record and make it durable before returning."""

@@ -436,21 +436,25 @@ class EnrollmentPlan:
         """The ``add`` rows as Mixmax recipients, in input order."""
         rows = self.to_add
         out: list[dict[str, Any]] = []
-        for email, variables in zip(rows["email"], rows["variables"], strict=True):
+        emails, values = rows["email"].tolist(), rows["variables"].tolist()
+        for email, variables in zip(emails, values, strict=True):
             item: dict[str, Any] = {"email": str(email)}
             if variables:
                 item["variables"] = dict(variables)
             out.append(item)
         return out
 
-    def fingerprint(self, schedule: Schedule) -> str:
-        """The plan id: the same sequence, ``add`` rows and schedule give the same id."""
+    def fingerprint(
+        self, schedule: Schedule, recipients: list[dict[str, Any]] | None = None
+    ) -> str:
+        """The plan id: the same sequence, ``add`` rows and schedule give the same id.
+        ``recipients``: :meth:`recipients`, when the caller already has them."""
         payload = {
             "v": 1,
             "kind": "enroll",
             "sequence": self.sequence.id,
             "schedule": schedule.token,
-            "recipients": self.recipients(),
+            "recipients": self.recipients() if recipients is None else recipients,
         }
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "enroll-" + hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
