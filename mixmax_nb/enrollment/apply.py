@@ -368,10 +368,11 @@ class _Job:
     """Address -> input row, to name the row an error is about."""
     seen_writes: int | None = None
     """The sequence's write count when the plan read it (None: unknown, read again)."""
-    sizes: dict[str, int] = field(default_factory=dict)
-    """Address -> its item's encoded size: measured once, when the whole job is split up
-    front, not again on every run (a resumed 50,000-row job would spend a second there,
-    on the event loop, between two paced writes)."""
+    sizes: dict[int, int] = field(default_factory=dict)
+    """``id`` of one of ``items`` -> its encoded size: measured once, when the whole job
+    is split up front, not again on every run (a resumed 50,000-row job would spend a
+    second there, on the event loop, between two paced writes). By identity, not by
+    address: the job holds its items, and two items never share a size by mistake."""
 
     def batches(self, items: list[dict[str, Any]], max_bytes: int) -> list[list[dict[str, Any]]]:
         rows = [self.rows.get(str(item["email"])) for item in items]
@@ -379,10 +380,9 @@ class _Job:
         return split_batches(items, self.payload, self.batch_size, max_bytes, rows, sizes)
 
     def _size(self, item: dict[str, Any]) -> int:
-        email = str(item["email"])
-        size = self.sizes.get(email)
+        size = self.sizes.get(id(item))
         if size is None:
-            size = self.sizes[email] = _encoded_size(item)
+            size = self.sizes[id(item)] = _encoded_size(item)
         return size
 
 
