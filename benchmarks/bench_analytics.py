@@ -2,8 +2,9 @@
 
 Data: a synthetic engagement dataset in the documented shapes
 (``mixmax_nb.testing.synthetic_engagement``: recipients' stages with Mixmax's
-counters, their messages, and per-message events that agree with the counters, with
-Mixmax's id shapes: 17-character message ids, 24-hex recipient ids), built with
+counters, the stages not sent yet included, as on a real account; their messages,
+and per-message events that agree with the counters, with Mixmax's id shapes:
+17-character message ids, 24-hex recipient ids), built with
 numpy. The ``large`` sandbox would also do, but pulling it through the emulated API
 takes minutes, which says nothing about analytics.
 
@@ -529,8 +530,9 @@ def one_size(n: int, *, check: bool, repeat: int) -> tuple[float, float]:
     data = synthetic_engagement(n)
     assert data.events is not None
     print(
-        f"-- {len(data.events):,} events, {len(data.stages):,} sent emails, "
-        f"{len(data.recipients):,} recipients (built in {time.perf_counter() - started:.1f} s)"
+        f"-- {len(data.events):,} events, {len(data.messages):,} sent emails "
+        f"({len(data.stages):,} stage rows), {len(data.recipients):,} recipients "
+        f"(built in {time.perf_counter() - started:.1f} s)"
     )
     if check:
         same = check_same(data)

@@ -239,8 +239,9 @@ def main() -> int:
     assert data.events is not None
     grown, changed = with_new_events(data, K_NEW)
     print(
-        f"{len(data.events):,} events, {len(data.stages):,} sent emails, {len(data.messages):,} "
-        f"messages, {len(data.recipients):,} recipients (built in {time.perf_counter() - t0:.1f} s)"
+        f"{len(data.events):,} events, {len(data.messages):,} sent emails "
+        f"({len(data.stages):,} stage rows), {len(data.recipients):,} recipients "
+        f"(built in {time.perf_counter() - t0:.1f} s)"
         f"; cores: {os.cpu_count()}"
     )
     with tempfile.TemporaryDirectory(prefix="bench_warehouse-") as tmp:

@@ -2,14 +2,16 @@
 
 :func:`synthetic_engagement` builds an :class:`~mixmax_nb.data.engagement.EngagementData`
 of any size with numpy, in the documented shapes: recipients' stages with Mixmax's
-counters, the messages they sent, and per-message events that agree with the
-counters (a stage's ``opens`` is the number of its message's ``opened`` events), with
-Mixmax's id shapes (17-character Meteor ids for messages, 24-hex ObjectIds for
-recipients: joins on them cost what they cost on a real account) and about 1.5% of
-recipients unsubscribed. It
-is not a sandbox (no API, no state): it exists so analytics can be timed at 100k, 1M
-and 5M events in seconds of generation. Frames carry ``attrs["source"] = "sandbox"``
-(it is made-up data) and follow :data:`mixmax_nb.frames.SCHEMAS` exactly.
+counters (an active recipient's stages not sent yet included, ``scheduled``, as a
+live pull lists them: analytics must pick the sent emails out), the messages they
+sent, and per-message events that agree with the counters (a stage's ``opens`` is
+the number of its message's ``opened`` events), with Mixmax's id shapes
+(17-character Meteor ids for messages, 24-hex ObjectIds for recipients: joins on
+them cost what they cost on a real account) and about 1.5% of recipients
+unsubscribed. It is not a sandbox (no API, no state): it exists so analytics can be
+timed at 100k, 1M and 5M events in seconds of generation. Frames carry
+``attrs["source"] = "sandbox"`` (it is made-up data) and follow
+:data:`mixmax_nb.frames.SCHEMAS` exactly.
 """
 
 from __future__ import annotations
@@ -42,6 +44,54 @@ def _typed(kind: str, columns: dict[str, Any], n: int) -> pd.DataFrame:
             frame[name] = frame[name].astype(dtype)  # type: ignore[arg-type]
     frame.attrs["source"] = "sandbox"
     return frame
+
+
+def _with_upcoming(
+    sent: dict[str, Any],
+    person: np.ndarray[Any, Any],
+    active: np.ndarray[Any, Any],
+    enrolled: np.ndarray[Any, Any],
+    stages: int,
+    per_person: dict[str, np.ndarray[Any, Any]],
+    seq_of_person: np.ndarray[Any, Any],
+) -> pd.DataFrame:
+    """The stage rows of every recipient: the sent ones, then, for a recipient still
+    active, the stages not sent yet (``scheduled``: a ``scheduledAt``, no ``sentAt``,
+    no ``messageId``, counters at 0, as the sandbox and a real account list them),
+    each recipient's rows together in stage order. Analytics must pick the sent
+    emails out of them, as it does on a live pull; a dataset of sent stages only
+    would time a friendlier account than Mixmax's."""
+    n_people = len(active)
+    sent_count = np.bincount(person, minlength=n_people)
+    n_up = np.where(active, np.maximum(stages - sent_count, 0), 0)
+    who = np.repeat(np.arange(n_people), n_up)
+    within = np.arange(len(who)) - np.repeat(np.cumsum(n_up) - n_up, n_up)
+    ordinal = sent_count[who] + within
+    seq = seq_of_person[who]
+    up: dict[str, Any] = {name: values[who] for name, values in per_person.items()}
+    up.update(
+        {
+            "stage_id": np.char.add("st", (seq * stages + ordinal).astype(str)).astype(object),
+            "ordinal": ordinal,
+            "type": np.full(len(who), "email", dtype=object),
+            "state": np.full(len(who), "scheduled", dtype=object),
+            "scheduled_at": enrolled[who] + ordinal * 3 * _DAY + 9 * _HOUR,
+            "sent_at": np.full(len(who), np.nan),
+            "message_id": np.full(len(who), None, dtype=object),
+            **{name: np.zeros(len(who), dtype=np.int64) for name in _COUNTERS},
+            **{name: np.zeros(len(who), dtype=bool) for name in ("replied", "bounced")},
+        }
+    )
+    # Stable: a recipient's sent rows keep their order, the upcoming ones follow.
+    order = np.argsort(np.r_[person, who], kind="stable")
+    rows = {
+        name: np.concatenate([np.asarray(sent[name]), np.asarray(up[name])])[order] for name in sent
+    }
+    rows["sent_at"] = rows["sent_at"].astype(np.float64)  # NaN: not sent (NaT once typed)
+    return _typed("recipient_stages", rows, len(order))
+
+
+_COUNTERS: Final = ("opens", "clicks", "downloads")
 
 
 _METEOR: Final = np.frombuffer(b"23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz", np.uint8)
@@ -163,8 +213,7 @@ def synthetic_engagement(
     reason = np.full(n_people, None, dtype=object)
     reason[exited_unsub] = "unsubscribed"
     reason[exited_reply] = "replied"
-    stage_rows = _typed(
-        "recipient_stages",
+    stage_rows = _with_upcoming(
         {
             "recipient_id": recipient_ids[person],
             "sequence_id": seq_ids[seq],
@@ -174,8 +223,8 @@ def synthetic_engagement(
             "completed_reason": reason[person],
             "stage_id": stage_ids,
             "ordinal": ordinal,
-            "type": "email",
-            "state": "sent",
+            "type": np.full(n_deliveries, "email", dtype=object),
+            "state": np.full(n_deliveries, "sent", dtype=object),
             "scheduled_at": sent_ms,
             "sent_at": sent_ms,
             "message_id": message_ids,
@@ -185,7 +234,19 @@ def synthetic_engagement(
             "replied": replied,
             "bounced": bounced,
         },
-        n_deliveries,
+        person,
+        state == "active",
+        enrolled,
+        stages,
+        {
+            "recipient_id": recipient_ids,
+            "sequence_id": seq_ids[seq_of_person],
+            "email": emails,
+            "user_id": user_ids[sender_of_seq[seq_of_person]],
+            "recipient_state": state,
+            "completed_reason": reason,
+        },
+        seq_of_person,
     )
     messages = _typed(
         "messages",
