@@ -52,9 +52,26 @@ def runs(array: Any) -> IntArray | None:
     n = len(array)
     if n < 2:
         return None
+    if n > 4 * RUN_SAMPLE and not any(
+        _worth_runs(array.slice(at, RUN_SAMPLE))
+        for at in (0, (n - RUN_SAMPLE) // 2, n - RUN_SAMPLE)
+    ):
+        # Ids unique per row (message ids on stages and messages): a few samples say
+        # so for a fraction of comparing every neighbour (only the speed depends on it:
+        # the codes are the same with or without runs).
+        return None
     same = pc.fill_null(pc.equal(array[1:], array[:-1]), False)
     starts = np.flatnonzero(~np.r_[False, np.asarray(same.to_numpy(zero_copy_only=False))])
     return starts if len(starts) < 0.8 * n else None
+
+
+RUN_SAMPLE: Final = 2048  # rows per sample that decides whether runs may pay
+
+
+def _worth_runs(sample: Any) -> bool:
+    """Whether ``sample`` has runs enough to pay (fewer than 0.9 of its rows start one)."""
+    same = pc.fill_null(pc.equal(sample[1:], sample[:-1]), False)
+    return int(pc.sum(same).as_py() or 0) > 0.1 * len(sample)
 
 
 def match(*arrays: Any) -> tuple[list[IntArray], int]:

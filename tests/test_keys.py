@@ -64,6 +64,38 @@ def test_runs_of_repeated_values_get_one_code_each() -> None:
     assert n == 3
 
 
+@settings(max_examples=200, deadline=None)
+@given(COLUMNS)
+def test_codes_are_the_same_when_samples_skip_the_runs(columns: list[list[str | None]]) -> None:
+    # Samples of 2 rows: most columns here are long enough for the sampled decision.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(K, "RUN_SAMPLE", 2)
+        codes, n = K.match(*(arrow(c) for c in columns))
+        for column in columns:
+            starts = K.runs(arrow(column))
+            if starts is not None:  # when taken, runs are still the runs
+                assert starts.tolist() == [  # a null never continues a run
+                    i
+                    for i, (value, before) in enumerate(zip(column, [None, *column], strict=False))
+                    if i == 0 or value is None or value != before
+                ]
+    same_partition(codes, columns)
+    assert n == len({v for c in columns for v in c if v is not None})
+
+
+def test_runs_are_skipped_only_when_every_sample_is_distinct() -> None:
+    distinct = [f"id{i:05d}" for i in range(5 * K.RUN_SAMPLE)]
+    assert K.runs(arrow(distinct)) is None
+    grouped = [v for v in distinct[: 2 * K.RUN_SAMPLE] for _ in range(3)]  # runs of 3
+    starts = K.runs(arrow(grouped))
+    assert starts is not None and starts.tolist() == list(range(0, len(grouped), 3))
+    # Distinct where sampled (start, middle, end) but grouped in between: still exact.
+    mixed = distinct[:3000] + grouped[3000:9000] + distinct[-3000:]
+    (codes,), n = K.match(arrow(mixed))
+    same_partition([codes], [mixed])
+    assert n == len(set(mixed))
+
+
 def brute_rows(keys: Sequence[str | None], probes: Sequence[str | None]) -> list[int]:
     last = {v: i for i, v in enumerate(keys) if v is not None}
     return [last.get(v, -1) if v is not None else -1 for v in probes]
