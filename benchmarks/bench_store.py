@@ -17,6 +17,9 @@ O(K) plus one append):
   the listing itself (M/200-odd requests): its time may grow with the window, not
   faster (growth at most x1.5 the growth in events);
 * after K = 1,000 new events (one append): only the new part is read, at every size;
+* the refresh whose append passes MAX_PARTS (the small parts are merged): it reads the
+  small parts once, never the largest part, and the store is not read again after the
+  merge; its time, at every size, with its growth (O(K x parts), not O(store));
 * beside the peer, one ``pyarrow.parquet.read_table(...).to_pandas()`` of the same
   events (what a tool without the store's memory would do), as a ratio;
 * first load in a fresh process against the same Parquet read (no goal: both read
@@ -86,6 +89,7 @@ class Reads:
     def __init__(self) -> None:
         self.files = 0
         self.listings = 0
+        self.names: list[str] = []  # the files opened, by name
 
     @contextmanager
     def counting(self) -> Iterator[Reads]:
@@ -95,10 +99,12 @@ class Reads:
 
         def schema(*a: Any, **k: Any) -> Any:
             self.files += 1
+            self.names.append(Path(a[0]).name)
             return originals[0](*a, **k)
 
         def table(*a: Any, **k: Any) -> Any:
             self.files += 1
+            self.names.append(Path(a[0]).name)
             return originals[1](*a, **k)
 
         def scandir(*a: Any, **k: Any) -> Any:
@@ -207,10 +213,33 @@ def one_size(n: int, root: Path) -> dict[str, float]:
         "only the new part",
     )
     versus("bench_store", f"refresh after K={K:,} events", n, k_time, {"parquet read": peer}, 1.5)
+
+    # The next append passes MAX_PARTS: the small parts are merged (once every
+    # MAX_PARTS appends). That refresh reads the small parts once, never the largest
+    # (nor, after the merge, the whole store again): O(K x parts), whatever the size.
+    assert len(store.parts()) == store_mod.MAX_PARTS
+    largest = max(store.parts(), key=lambda path: path.stat().st_size).name
+    new = events(K, 30_000_000, seed=7)
+    listing = frozenset(list(window | frozenset(signatures(new))))
+    reads = Reads()
+    with reads.counting(), no_gc_pause():
+        start = time.perf_counter()
+        store.append(new, signatures(new))
+        held = store.snapshot(listing)[1]
+        merge_time = time.perf_counter() - start
+    assert held is not None and len(held) == total + K
+    small = store_mod.MAX_PARTS - 1
+    which = "the largest among them" if largest in reads.names else "not the largest"
+    verdict(
+        f"bench_store refresh that merges @{size_label(n)}",
+        largest not in reads.names and reads.files <= small and len(store.parts()) == 3,
+        f"{reads.files} files opened ({which}), {merge_time:.3f} s",
+        f"the {small} small parts at most",
+    )
     del held
     store.clear()
     gc.collect()
-    return {"noop": noop, "k": k_time}
+    return {"noop": noop, "k": k_time, "merge": merge_time}
 
 
 def main() -> int:
@@ -219,13 +248,15 @@ def main() -> int:
     args = parser.parse_args()
     noop: dict[int, float] = {}
     k_new: dict[int, float] = {}
+    merges: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             got = one_size(n, Path(tmp))
-            noop[n], k_new[n] = got["noop"], got["k"]
+            noop[n], k_new[n], merges[n] = got["noop"], got["k"], got["merge"]
     if len(noop) > 1:
         growth("bench_store", "no-op refresh", noop)
         growth("bench_store", f"refresh after K={K:,}", k_new)
+        growth("bench_store", "refresh that merges", merges)
         lo, hi = min(noop), max(noop)
         factor = noop[hi] / noop[lo]
         verdict(

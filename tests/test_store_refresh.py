@@ -123,6 +123,35 @@ def test_compaction_keeps_each_messages_newest_events(tmp_path: Path) -> None:
     assert store.coverage().signatures["m0"] == "2"
 
 
+def test_a_refresh_that_merges_reads_only_the_small_parts(
+    tmp_path: Path, opened: list[str]
+) -> None:
+    """The append that passes MAX_PARTS merges the small parts first, then writes: the
+    frame the refresh holds stays valid, and the largest part is never read again (a
+    merge after the write made the next load reread the whole store)."""
+    store = MessageEventStore(tmp_path, "sandbox", "acct")
+    window = {f"m{i}" for i in range(50)}
+    store.append(events(*[(f"big{i}", f"m{i}") for i in range(50)]), dict.fromkeys(window, "1"))
+    largest = store.parts()[0].name
+    for k in range(MAX_PARTS - 1):
+        store.append(events((f"x{k}", f"new{k}")), {f"new{k}": "1"})
+        window.add(f"new{k}")
+        held = store.load(frozenset(window))  # what the notebook holds after a pull
+    assert len(store.parts()) == MAX_PARTS
+    small = {path.name for path in store.parts()[1:]}
+    opened.clear()
+    part = store.append(events(("n0", "m0"), ("last", "newest")), {"m0": "2", "newest": "1"})
+    window.add("newest")
+    got = store.load(frozenset(window))
+    assert part is not None and part.name not in small
+    assert largest not in opened and set(opened) <= small  # the merge read them once
+    assert len(opened) == len(set(opened))
+    assert len(store.parts()) == 3  # the largest, the merged small ones, the new part
+    assert held is not None and len(held) == 50 + MAX_PARTS - 1  # unchanged
+    assert pairs(got) == pairs(fresh(store, frozenset(window)))
+    assert "big0" not in set(got["id"].astype(str)) and "n0" in set(got["id"].astype(str))
+
+
 def test_categoricals_keep_their_dtype_through_parts_and_refreshes(tmp_path: Path) -> None:
     """An all-missing categorical (no open carried a country) comes back categorical,
     and stacking parts whose categories differ keeps every value and the dtype."""

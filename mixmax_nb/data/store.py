@@ -304,11 +304,15 @@ class MessageEventStore:
         """Commit the events of the messages in ``signatures`` (one new part) atomically."""
         if not signatures:
             return None
-        before = _stamps(self.dir)  # one listing: the new part's number, and the count
-        final = self._write_part(events, signatures, capped, before, remember=True)
-        if len(before) + 1 > MAX_PARTS:
+        before: list[Stamp] | None = _stamps(self.dir)  # the new part's number, the count
+        if before is not None and len(before) + 1 > MAX_PARTS:
+            # Merge first, then write: the frame a refresh holds covers every part up
+            # to now, so it stays valid through the merge, and the refresh that follows
+            # reads only the new part (from memory). Merged after the write, the merged
+            # part would hold messages that frame lacks: a reread of the whole store.
             self.compact()
-        return final
+            before = None  # the merge renumbered the parts: list them again
+        return self._write_part(events, signatures, capped, before, remember=True)
 
     def _write_part(
         self,
@@ -331,17 +335,16 @@ class MessageEventStore:
         numbers = (stamp[0][5:-8] for stamp in listed)  # part-000012.parquet -> 000012
         number = max((int(d) for d in numbers if d.isdigit()), default=0) + 1
         final = write_parquet(table, self.dir / f"part-{number:06d}.parquet")
-        if not remember:
-            return final  # a merge: the whole store, not worth a copy in memory
         try:
             st = final.stat()
         except OSError:
             return final  # gone already (another process merged it): nothing to remember
         stamp = (final.name, st.st_ino, st.st_size, st.st_mtime_ns)
         seen = self._seen()
-        seen.footers[stamp] = info
-        # One part held at a time: the one a refresh reads right after its append.
-        seen.written = {stamp: events.reset_index(drop=True).copy()}
+        seen.footers[stamp] = info  # what its footer says: not read back
+        if remember:  # not a merge (the whole store, maybe: not worth a copy in memory)
+            # One part held at a time: the one a refresh reads right after its append.
+            seen.written = {stamp: events.reset_index(drop=True).copy()}
         return final
 
     def compact(self) -> None:
