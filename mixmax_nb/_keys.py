@@ -121,11 +121,19 @@ class _Hashed(NamedTuple):
         return w.words if nul_free else [*w.words, w.lengths.astype(np.uint64)]
 
 
-def _hash_all(arrays: Sequence[Any]) -> tuple[list[_Hashed], bool] | None:
+Masks = Sequence["np.ndarray[Any, np.dtype[np.bool_]] | None"]
+
+
+def _hash_all(
+    arrays: Sequence[Any], masks: Masks | None = None
+) -> tuple[list[_Hashed], bool] | None:
     """Every array's run heads hashed at one common width, and whether no value holds
-    a NUL byte; None when an array is not ``string`` or a value is too long."""
+    a NUL byte; None when an array is not ``string`` or a value is too long. A row a
+    mask leaves out counts as null (its array is then hashed row by row, no runs)."""
     if any(a.type != pa.string() for a in arrays):
         return None
+    if masks is None:
+        masks = [None] * len(arrays)
     offsets = [_offsets(a) for a in arrays]
     longest = max((_longest(o) for o in offsets), default=0)
     width = max(1, -(-longest // 8))
@@ -133,9 +141,11 @@ def _hash_all(arrays: Sequence[Any]) -> tuple[list[_Hashed], bool] | None:
         return None
     out = []
     mult, mult2, shift = _MIX
-    for array, offs in zip(arrays, offsets, strict=True):
-        starts = runs(array)
+    for array, offs, mask in zip(arrays, offsets, masks, strict=True):
+        starts = runs(array) if mask is None else None
         heads = _words(array, offs, width, starts)
+        if mask is not None:
+            heads = heads._replace(valid=heads.valid & mask)
         # In place, in blocks with one small scratch array: every temporary of
         # millions of rows is fresh memory, which costs more than the arithmetic.
         h = heads.lengths.astype(np.uint64)
@@ -190,9 +200,12 @@ class Join:
     :func:`match` instead, which gives the same answer.
     """
 
-    def __init__(self, *arrays: Any) -> None:
+    def __init__(self, *arrays: Any, masks: Masks | None = None) -> None:
+        """``masks``: per array, None or the rows to use (the others count as null):
+        a subset of a column is looked up without copying its text."""
         self._arrays = arrays
-        self._hashed = _hash_all(arrays)
+        self._masks = list(masks) if masks is not None else [None] * len(arrays)
+        self._hashed = _hash_all(arrays, self._masks)
         self._codes: tuple[list[IntArray], int] | None = None
 
     def rows(self, key: int, probe: int) -> IntArray:
@@ -203,7 +216,11 @@ class Join:
             if found is not None:
                 return found
         if self._codes is None:
-            self._codes = match(*self._arrays)
+            codes, n = match(*self._arrays)
+            for column, mask in zip(codes, self._masks, strict=True):
+                if mask is not None:
+                    column[~mask] = -1
+            self._codes = codes, n
         codes, n = self._codes
         holder = np.full(n, -1, dtype=np.int64)
         ok = codes[key] >= 0

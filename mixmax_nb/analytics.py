@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from ._keys import BLOCK, Join, first_rows, match, runs
+from ._memory import keep_freed_memory
 from .data.engagement import EngagementData
 
 __all__ = [
@@ -527,6 +528,27 @@ def _codes_by_row(
     return out, dictionary.take(np.asarray(used, dtype=np.int64))
 
 
+def _stage_email_codes(
+    emails: Any, picked: IntArray, rec_emails: Any | None
+) -> tuple[list[IntArray], int]:
+    """:func:`match` codes of the picked stages' addresses, lowercased (and of the
+    recipients', when given), without copying the text of every picked row.
+
+    Stages come grouped by recipient: only the first row of each run of one address is
+    lowercased and matched; each picked row takes its run's code.
+    """
+    import pyarrow.compute as pc
+
+    starts = runs(emails)
+    others = [rec_emails] if rec_emails is not None else []
+    if starts is None:
+        chosen = emails if len(picked) == len(emails) else emails.take(picked)
+        return match(pc.utf8_lower(chosen), *others)
+    codes, n = match(pc.utf8_lower(emails.take(starts)), *others)
+    run_of_row = np.searchsorted(starts, picked, side="right") - 1
+    return [codes[0][run_of_row], *codes[1:]], n
+
+
 def _on_last_stage(flagged: BoolArray, recipient_ids: Any, ordinal: IntArray) -> BoolArray:
     """``flagged`` only on each recipient's last sent stage: Mixmax exits a recipient
     who unsubscribed, so the unsubscribe counts once, on their last email.
@@ -584,9 +606,13 @@ def prepare(
     Joins run on integers, never Python objects: ids are hashed from their Arrow bytes
     (:mod:`mixmax_nb._keys`), names and subjects are Arrow dictionary codes. A
     million-event dataset prepares in under a second.
+
+    The first call keeps freed memory in the process for the next ones
+    (:mod:`mixmax_nb._memory`; ``MIXMAX_NB_KEEP_MEMORY=0`` leaves the allocator alone).
     """
     import pyarrow.compute as pc
 
+    keep_freed_memory()
     st = data.stages
     n_rows = len(st)
     if n_rows:
@@ -648,18 +674,19 @@ def prepare(
     events = data.events
     messages = data.messages
     has_events = events is not None and len(events) > 0
-    columns_of_ids = [text(st, "message_id", picked)]
+    # The stages' column whole, the unsent rows masked: no copy of its text.
+    columns_of_ids = [_arrow(st["message_id"])]
     if has_events:
         assert events is not None
         columns_of_ids.append(_arrow(events["message_id"]))
     if len(messages):
         columns_of_ids.append(_arrow(messages["id"]))
-    by_message = Join(*columns_of_ids)
+    masks = [None if every else mask] + [None] * (len(columns_of_ids) - 1)
+    by_message = Join(*columns_of_ids, masks=masks)
 
     # People: (sequence, address compared case-insensitively).
-    stage_emails = pc.utf8_lower(text(st, "email", picked))
     rec_emails = pc.utf8_lower(_arrow(data.recipients["email"])) if len(data.recipients) else None
-    email_codes, n_em = match(*[a for a in (stage_emails, rec_emails) if a is not None])
+    email_codes, n_em = _stage_email_codes(_arrow(st["email"]), picked, rec_emails)
     rec_pair = np.where(seq_code >= 0, seq_code, len(seq_index)) * (n_em + 1) + email_codes[0]
     rec_codes, rec_uniques = _factorize_runs(rec_pair)
 
@@ -671,7 +698,9 @@ def prepare(
         ordinal,
     )
 
-    msg_rows = by_message.rows(len(columns_of_ids) - 1, 0) if len(messages) else np.full(nd, -1)
+    msg_rows = (
+        pick(by_message.rows(len(columns_of_ids) - 1, 0)) if len(messages) else np.full(nd, -1)
+    )
 
     # Sender: the message's user, else who added the recipient; subject: the message's.
     # Both on codes: text is encoded once per source column, never copied per delivery.
@@ -720,7 +749,11 @@ def prepare(
     # Events (when pulled): times of first engagement, links, files; never the counts.
     if has_events:
         assert events is not None
-        ev_delivery = by_message.rows(0, 1)
+        ev_delivery = by_message.rows(0, 1)  # a stage row: its delivery, when picked
+        if not every:
+            delivery_of_row = np.full(n_rows + 1, -1, dtype=np.int64)  # slot -1: none
+            delivery_of_row[picked] = np.arange(nd)
+            ev_delivery = delivery_of_row[ev_delivery]
         cat = events["type"].astype("category")
         remap = np.asarray(
             [_TYPE_ORDER.index(c) if c in _TYPE_ORDER else -1 for c in cat.cat.categories]

@@ -114,6 +114,28 @@ def test_join_rows_are_the_last_row_holding_each_value(columns: list[list[str | 
                     assert got == brute_rows(columns[key], columns[probe]), (key, probe)
 
 
+@settings(max_examples=300, deadline=None)
+@given(COLUMNS, st.randoms(use_true_random=False))
+def test_a_masked_join_is_the_join_of_the_rows_kept(
+    columns: list[list[str | None]], rnd: Any
+) -> None:
+    """A mask (a column's rows to use) gives what a copy of those rows would, rows
+    numbered as in the whole column: the unsent stages, left out without a copy."""
+    masks = [np.asarray([rnd.random() < 0.6 for _ in c], dtype=bool) for c in columns]
+    kept = [
+        [v if m else None for v, m in zip(c, mask, strict=True)]
+        for c, mask in zip(columns, masks, strict=True)
+    ]
+    for block in (K.BLOCK, 3):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(K, "BLOCK", block)
+            join = K.Join(*(arrow(c) for c in columns), masks=masks)
+            for key in range(len(columns)):
+                for probe in range(len(columns)):
+                    got = join.rows(key, probe).tolist()
+                    assert got == brute_rows(kept[key], kept[probe]), (key, probe)
+
+
 @pytest.fixture
 def every_hash_collides(monkeypatch: pytest.MonkeyPatch) -> None:
     """A hash that is 0 for every value: only the word-by-word checks keep answers right."""

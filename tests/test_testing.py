@@ -42,6 +42,12 @@ def test_unsent_stages_change_no_metric() -> None:
     data = synthetic_engagement(3_000, seed=5)
     sent_only = pd.DataFrame(data.stages[data.stages["state"] == "sent"]).reset_index(drop=True)
     trimmed = dataclasses.replace(data, stages=sent_only)
-    full, less = A.kpi_table(A.prepare(data)), A.kpi_table(A.prepare(trimmed))
+    whole, sent = A.prepare(data), A.prepare(trimmed)
+    # Every frame the metrics read, row for row: the sent emails picked out of every
+    # stage equal the sent stages alone (events joined to the same deliveries).
+    for name in ("deliveries", "events", "assets", "enrollments"):
+        pd.testing.assert_frame_equal(getattr(whole, name), getattr(sent, name), obj=name)
+    assert int(whole.deliveries["first_open"].ge(0).sum()) > 0  # events did join
+    full, less = A.kpi_table(whole), A.kpi_table(sent)
     pd.testing.assert_frame_equal(full, less)
     assert int(full["sent"].sum()) == len(data.messages)
