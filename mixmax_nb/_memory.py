@@ -8,13 +8,19 @@ gigabytes of fresh pages in again: at 5M events the kernel time was about 10 s o
 bench_analytics.py``). polars (jemalloc) and pyarrow (mimalloc) keep freed memory the
 same way; numpy, which allocates our columns, uses the C library's ``malloc``.
 
-What it changes, once per process, only on glibc: big blocks come from the heap
+What it changes, only on glibc: once per process, big blocks come from the heap
 (``M_MMAP_MAX=0``) and up to 2 GB of freed heap stays mapped (``M_TRIM_THRESHOLD``;
-2 GB is the most ``mallopt`` takes). The process's resident memory therefore stays
-near its peak after a large ``prepare`` (as with polars), rather than falling back.
+2 GB is the most ``mallopt`` takes). And inside :func:`kept` (around ``prepare``),
+pyarrow allocates from the C library too (its system pool) instead of its bundled
+mimalloc, which hands freed pages back to the kernel within milliseconds and so cost
+~1.4 s of kernel time per 5M-event ``prepare`` even with the heap kept (3.3 s of work
+in all, from 15 s with neither). Arrays keep the pool they came from: the swap ends
+with the call. The process's resident memory stays near its peak after a large
+``prepare`` (as with polars), rather than falling back.
 
 Left alone when ``MIXMAX_NB_KEEP_MEMORY=0`` is set, or when the user already tunes
-glibc's allocator (``MALLOC_*_`` or ``GLIBC_TUNABLES`` in the environment).
+glibc's allocator (``MALLOC_*_`` or ``GLIBC_TUNABLES`` in the environment); pyarrow's
+pool is left alone too when ``ARROW_DEFAULT_MEMORY_POOL`` names one.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 # glibc's <malloc.h>
 M_TRIM_THRESHOLD = -1
@@ -48,6 +55,22 @@ def keep_freed_memory() -> bool:
     if "done" not in _state:
         _state["done"] = wanted() and _mallopt()
     return _state["done"]
+
+
+@contextmanager
+def kept() -> Iterator[None]:
+    """Within: freed memory kept for reuse, pyarrow's allocations included."""
+    if not keep_freed_memory() or "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
+        yield
+        return
+    import pyarrow as pa
+
+    before = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(before)
 
 
 def _mallopt() -> bool:

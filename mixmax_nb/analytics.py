@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from ._keys import BLOCK, Join, first_rows, match, runs
-from ._memory import keep_freed_memory
+from ._memory import kept
 from .data.engagement import EngagementData
 
 __all__ = [
@@ -607,12 +607,21 @@ def prepare(
     (:mod:`mixmax_nb._keys`), names and subjects are Arrow dictionary codes. A
     million-event dataset prepares in under a second.
 
-    The first call keeps freed memory in the process for the next ones
-    (:mod:`mixmax_nb._memory`; ``MIXMAX_NB_KEEP_MEMORY=0`` leaves the allocator alone).
+    Freed memory stays in the process for the next call, pyarrow's included
+    (:mod:`mixmax_nb._memory`; ``MIXMAX_NB_KEEP_MEMORY=0`` leaves the allocators alone).
     """
+    with kept():
+        return _prepare(data, user_names, user_teams, account_tz)
+
+
+def _prepare(
+    data: EngagementData,
+    user_names: Mapping[str, str] | pd.DataFrame | None,
+    user_teams: Mapping[str, str] | pd.DataFrame | None,
+    account_tz: str,
+) -> Engagement:
     import pyarrow.compute as pc
 
-    keep_freed_memory()
     st = data.stages
     n_rows = len(st)
     if n_rows:

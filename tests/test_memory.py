@@ -70,3 +70,28 @@ def test_the_allocator_is_left_alone_when_asked_or_already_tuned(
     environ: dict[str, str], expected: bool
 ) -> None:
     assert _memory.wanted(environ) is expected
+
+
+@pytest.mark.skipif(not GLIBC, reason="tunes glibc's allocator only")
+def test_inside_kept_pyarrow_allocates_from_the_c_library_and_its_pool_is_put_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pyarrow as pa
+
+    for name in (_memory.OPT_OUT, "ARROW_DEFAULT_MEMORY_POOL", "GLIBC_TUNABLES"):
+        monkeypatch.delenv(name, raising=False)
+    before = pa.default_memory_pool().backend_name
+    with _memory.kept():
+        assert pa.default_memory_pool().backend_name == "system"
+        inside = pa.array(["an address"] * 1000)
+    assert pa.default_memory_pool().backend_name == before
+    assert inside.to_pylist()[-1] == "an address"  # freed later, through its own pool
+
+
+def test_a_pool_the_user_names_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow as pa
+
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+    before = pa.default_memory_pool().backend_name
+    with _memory.kept():
+        assert pa.default_memory_pool().backend_name == before
