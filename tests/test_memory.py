@@ -80,6 +80,7 @@ def test_inside_kept_pyarrow_allocates_from_the_c_library_and_its_pool_is_put_ba
 
     for name in (_memory.OPT_OUT, "ARROW_DEFAULT_MEMORY_POOL", "GLIBC_TUNABLES"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_memory, "_state", {})  # decided afresh, whatever ran before
     before = pa.default_memory_pool().backend_name
     with _memory.kept():
         assert pa.default_memory_pool().backend_name == "system"
