@@ -28,8 +28,10 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 # glibc's <malloc.h>
 M_TRIM_THRESHOLD = -1
@@ -59,18 +61,32 @@ def keep_freed_memory() -> bool:
 
 @contextmanager
 def kept() -> Iterator[None]:
-    """Within: freed memory kept for reuse, pyarrow's allocations included."""
+    """Within: freed memory kept for reuse, pyarrow's allocations included.
+
+    Calls may overlap (a dashboard's worker thread and a cell): the pool is swapped
+    by the first one in and put back by the last one out, never left swapped.
+    """
     if not keep_freed_memory() or "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
         yield
         return
     import pyarrow as pa
 
-    before = pa.default_memory_pool()
-    pa.set_memory_pool(pa.system_memory_pool())
+    with _swap_lock:
+        if _swap["depth"] == 0:
+            _swap["before"] = pa.default_memory_pool()
+            pa.set_memory_pool(pa.system_memory_pool())
+        _swap["depth"] += 1
     try:
         yield
     finally:
-        pa.set_memory_pool(before)
+        with _swap_lock:
+            _swap["depth"] -= 1
+            if _swap["depth"] == 0:
+                pa.set_memory_pool(_swap.pop("before"))
+
+
+_swap_lock = threading.Lock()
+_swap: dict[str, Any] = {"depth": 0}
 
 
 def _mallopt() -> bool:

@@ -96,3 +96,22 @@ def test_a_pool_the_user_names_is_left_alone(monkeypatch: pytest.MonkeyPatch) ->
     before = pa.default_memory_pool().backend_name
     with _memory.kept():
         assert pa.default_memory_pool().backend_name == before
+
+
+@pytest.mark.skipif(not GLIBC, reason="tunes glibc's allocator only")
+def test_overlapping_calls_put_the_pool_back_once_the_last_one_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pyarrow as pa
+
+    for name in (_memory.OPT_OUT, "ARROW_DEFAULT_MEMORY_POOL", "GLIBC_TUNABLES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_memory, "_state", {})
+    before = pa.default_memory_pool().backend_name
+    outer, inner = _memory.kept(), _memory.kept()
+    outer.__enter__()
+    inner.__enter__()
+    outer.__exit__(None, None, None)  # the first one in ends first
+    assert pa.default_memory_pool().backend_name == "system"  # the other still runs
+    inner.__exit__(None, None, None)
+    assert pa.default_memory_pool().backend_name == before
