@@ -41,6 +41,17 @@ def _probe(**env: str) -> tuple[bool, int]:
     return out[0] == "True", int(out[1])
 
 
+@pytest.fixture
+def untuned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No opt-out and no tuning of the user's in the environment; the decision to tune
+    taken afresh, whatever an earlier test decided."""
+    for name in (_memory.OPT_OUT, "ARROW_DEFAULT_MEMORY_POOL", "GLIBC_TUNABLES"):
+        monkeypatch.delenv(name, raising=False)
+    for name in _memory._USER_TUNING:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_memory, "_state", {})
+
+
 @pytest.mark.skipif(not GLIBC, reason="tunes glibc's allocator only")
 def test_a_freed_large_block_is_reused_without_faulting_pages_in() -> None:
     tuned, faults = _probe()
@@ -74,13 +85,10 @@ def test_the_allocator_is_left_alone_when_asked_or_already_tuned(
 
 @pytest.mark.skipif(not GLIBC, reason="tunes glibc's allocator only")
 def test_inside_kept_pyarrow_allocates_from_the_c_library_and_its_pool_is_put_back(
-    monkeypatch: pytest.MonkeyPatch,
+    untuned: None,
 ) -> None:
     import pyarrow as pa
 
-    for name in (_memory.OPT_OUT, "ARROW_DEFAULT_MEMORY_POOL", "GLIBC_TUNABLES"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(_memory, "_state", {})  # decided afresh, whatever ran before
     before = pa.default_memory_pool().backend_name
     with _memory.kept():
         assert pa.default_memory_pool().backend_name == "system"
@@ -99,14 +107,9 @@ def test_a_pool_the_user_names_is_left_alone(monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.skipif(not GLIBC, reason="tunes glibc's allocator only")
-def test_overlapping_calls_put_the_pool_back_once_the_last_one_ends(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_overlapping_calls_put_the_pool_back_once_the_last_one_ends(untuned: None) -> None:
     import pyarrow as pa
 
-    for name in (_memory.OPT_OUT, "ARROW_DEFAULT_MEMORY_POOL", "GLIBC_TUNABLES"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(_memory, "_state", {})
     before = pa.default_memory_pool().backend_name
     outer, inner = _memory.kept(), _memory.kept()
     outer.__enter__()
