@@ -110,9 +110,18 @@ def test_one_pass_equals_per_field_for_every_kind(data: st.DataObject, kind: str
     pd.testing.assert_frame_equal(frames.shape(kind, records), per_field_shape(kind, records))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records=records_for("events"))
 def test_one_pass_equals_per_field_on_events(records: list[dict[str, Any]]) -> None:
+    pd.testing.assert_frame_equal(
+        frames.shape("events", records), per_field_shape("events", records)
+    )
+
+
+@pytest.mark.slow  # make faults: the same property, eight times the examples
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records=records_for("events"))
+def test_one_pass_equals_per_field_on_events_deep(records: list[dict[str, Any]]) -> None:
     pd.testing.assert_frame_equal(
         frames.shape("events", records), per_field_shape("events", records)
     )
