@@ -280,7 +280,6 @@ def _confirmed(
 
 PARTITION: Final = 1 << 20  # above this many keys, one hash index per partition
 BLOCK: Final = 1 << 20  # rows per block where whole-column temporaries are avoided
-PACKED_BITS: Final = 32  # (bucket, row) pairs that fit pack into 32-bit integers
 
 
 def _index_of(keys: np.ndarray[Any, Any], probes: np.ndarray[Any, Any]) -> IntArray | None:
@@ -311,23 +310,17 @@ def _index_of(keys: np.ndarray[Any, Any], probes: np.ndarray[Any, Any]) -> IntAr
 
 
 def _by_bucket(hashes: np.ndarray[Any, Any], shift: Any, buckets: int) -> tuple[Any, Any]:
-    """Rows in order of their hash's top bits (rows ascending within a bucket, as a
-    stable sort gives), and where each bucket starts and ends in that order.
+    """Rows in order of their hash's top bits (rows ascending within a bucket), and
+    where each bucket starts and ends in that order.
 
-    One in-place SIMD sort of (bucket, row) packed into 32 bits where they fit, not
-    a radix argsort, whose buffers are several times the rows' size in fresh memory.
+    The bucket numbers fit in 8 or 16 bits, where numpy's stable argsort is a radix
+    sort: one counting pass, 2.5-4x faster at 2-5M rows than a comparison sort of
+    (bucket, row) packed into integers (measured: 0.06-0.09 s vs 0.21 s at 5M).
     """
-    n = len(hashes)
-    row_bits = max(1, (n - 1).bit_length())
-    wide = row_bits + (buckets - 1).bit_length() > PACKED_BITS
-    kind = np.uint64 if wide else np.uint32
-    bucket = (hashes >> shift).astype(kind)
-    counts = np.bincount(bucket.view(np.int64) if wide else bucket, minlength=buckets)
-    bucket <<= kind(row_bits)
-    bucket |= np.arange(n, dtype=kind)
-    bucket.sort()
-    bucket &= kind((1 << row_bits) - 1)
-    return bucket.view(np.int64 if wide else np.int32), np.r_[0, np.cumsum(counts)]
+    small = np.uint8 if buckets <= 1 << 8 else np.uint16 if buckets <= 1 << 16 else np.uint32
+    bucket = (hashes >> shift).astype(small)
+    counts = np.bincount(bucket, minlength=buckets)
+    return np.argsort(bucket, kind="stable"), np.r_[0, np.cumsum(counts)]
 
 
 def _offsets(array: Any) -> Int32Array:

@@ -244,18 +244,15 @@ def test_words_read_every_value_without_running_past_the_buffer(
         assert got.valid.tolist() == [values[i] is not None for i in pick]
 
 
-@pytest.mark.parametrize("packed_bits", [K.PACKED_BITS, 8])
-def test_rows_by_bucket_are_a_stable_sort_of_the_top_bits(
-    packed_bits: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """(bucket, row) packed in 32 bits, or in 64 when they don't fit."""
-    monkeypatch.setattr(K, "PACKED_BITS", packed_bits)
+@pytest.mark.parametrize("bits", [5, 9])
+def test_rows_by_bucket_are_a_stable_sort_of_the_top_bits(bits: int) -> None:
+    """Bucket numbers in 8 bits, and in 16 (more than 256 buckets)."""
     hashes = np.random.default_rng(7).integers(0, 2**64, 5_000, dtype=np.uint64)
     hashes[100:110] = hashes[5]  # equal buckets keep their rows' order
-    order, bounds = K._by_bucket(hashes, np.uint64(64 - 5), 32)
-    top = (hashes >> np.uint64(59)).astype(np.int64)
+    order, bounds = K._by_bucket(hashes, np.uint64(64 - bits), 1 << bits)
+    top = (hashes >> np.uint64(64 - bits)).astype(np.int64)
     assert order.tolist() == np.argsort(top, kind="stable").tolist()
-    assert bounds.tolist() == [0, *np.cumsum(np.bincount(top, minlength=32)).tolist()]
+    assert bounds.tolist() == [0, *np.cumsum(np.bincount(top, minlength=1 << bits)).tolist()]
 
 
 @pytest.mark.parametrize(("partition", "block"), [(K.PARTITION, K.BLOCK), (8, 64)])
