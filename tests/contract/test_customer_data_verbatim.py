@@ -64,14 +64,19 @@ def test_credential_looking_text_survives_every_listing(sandbox: Harness) -> Non
 
     feed = run(client.request("/livefeed", query={"limit": 5}))["body"]["results"]
     assert SENT_SUBJECT in {m["subject"] for m in feed}
-    # The engagement of the seeded sends of the last day (the one just sent has none
-    # yet), hostile text and all; the whole account is one request per engaged message
-    # (minutes through the CLI).
-    seeded = messages.loc[messages["id"] != sent["_id"], "sent_at"]
-    recent = seeded.max() - pd.Timedelta(days=1)
-    events = run(client.events(since=recent))
+    # The engagement of the last day's seeded sends of the sequence that sent the last
+    # hostile subject: one sequence, because through the CLI each engaged message is a
+    # request of its own. Every event carries its message's subject, character for
+    # character.
+    hostile = messages["subject"].str.startswith('<b>Bold</b> offer & "quotes" for ')
+    seeded = messages.loc[hostile.fillna(False) & messages["sequence_id"].notna()]
+    latest = seeded.loc[seeded["sent_at"].idxmax()]
+    recent = latest["sent_at"] - pd.Timedelta(days=1)
+    events = run(client.events(since=recent, sequence_id=str(latest["sequence_id"])))
     assert len(events) > 0
     assert events["subject"].str.startswith('<b>Bold</b> offer & "quotes" for ').any()
+    subject_of = messages.set_index("id")["subject"]
+    assert events["subject"].tolist() == events["message_id"].map(subject_of).tolist()
 
     me = h.action("get-current-user")["_id"]
     seqs = run(client.sequences())
