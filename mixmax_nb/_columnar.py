@@ -28,10 +28,12 @@ Pure: no I/O (``parse_json`` takes a buffer; ``frames.shape_json`` maps files).
 
 from __future__ import annotations
 
+import io
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.json as pa_json
 
@@ -259,6 +261,22 @@ def _json_leaf_type(kind: str) -> pa.DataType | None:
     return None
 
 
+def is_utf8(data: Any) -> bool:
+    """Whether a buffer is valid UTF-8, checked in place at SIMD speed (~0.06 s for a
+    million events' 490 MB). Arrow's JSON reader does not check: it would put invalid
+    bytes into string columns that fail later, when the frame is shown."""
+    view = memoryview(data)
+    if not view.nbytes:
+        return True
+    offsets = pa.array([0, view.nbytes], pa.int64()).buffers()[1]
+    text = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(view)])
+    try:
+        text.cast(pa.large_string())  # validates; the bytes are shared, not copied
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
 def _read(data: Any, path: str | None, schema: pa.Schema, block: int) -> pa.Table:
     # A file is streamed block by block; a buffer is read in place. Neither is copied whole.
     # Small inputs stay on the default pool: there its huge pages cost less than the
@@ -303,7 +321,7 @@ def parse_json(
     """
     view = memoryview(data)
     head = bytes(view[:64]).lstrip()
-    if not head.startswith(b"{"):
+    if not head.startswith(b"{") or not is_utf8(view):
         return None
     record = _struct((path, _json_leaf_type(kind)) for path, kind in leaves)
     if record is None or any(name in CONTAINERS for name in record.names):
@@ -337,3 +355,95 @@ def parse_json(
     if records.null_count or not pa.types.is_struct(records.type):
         return None  # a null where a record should be: the per-record path decides
     return records
+
+
+class _Lines(io.RawIOBase):
+    """Byte strings read back to back as one stream, a newline after each: Arrow's
+    reader takes many answers in one pass without a combining copy of them."""
+
+    def __init__(self, parts: Sequence[bytes]) -> None:
+        super().__init__()
+        self._pieces: Iterator[bytes] = (p for part in parts for p in (part, b"\n"))
+        self._left = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        # Fill the whole buffer: Arrow takes each read as a block of its own, and a
+        # block per answer costs ~1 ms each downstream (one chunk per column each).
+        into = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(into):
+            if not self._left:
+                piece = next(self._pieces, None)
+                if piece is None:
+                    break
+                self._left = memoryview(piece)
+            n = min(len(into) - done, len(self._left))
+            into[done : done + n] = self._left[:n]
+            self._left = self._left[n:]
+            done += n
+        return done
+
+
+RUN_CONTAINER: Final = "results"
+"""Where a run's ``output`` holds its records (the list actions' page object)."""
+
+
+def parse_runs(
+    runs: Sequence[bytes], leaves: Sequence[tuple[Path, str]]
+) -> tuple[pa.ChunkedArray, np.ndarray[Any, np.dtype[np.int64]]] | None:
+    """The records of many ``membrane action run`` answers, read in one Arrow pass.
+
+    Each of ``runs`` is one run's stdout as printed, ``{"output": {"results": [...],
+    ...}, "actionRunId": ...}``, on one line or pretty-printed. Returns the records
+    of every run back to back (a chunked struct array, ``leaves`` typed as in
+    :func:`parse_json`) and how many each run gave; None when Arrow would read any
+    of them differently from ``json.loads`` or one is not such an answer (no
+    ``output``, no ``results`` list, a record that is not an object): the caller then
+    reads them one by one and decides, with the errors ``json.loads`` gives.
+    """
+    if not runs or not all(map(is_utf8, runs)):
+        return None
+    record = _struct((path, _json_leaf_type(kind)) for path, kind in leaves)
+    if record is None:
+        return None
+    output = pa.struct([pa.field(RUN_CONTAINER, pa.list_(record))])
+    longest = max(len(r) for r in runs)
+    # A pretty-printed answer spans lines; the reader must then find objects' ends
+    # itself (slower), so that is only asked for when some answer needs it.
+    multiline = any(b"\n" in r.rstrip() for r in runs)
+    try:
+        table = pa_json.read_json(
+            pa.PythonFile(_Lines(runs), mode="r"),
+            read_options=pa_json.ReadOptions(block_size=max(MIN_BLOCK, 2 * longest + 2)),
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=pa.schema([pa.field("output", output)]),
+                unexpected_field_behavior="infer",
+                newlines_in_values=multiline,
+            ),
+        )
+    except _ERRORS:
+        return None
+    if table.num_rows != len(runs):
+        return None
+    answers = table.column("output")
+    if answers.null_count:
+        return None
+    # The table's types: the known leaves as asked, every other field as inferred.
+    page_type = answers.type.field(RUN_CONTAINER).type
+    pages = pa.chunked_array(
+        [chunk.field(RUN_CONTAINER) for chunk in answers.chunks], type=page_type
+    )
+    if pages.null_count or not pa.types.is_list(page_type):
+        return None
+    records = pa.chunked_array(
+        [chunk.flatten() for chunk in pages.chunks], type=page_type.value_type
+    )
+    if records.null_count:
+        return None
+    counts = np.concatenate(
+        [chunk.value_lengths().to_numpy(zero_copy_only=False) for chunk in pages.chunks]
+    ).astype(np.int64)
+    return records, counts

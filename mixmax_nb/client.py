@@ -205,15 +205,7 @@ class AsyncClient:
         only after a 429 (Mixmax refused it before doing anything). ``before_send`` is
         called each time the rate limiter grants the slot, right before the call goes
         out: the enrollment journal marks a write pending there."""
-        self._check_open()
-        if not key or not isinstance(key, str):
-            raise InputError("An action key is required.", field="key")
-        catalog.check_encodable(key, input)
-        schema, _source = await self.input_schema(key)
-        catalog.validate_input(key, input, schema)
-        spec = catalog.BY_KEY.get(key)
-        data = dict(input or {})
-        writes = spec.writes if spec is not None else True  # unknown actions: assume a write
+        data, writes = await self._checked(key, input)
 
         async def attempt() -> ActionRunResult:
             if before_send is not None:
@@ -227,6 +219,36 @@ class AsyncClient:
             is_write=writes,
         )
         return dict(result)
+
+    async def _checked(
+        self, key: str, input: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], bool]:
+        """The input to send once it passed the action's schema, and whether the action
+        writes (an unknown one is assumed to)."""
+        self._check_open()
+        if not key or not isinstance(key, str):
+            raise InputError("An action key is required.", field="key")
+        catalog.check_encodable(key, input)
+        schema, _source = await self.input_schema(key)
+        catalog.validate_input(key, input, schema)
+        spec = catalog.BY_KEY.get(key)
+        return dict(input or {}), spec.writes if spec is not None else True
+
+    async def run_action_json(self, key: str, input: Mapping[str, Any] | None = None) -> bytes:
+        """Run a read action; return its answer as the CLI printed it, ``{"output": ...,
+        "actionRunId": ...}`` JSON (what ``frames.shape_runs`` reads without a Python
+        object per value). Checked, paced and retried as :meth:`run` is; writes are
+        refused here (they go through :meth:`run`, which the journal watches)."""
+        data, writes = await self._checked(key, input)
+        if writes:
+            raise InputError(
+                f"{key} writes to Mixmax; run it with run() or run_action().", field="key"
+            )
+        return await call_with_retry(
+            lambda: self.transport.run_action_json(key, data),
+            limiter=self.limiter,
+            policy=self.retry,
+        )
 
     async def run_action(self, key: str, input: Mapping[str, Any] | None = None) -> Any:
         """Run an action; return its raw ``output``."""
@@ -874,6 +896,13 @@ class Client:
         called each time the rate limiter grants the slot, right before the call goes
         out: the enrollment journal marks a write pending there."""
         return run_sync(self.aio.run(key, input, before_send=before_send))
+
+    def run_action_json(self, key: str, input: Mapping[str, Any] | None = None) -> bytes:
+        """Run a read action; return its answer as the CLI printed it, ``{"output": ...,
+        "actionRunId": ...}`` JSON (what ``frames.shape_runs`` reads without a Python
+        object per value). Checked, paced and retried as :meth:`run` is; writes are
+        refused here (they go through :meth:`run`, which the journal watches)."""
+        return run_sync(self.aio.run_action_json(key, input))
 
     def run_action(self, key: str, input: Mapping[str, Any] | None = None) -> Any:
         """Run an action; return its raw ``output``."""

@@ -886,16 +886,33 @@ def _arrow_extras(records: Any, spec: _Spec) -> list[tuple[tuple[str, ...], Any]
 def _frame_from_json(
     kind: str, raw: Any, spec: _Spec, *, file: str | None = None
 ) -> pd.DataFrame | None:
-    records = _columnar.parse_json(raw, [(c.path, c.kind) for c in spec.columns], path=file)
+    records = _columnar.parse_json(raw, _leaves(spec), path=file)
     if records is None:
         return None
+    return _frame_from_arrow(kind, records, spec)
+
+
+def _leaves(spec: _Spec) -> list[tuple[tuple[str, ...], ColumnKind]]:
+    return [(c.path, c.kind) for c in spec.columns]
+
+
+def _frame_from_arrow(
+    kind: str,
+    records: Any,
+    spec: _Spec,
+    given: Mapping[tuple[str, ...], Any] | None = None,
+) -> pd.DataFrame | None:
+    """The frame of a struct array Arrow's reader gave; None to fall back. ``given``
+    holds arrays that stand in for the records' own leaves at those paths."""
     extras = _arrow_extras(records, spec)
     if extras is None:
         return None
     n = len(records)
     data: dict[str, Any] = {}
     for column in spec.columns:
-        arr = _arrow_child(records, column.path)
+        arr = (given or {}).get(column.path)
+        if arr is None:
+            arr = _arrow_child(records, column.path)
         if arr is None:
             arr = pa.nulls(n)
         wanted = _columnar.leaf_type(column.kind, arr.type)
@@ -918,6 +935,51 @@ _JSON_HINT: Final = (
     'Pass what Membrane printed: one page object ({"results": [...]}), JSON Lines with '
     "one page or one record per line, or a JSON array of records."
 )
+
+
+def shape_runs(
+    kind: str,
+    runs: Sequence[bytes],
+    keep: Callable[[Any], Any] | None = None,
+    given: Callable[[Any], Mapping[str, Any]] | None = None,
+) -> tuple[pd.DataFrame, Any] | None:
+    """The frame of many ``membrane action run`` answers as printed (see
+    :func:`_columnar.parse_runs`), read in one Arrow pass, and which run each row
+    came from (an int64 array of positions in ``runs``); None when Arrow would read
+    them differently from ``json.loads``, and then ``json.loads`` + :func:`shape`
+    decide.
+
+    ``keep(records)`` gives a boolean mask of the records to keep (all by default);
+    ``given(owner)`` gives, for the kept rows' runs, arrays by wire name that replace
+    those fields (a field the answers leave out, such as the message they are about).
+    """
+    spec = _spec_for(kind)
+    if not _is_plain(spec):
+        return None
+    with _gc_paused():
+        parsed = _columnar.parse_runs(runs, _leaves(spec))
+        if parsed is None:
+            return None
+        records, counts = parsed
+        owner = np.repeat(np.arange(len(runs), dtype=np.int64), counts)
+        if keep is not None:
+            mask = pc.fill_null(keep(records), False)
+            dropped = len(records) - pc.sum(mask).as_py() if len(records) else 0
+            records = records.filter(mask)
+            owner = owner[np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)]
+            if dropped and _ambiguous_extras(records, spec):
+                return None
+        fields = given(owner) if given is not None else {}
+        frame = _frame_from_arrow(kind, records, spec, {(k,): v for k, v in fields.items()})
+    return None if frame is None else (frame, owner)
+
+
+def _ambiguous_extras(records: Any, spec: _Spec) -> bool:
+    """True when an unknown field is null in every record left: Arrow cannot say
+    whether a kept record had the key (``shape`` gives a column of None) or only
+    dropped ones did (no column)."""
+    extras = _arrow_extras(records, spec)
+    return extras is None or any(a.null_count == len(a) for _, a in extras)
 
 
 def _json_records(data: bytes | str) -> list[Record]:

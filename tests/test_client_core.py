@@ -4,6 +4,7 @@ connect("membrane") end to end through the fake `membrane` executable."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,11 @@ class ScriptedTransport:
         return self._answer(
             {"output": {"key": key, "input": dict(input or {})}, "actionRunId": "r1"}
         )
+
+    async def run_action_json(self, key: str, input: Mapping[str, Any] | None) -> bytes:
+        self.calls.append(("run-json", key, dict(input or {})))
+        answer = {"output": {"key": key, "input": dict(input or {})}, "actionRunId": "r1"}
+        return json.dumps(self._answer(answer)).encode()
 
     async def request(self, path: str, **kw: Any) -> Any:
         self.calls.append(("request", path, kw))
@@ -193,6 +199,27 @@ def test_reads_are_retried_writes_are_not() -> None:
     c, t = client(ServerError("502"))
     assert c.request("/messages")["status"] == 200
     assert len(t.calls) == 2
+
+
+def test_an_answer_as_printed_is_checked_paced_and_retried_as_a_read() -> None:
+    c, t = client(ServerError("502"))
+    printed = asyncio.run(c.aio.run_action_json("list-livefeed-events", {"messageId": "m1"}))
+    assert json.loads(printed)["output"] == {
+        "key": "list-livefeed-events",
+        "input": {"messageId": "m1"},
+    }
+    assert [call[0] for call in t.calls] == ["run-json", "run-json"]
+
+    c, t = client()
+    with pytest.raises(InputError, match="writes to Mixmax"):  # never unjournaled
+        asyncio.run(
+            c.aio.run_action_json(
+                "cancel-sequence-recipient", {"sequenceId": "s", "emails": ["a@b.co"]}
+            )
+        )
+    with pytest.raises(InputError):  # the schema still decides
+        asyncio.run(c.aio.run_action_json("list-livefeed-events", {"messageId": 7}))
+    assert t.calls == []
 
 
 def test_a_write_is_retried_after_429() -> None:
@@ -370,6 +397,10 @@ def test_events_ask_who_the_user_is_once_per_client(tmp_path: Any) -> None:
         async def run_action(self, key: str, input: Any) -> Any:
             calls.append(key)
             return await inner.run_action(key, input)
+
+        async def run_action_json(self, key: str, input: Any) -> Any:
+            calls.append(key)
+            return await inner.run_action_json(key, input)
 
         async def request(self, path: str, **kw: Any) -> Any:
             return await inner.request(path, **kw)

@@ -344,6 +344,9 @@ def test_shape_json_reads_a_long_single_line_page() -> None:
         (b"[1, 2]", "JSON int where a record should be"),
         (b'"just text"', "JSON str, not an object"),
         (b"\xff\xfe\x00", "Not"),
+        # Arrow's reader would take this one and put the bad byte in the frame, to
+        # fail when the frame is shown: json.loads decides instead.
+        (b'{"results": [{"_id": "a", "type": "opened", "recipientName": "R\xff"}]}', "Not UTF-8"),
     ],
 )
 def test_shape_json_bad_input_says_what_to_pass(raw: bytes, says: str) -> None:

@@ -27,7 +27,7 @@ import hashlib
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import pandas as pd
 
@@ -44,14 +44,16 @@ from .engagement import (
     choose_sequences,
     engaged_messages,
     livefeed_search,
+    shape_event_runs,
     stale_messages,
     stats_frame,
     stats_row,
-    tag_events,
 )
 from .planner import EngagementPlan, engaged_estimate, plan, recipient_requests
 from .store import MessageEventStore
 
+NO_EVENTS: Final = b'{"output": {"results": []}}'
+"""The answer kept for a message Mixmax no longer has (404)."""
 EVENT_BATCH = 100
 """Messages whose events are committed together (a stopped pull keeps each batch)."""
 CONCURRENCY = 4
@@ -72,6 +74,8 @@ class Source(Protocol):
     async def records(self, key: str, input: Mapping[str, Any] | None = None) -> list[Any]: ...
 
     async def run_action(self, key: str, input: Mapping[str, Any] | None = None) -> Any: ...
+
+    async def run_action_json(self, key: str, input: Mapping[str, Any] | None = None) -> bytes: ...
 
     async def request(
         self,
@@ -259,14 +263,17 @@ async def _events_per_message(
     notes: list[str] = []
     gone: list[str] = []
 
-    async def one(message_id: str) -> list[dict[str, Any]]:
+    async def one(message_id: str) -> bytes:
+        # The answer as printed: a batch's answers are shaped in one Arrow pass.
         try:
-            output = await source.run_action("list-livefeed-events", {"messageId": message_id})
+            printed = await source.run_action_json(
+                "list-livefeed-events", {"messageId": message_id}
+            )
         except NotFoundError:
             gone.append(message_id)  # Mixmax: 404 for a vanished message; nothing to keep
-            output = {"results": []}
+            printed = NO_EVENTS
         count.add("events")
-        return tag_events(message_id, output)
+        return printed
 
     for first in range(0, len(todo), EVENT_BATCH):
         if stop is not None and stop.is_set():
@@ -277,8 +284,8 @@ async def _events_per_message(
             break
         batch = todo[first : first + EVENT_BATCH]
         answers = await _bounded([partial(one, m) for m in batch])
-        shaped = frames.shape("events", [e for answer in answers for e in answer])
-        hit_cap = [m for m, answer in zip(batch, answers, strict=True) if capped(len(answer))]
+        shaped, counts = shape_event_runs(batch, answers)
+        hit_cap = [m for m, n in zip(batch, counts, strict=True) if capped(n)]
         store.append(shaped, {m: expected[m] for m in batch}, hit_cap)
     if gone:
         notes.append(f"{len(gone):,} message(s) no longer exist in Mixmax (404): no events.")

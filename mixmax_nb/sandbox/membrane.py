@@ -1022,6 +1022,11 @@ class SandboxTransport:
 
         return await self.actions.run(key, by_id)
 
+    async def run_action_json(self, key: str, input: Mapping[str, Any] | None) -> bytes:
+        """The answer printed as the sandbox's command prints it (``sandbox.cli``)."""
+        result = await self.run_action(key, input)
+        return json.dumps(result, ensure_ascii=False).encode()
+
     async def action_run_log(self, run_id: str, *, details: bool = False) -> dict[str, Any]:
         """`action-run-log get <runId> [--details]`: a run's log record. Membrane's own
         record, not a Mixmax call: no faults, no rate limit."""

@@ -164,6 +164,12 @@ class Transport(Protocol):
         """Run the action ``key`` by the id the connection lists for it."""
         ...
 
+    async def run_action_json(self, key: str, input: Mapping[str, Any] | None) -> bytes:
+        """As :meth:`run_action`, the answer as the CLI prints it: ``{"output": ...,
+        "actionRunId": ...}`` JSON, unparsed (output that is not such JSON is the
+        caller's to refuse)."""
+        ...
+
     async def action_run_log(self, run_id: str, *, details: bool = False) -> dict[str, Any]:
         """`action-run-log get <runId> [--details]`: the log record of one run (the
         ``actionRunId`` of a result or an error); ``details`` adds what Membrane keeps

@@ -18,11 +18,14 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import pandas as pd
 import pytest
 
-from mixmax_nb import catalog
+from mixmax_nb import catalog, frames
 from mixmax_nb.config import Settings
+from mixmax_nb.data import engagement
 from mixmax_nb.errors import ActionFailedError, NotFoundError
 from mixmax_nb.sandbox import cli
 from mixmax_nb.sandbox.membrane import SandboxTransport
@@ -298,6 +301,32 @@ def test_a_forwarded_email_shows_its_newest_200_events_and_counts_all(feed_shape
     assert [e["_id"] for e in events] == [r["_id"] for r in newest]
     # The stage keeps the true count, above what the endpoint shows.
     assert stage["opens"] == true_counts(h, stage["messageId"])["opened"] > 200
+
+
+def test_printed_answers_shape_in_one_arrow_pass_as_the_parsed_ones(feed_shape: Shape) -> None:
+    """What a pull does with a batch: each message's answer as the command printed it,
+    shaped together. Equal to the answers parsed one by one, capped email included,
+    and read by Arrow (no answer parsed in Python)."""
+    h = feed_shape("per-message")
+    capped = capped_stage(h)["messageId"]
+    replied = [m["_id"] for m in feed(h, "sequence:* is:replied", limit=3)["results"]]
+    quiet = h.control.store.one(
+        "SELECT m._id FROM messages m WHERE m.sequence_id IS NOT NULL AND NOT EXISTS "
+        "(SELECT 1 FROM events e WHERE e.message_id = m._id AND e.type != 'sent') LIMIT 1"
+    )
+    assert quiet is not None
+    ids = [capped, *replied, quiet["_id"]]  # the last one: sent, never engaged
+    runs = [
+        h.call(h.transport.run_action_json("list-livefeed-events", {"messageId": m})) for m in ids
+    ]
+    with mock.patch.object(engagement, "_output", wraps=engagement._output) as one_by_one:
+        frame, counts = engagement.shape_event_runs(ids, runs)
+    assert one_by_one.call_count == 0
+    answers = [engagement.tag_events(m, {"results": events_of(h, m)}) for m in ids]
+    pd.testing.assert_frame_equal(frame, frames.shape("events", [e for a in answers for e in a]))
+    assert counts == [len(a) for a in answers] and counts[0] == 200 and counts[-1] == 0
+    with pytest.raises(NotFoundError):  # failures raise as for a parsed answer
+        h.call(h.transport.run_action_json("list-livefeed-events", {"messageId": "0" * 24}))
 
 
 def test_events_need_a_message_the_user_can_see(feed_shape: Shape) -> None:

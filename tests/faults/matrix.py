@@ -199,14 +199,21 @@ class Tap:
     def connection_id(self, value: Any) -> None:
         self.inner.connection_id = value
 
-    async def run_action(self, key: str, input: Mapping[str, Any] | None) -> Any:
+    async def _count(self, key: str) -> None:
         self.calls += 1
         if self.hook is not None:
             self.hook(key, self.calls)
             # The in-process sandbox answers without ever yielding to the loop; an
             # interrupt (a cancel) can only land where the loop runs, so give it a turn.
             await asyncio.sleep(0)
+
+    async def run_action(self, key: str, input: Mapping[str, Any] | None) -> Any:
+        await self._count(key)
         return await self.inner.run_action(key, input)
+
+    async def run_action_json(self, key: str, input: Mapping[str, Any] | None) -> Any:
+        await self._count(key)
+        return await self.inner.run_action_json(key, input)
 
 
 class World:
