@@ -31,6 +31,16 @@ Two measures:
    ``polars.from_dicts`` + unnest. ``pd.json_normalize`` is printed for reference
    (not a peer: it is far behind). Run up to ``--parsed-max`` events (default 1M):
    5,000,000 parsed dicts alone need about 8 GB.
+3. **From printed answers** (what a live pull shapes now): the same events split
+   into per-message ``list-livefeed-events`` answers (1 to 200 events each, no
+   ``messageId``: the endpoint leaves it out), each as ``membrane action run``
+   prints it, ``{"output": {"results": [...]}, "actionRunId": ...}``, shaped in
+   batches of ``pull.EVENT_BATCH`` answers as a pull does (the frame of each batch
+   goes to the store; none are combined). Ours: ``engagement.shape_event_runs``
+   (one Arrow pass per batch). Peers, per batch: ``pyarrow.json.read_json`` and
+   ``polars.read_ndjson`` on the batch's answers joined, then explode, stamp the
+   message id, keep the documented types. ``json.loads`` + ``tag_events`` +
+   ``frames.shape`` (the pull's path before) is printed for reference.
 
 Per contender, best of ``--repeat`` fresh-process runs: wall time of the call alone,
 and peak RSS above the starting RSS (Linux ``VmHWM``; see ``_common.py``). Bytes per
@@ -81,6 +91,40 @@ def page_lines(records: list[dict[str, Any]], first: int = 0) -> bytes:
         page["hasNext"] = more
         pages.append(json.dumps(page))
     return "\n".join(pages).encode()
+
+
+def answer_sizes(n: int) -> list[int]:
+    """Events per message answer: 1 to 200 (Mixmax's cap), deterministic, summing to n."""
+    sizes: list[int] = []
+    left, i = n, 0
+    while left > 0:
+        size = min(left, 1 + (i * 37) % 200)
+        sizes.append(size)
+        left -= size
+        i += 1
+    return sizes
+
+
+def write_answers(path: Path, n: int, seed: int) -> None:
+    """The events as per-message answers, one printed ``action run`` answer per line."""
+    from _common import make_events
+
+    sizes = iter(answer_sizes(n))
+    number = 0
+    with path.open("wb") as fh:
+        for k, start in enumerate(range(0, n, CHUNK)):
+            records = make_events(min(CHUNK, n - start), seed + k)
+            for r in records:
+                del r["messageId"]
+            at = 0
+            while at < len(records):
+                size = next(sizes)
+                answer = {"output": {"results": records[at : at + size]}}
+                answer["actionRunId"] = f"run{number}"
+                fh.write(json.dumps(answer).encode() + b"\n")
+                at += size
+                number += 1
+            del records
 
 
 def write_payload(path: Path, n: int, seed: int) -> None:
@@ -243,6 +287,84 @@ def peer_duckdb_json(path: Path) -> Any:
     return table.set_column(i, "type", table.column("type").combine_chunks().dictionary_encode())
 
 
+def _batches(answers: list[bytes]) -> list[tuple[list[str], list[bytes]]]:
+    from mixmax_nb.data.pull import EVENT_BATCH
+
+    ids = [f"m{i:08d}" for i in range(len(answers))]
+    return [
+        (ids[i : i + EVENT_BATCH], answers[i : i + EVENT_BATCH])
+        for i in range(0, len(answers), EVENT_BATCH)
+    ]
+
+
+def ours_printed(answers: list[bytes]) -> list[Any]:
+    from mixmax_nb.data.engagement import shape_event_runs
+
+    return [shape_event_runs(ids, runs)[0] for ids, runs in _batches(answers)]
+
+
+def parsed_printed(answers: list[bytes]) -> list[Any]:
+    """The pull's path before: each answer parsed, tagged, then the batch shaped."""
+    from mixmax_nb import frames
+    from mixmax_nb.data.engagement import tag_events
+
+    parts = []
+    for ids, runs in _batches(answers):
+        tagged = [tag_events(m, json.loads(r)["output"]) for m, r in zip(ids, runs, strict=True)]
+        parts.append(frames.shape("events", [e for t in tagged for e in t]))
+    return parts
+
+
+def peer_pyarrow_printed(answers: list[bytes]) -> list[Any]:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+
+    from mixmax_nb.catalog import ENGAGEMENT_TYPES
+
+    types = pa.array(ENGAGEMENT_TYPES)
+    parts = []
+    for ids, runs in _batches(answers):
+        table = pj.read_json(io.BytesIO(b"\n".join(runs)))
+        pages = table.column("output").combine_chunks().field("results")
+        records = pa.ListArray.flatten(pages)
+        owner = np.repeat(np.arange(len(runs)), pages.value_lengths().to_numpy())
+        keep = pc.is_in(records.field("type"), value_set=types)
+        records = records.filter(keep)
+        fields = [records.field(i) for i in range(records.type.num_fields)]
+        names = [f.name for f in records.type]
+        stamped = pa.array(ids).take(pa.array(owner).filter(keep))
+        if "messageId" in names:
+            fields[names.index("messageId")] = stamped
+        else:
+            fields.append(stamped)
+            names.append("messageId")
+        parts.append(_pa_finish(pa.StructArray.from_arrays(fields, names=names)))
+    return parts
+
+
+def peer_polars_printed(answers: list[bytes]) -> list[Any]:
+    import polars as pl
+
+    from mixmax_nb.catalog import ENGAGEMENT_TYPES
+
+    parts = []
+    for ids, runs in _batches(answers):
+        pages = pl.read_ndjson(io.BytesIO(b"\n".join(runs)))
+        records = (
+            pages.select(pl.col("output").struct.field("results"))
+            .with_columns(pl.Series("messageId", ids))
+            .explode("results")
+            .drop_nulls("results")
+            .select(pl.col("results").struct.unnest(), pl.col("messageId").alias("_mid"))
+            .filter(pl.col("type").is_in(ENGAGEMENT_TYPES))
+        )
+        records = records.drop("messageId", strict=False).rename({"_mid": "messageId"})
+        parts.append(_pl_finish(records))
+    return parts
+
+
 def _json_normalize(records: list[dict[str, Any]]) -> Any:
     import pandas as pd
 
@@ -258,6 +380,7 @@ def _parse_pages(data: bytes) -> list[dict[str, Any]]:
     return records
 
 
+PRINTED = ("ours-printed", "pyarrow-printed", "polars-printed", "parsed-printed")
 RAW = ("ours-raw", "pyarrow-raw", "polars-raw", "duckdb-raw")
 PARSED = ("ours-parsed", "pyarrow-parsed", "polars-parsed", "json_normalize")
 LABELS = {
@@ -270,6 +393,10 @@ LABELS = {
     "pyarrow-parsed": "pa.Table.from_pylist + flatten",
     "polars-parsed": "polars.from_dicts + unnest",
     "json_normalize": "pd.json_normalize + to_datetime (reference)",
+    "ours-printed": "engagement.shape_event_runs per batch",
+    "pyarrow-printed": "pyarrow.json.read_json per batch + explode",
+    "polars-printed": "polars.read_ndjson per batch + explode",
+    "parsed-printed": "json.loads + tag_events + shape (reference)",
 }
 
 
@@ -323,11 +450,19 @@ def _worker(which: str, payload: Path) -> None:
 
     data = payload.read_bytes() if which not in ("duckdb-raw", "ours-path") else b""
     records: list[dict[str, Any]] = []
+    answers: list[bytes] = []
     if which in PARSED:
         records = _parse_pages(data)
         data = b""
+    if which in PRINTED:
+        answers = data.splitlines()
+        data = b""
     gc.collect()
     fn = {
+        "ours-printed": lambda: ours_printed(answers),
+        "pyarrow-printed": lambda: peer_pyarrow_printed(answers),
+        "polars-printed": lambda: peer_polars_printed(answers),
+        "parsed-printed": lambda: parsed_printed(answers),
         "ours-raw": lambda: frames.shape_json("events", data),
         "ours-path": lambda: frames.shape_json("events", payload),
         "pyarrow-raw": lambda: peer_pyarrow_json(data),
@@ -339,14 +474,16 @@ def _worker(which: str, payload: Path) -> None:
         "json_normalize": lambda: _json_normalize(records),
     }[which]
     out, seconds, peak = measure(fn)
+    parts = out if isinstance(out, list) else [out]  # a pull's batches stay apart
+    sizes = [_frame_bytes(which, part) for part in parts]
     print(
         json.dumps(
             {
                 "seconds": seconds,
                 "peak": peak,
-                "rows": len(out),
-                "cols": out.shape[1],
-                "frame_bytes": _frame_bytes(which, out),
+                "rows": sum(len(part) for part in parts),
+                "cols": parts[0].shape[1],
+                "frame_bytes": {k: sum(b[k] for b in sizes) for k in ("held", "reported")},
             }
         )
     )
@@ -381,6 +518,43 @@ def _to_pandas(which: str, out: Any) -> Any:
     return plain.where(plain.notna(), None)
 
 
+def _answers_of(records: list[dict[str, Any]], path: Path) -> None:
+    """``write_answers`` for given records (copies: the records keep their message ids)."""
+    sizes = iter(answer_sizes(len(records)))
+    with path.open("wb") as fh:
+        at = number = 0
+        while at < len(records):
+            size = next(sizes)
+            page = [
+                {k: v for k, v in r.items() if k != "messageId"} for r in records[at : at + size]
+            ]
+            answer = {"output": {"results": page}, "actionRunId": f"run{number}"}
+            fh.write(json.dumps(answer).encode() + b"\n")
+            at += size
+            number += 1
+
+
+def _same_printed(answers: list[bytes]) -> list[str]:
+    """The printed-answers contenders against the pull's former path, batch by batch."""
+    import pandas as pd
+    import polars as pl
+    import pyarrow as pa
+
+    reference = _to_pandas("ours", pd.concat(parsed_printed(answers), ignore_index=True))
+    outputs = {
+        "ours-printed": pd.concat(ours_printed(answers), ignore_index=True),
+        "pyarrow-printed": pa.concat_tables(peer_pyarrow_printed(answers)),
+        "polars-printed": pl.concat(peer_polars_printed(answers)),
+    }
+    different = []
+    for which, out in outputs.items():
+        got = _to_pandas(which, out)
+        if list(got.columns) != list(reference.columns) or not got.equals(reference):
+            bad = [c for c in reference.columns if c not in got or not got[c].equals(reference[c])]
+            different.append(f"{which} differs in {bad[:4]}")
+    return different
+
+
 def check_same(records: list[dict[str, Any]]) -> str:
     """Every contender on a 20,000-event slice gives the same values as frames.shape."""
     from mixmax_nb import frames
@@ -400,8 +574,11 @@ def check_same(records: list[dict[str, Any]]) -> str:
             "pyarrow-parsed": peer_pyarrow_records(sample),
             "polars-parsed": peer_polars_records(sample),
         }
+        answers_path = Path(tmp) / "answers.jsonl"
+        _answers_of(sample, answers_path)
+        answers = answers_path.read_bytes().splitlines()
+    different = _same_printed(answers)
     reference = _to_pandas("ours", ours)
-    different = []
     for which, out in outputs.items():
         got = _to_pandas(which, out)
         if list(got.columns) != list(reference.columns) or not got.equals(reference):
@@ -443,6 +620,7 @@ def main() -> int:
     verdict("shaping: every contender, same values", same == "equal", same, "20,000 events")
     raw_s: dict[int, float] = {}
     parsed_s: dict[int, float] = {}
+    printed_s: dict[int, float] = {}
     per_event: dict[int, float] = {}
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -456,6 +634,14 @@ def main() -> int:
             if n <= args.parsed_max:
                 names += [p for p in PARSED if p != "json_normalize" or n <= 1_000_000]
             results = {name: _run(name, payload, args.repeat) for name in names}
+            payload.unlink()
+            answers = Path(tmp) / "answers.jsonl"
+            write_answers(answers, n, args.seed)
+            print(
+                f"   then {answers.stat().st_size / 1e6:,.0f} MB of printed answers,"
+                f" {len(answer_sizes(n)):,} messages (1 to 200 events each)"
+            )
+            results |= {name: _run(name, answers, args.repeat) for name in PRINTED}
         for name, r in results.items():
             print(
                 f"   {name:<15} {LABELS[name]:<44} {r['seconds']:7.2f} s"
@@ -486,6 +672,20 @@ def main() -> int:
             if "json_normalize" in results:
                 ratio = results["json_normalize"]["seconds"] / results["ours-parsed"]["seconds"]
                 print(f"   frames.shape vs pd.json_normalize (reference): {ratio:.1f}x")
+        printed_s[n] = results["ours-printed"]["seconds"]
+        versus(
+            "bench_shaping",
+            "printed answers -> typed frame (live pull)",
+            n,
+            printed_s[n],
+            {k.removesuffix("-printed"): results[k]["seconds"] for k in PRINTED[1:3]},
+            SPEED_GOAL,
+        )
+        before = results["parsed-printed"]["seconds"] / printed_s[n]
+        print(
+            "   shape_event_runs vs json.loads + tag_events + shape (the pull before):"
+            f" {before:.2f}x"
+        )
         pl_raw = results["polars-raw"]
         per_event[n] = ours["frame_bytes"]["held"] / ours["rows"]
         print(
@@ -514,6 +714,8 @@ def main() -> int:
         growth("bench_shaping", "raw JSON -> typed frame", raw_s)
     if len(parsed_s) > 1:
         growth("bench_shaping", "parsed records -> typed frame", parsed_s)
+    if len(printed_s) > 1:
+        growth("bench_shaping", "printed answers -> typed frame (live pull)", printed_s)
     print(f"total benchmark time: {time.perf_counter() - started:.0f} s")
     return exit_code()
 

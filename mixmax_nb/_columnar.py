@@ -28,9 +28,8 @@ Pure: no I/O (``parse_json`` takes a buffer; ``frames.shape_json`` maps files).
 
 from __future__ import annotations
 
-import io
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -357,35 +356,9 @@ def parse_json(
     return records
 
 
-class _Lines(io.RawIOBase):
-    """Byte strings read back to back as one stream, a newline after each: Arrow's
-    reader takes many answers in one pass without a combining copy of them."""
-
-    def __init__(self, parts: Sequence[bytes]) -> None:
-        super().__init__()
-        self._pieces: Iterator[bytes] = (p for part in parts for p in (part, b"\n"))
-        self._left = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        # Fill the whole buffer: Arrow takes each read as a block of its own, and a
-        # block per answer costs ~1 ms each downstream (one chunk per column each).
-        into = memoryview(buffer).cast("B")
-        done = 0
-        while done < len(into):
-            if not self._left:
-                piece = next(self._pieces, None)
-                if piece is None:
-                    break
-                self._left = memoryview(piece)
-            n = min(len(into) - done, len(self._left))
-            into[done : done + n] = self._left[:n]
-            self._left = self._left[n:]
-            done += n
-        return done
-
+RUN_BLOCK: Final = 1 << 20
+"""Bytes per block for a batch of answers (a few MB): small enough that both cores
+parse (measured on 30 batches of 100 answers: 1 MB 0.39 s, 4 MB 0.53-0.59 s)."""
 
 RUN_CONTAINER: Final = "results"
 """Where a run's ``output`` holds its records (the list actions' page object)."""
@@ -404,7 +377,13 @@ def parse_runs(
     ``output``, no ``results`` list, a record that is not an object): the caller then
     reads them one by one and decides, with the errors ``json.loads`` gives.
     """
-    if not runs or not all(map(is_utf8, runs)):
+    if not runs:
+        return None
+    # One line per answer, joined: a batch is a few MB, and Arrow copies what a file
+    # object gives it into blocks anyway; from a buffer it reads in place, and on all
+    # cores (a Python file is read under the GIL: twice the time, measured).
+    lines = b"\n".join(runs)
+    if not is_utf8(lines):
         return None
     record = _struct((path, _json_leaf_type(kind)) for path, kind in leaves)
     if record is None:
@@ -413,11 +392,12 @@ def parse_runs(
     longest = max(len(r) for r in runs)
     # A pretty-printed answer spans lines; the reader must then find objects' ends
     # itself (slower), so that is only asked for when some answer needs it.
-    multiline = any(b"\n" in r.rstrip() for r in runs)
+    ends = sum(r.endswith(b"\n") for r in runs)  # the CLI ends what it prints with one
+    multiline = lines.count(b"\n") > len(runs) - 1 + ends
     try:
         table = pa_json.read_json(
-            pa.PythonFile(_Lines(runs), mode="r"),
-            read_options=pa_json.ReadOptions(block_size=max(MIN_BLOCK, 2 * longest + 2)),
+            pa.BufferReader(lines),
+            read_options=pa_json.ReadOptions(block_size=max(RUN_BLOCK, 2 * longest + 2)),
             parse_options=pa_json.ParseOptions(
                 explicit_schema=pa.schema([pa.field("output", output)]),
                 unexpected_field_behavior="infer",
