@@ -214,6 +214,13 @@ class Counting:
         return getattr(self.inner, name)
 
     async def run_action(self, key: str, input: Any) -> Any:
+        return await self._counted(key, self.inner.run_action(key, input))
+
+    async def run_action_json(self, key: str, input: Any) -> Any:
+        # A pull reads events as printed: those requests count alike.
+        return await self._counted(key, self.inner.run_action_json(key, input))
+
+    async def _counted(self, key: str, call: Any) -> Any:
         from mixmax_nb.errors import RateLimitedError
 
         self.calls[key] += 1
@@ -221,7 +228,7 @@ class Counting:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            return await self.inner.run_action(key, input)
+            return await call
         except RateLimitedError:
             self.rate_limited += 1
             raise

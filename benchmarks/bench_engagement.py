@@ -52,6 +52,10 @@ class Counted:
         self.calls[key] += 1
         return await self.inner.run_action(key, input)
 
+    async def run_action_json(self, key: str, input: Any) -> Any:
+        self.calls[key] += 1  # a pull reads events as printed
+        return await self.inner.run_action_json(key, input)
+
     async def request(self, path: str, **kw: Any) -> Any:
         self.calls[f"GET {path}"] += 1
         return await self.inner.request(path, **kw)

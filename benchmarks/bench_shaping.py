@@ -105,11 +105,12 @@ def answer_sizes(n: int) -> list[int]:
     return sizes
 
 
-def write_answers(path: Path, n: int, seed: int) -> None:
-    """The events as per-message answers, one printed ``action run`` answer per line."""
+def write_answers(path: Path, n: int, seed: int) -> int:
+    """The events as per-message answers, one printed ``action run`` answer per line
+    (a million events generated at a time, each million split alike); returns how
+    many answers."""
     from _common import make_events
 
-    sizes = iter(answer_sizes(n))
     number = 0
     with path.open("wb") as fh:
         for k, start in enumerate(range(0, n, CHUNK)):
@@ -117,14 +118,14 @@ def write_answers(path: Path, n: int, seed: int) -> None:
             for r in records:
                 del r["messageId"]
             at = 0
-            while at < len(records):
-                size = next(sizes)
+            for size in answer_sizes(len(records)):
                 answer = {"output": {"results": records[at : at + size]}}
                 answer["actionRunId"] = f"run{number}"
                 fh.write(json.dumps(answer).encode() + b"\n")
                 at += size
                 number += 1
             del records
+    return number
 
 
 def write_payload(path: Path, n: int, seed: int) -> None:
@@ -636,10 +637,10 @@ def main() -> int:
             results = {name: _run(name, payload, args.repeat) for name in names}
             payload.unlink()
             answers = Path(tmp) / "answers.jsonl"
-            write_answers(answers, n, args.seed)
+            messages = write_answers(answers, n, args.seed)
             print(
                 f"   then {answers.stat().st_size / 1e6:,.0f} MB of printed answers,"
-                f" {len(answer_sizes(n)):,} messages (1 to 200 events each)"
+                f" {messages:,} messages (1 to 200 events each)"
             )
             results |= {name: _run(name, answers, args.repeat) for name in PRINTED}
         for name, r in results.items():
