@@ -26,7 +26,8 @@ Two measures:
    Peers: ``pyarrow.json.read_json`` + flatten; ``polars.read_ndjson`` + explode +
    unnest; DuckDB ``read_json`` + ``unnest``.
 2. **From parsed records** (shaping alone, as ``client.frame`` and the account-wide
-   feed do, where the transport parses each page): the payload is ``json.loads``-ed before the clock starts.
+   feed do, where the transport parses each page): the payload is ``json.loads``-ed
+   before the clock starts.
    Ours: ``frames.shape``. Peers: ``pa.Table.from_pylist`` + flatten;
    ``polars.from_dicts`` + unnest. ``pd.json_normalize`` is printed for reference
    (not a peer: it is far behind). Run up to ``--parsed-max`` events (default 1M):
