@@ -115,18 +115,21 @@ def write_answers(path: Path, n: int, seed: int) -> int:
     number = 0
     with path.open("wb") as fh:
         for k, start in enumerate(range(0, n, CHUNK)):
-            records = make_events(min(CHUNK, n - start), seed + k)
-            for r in records:
-                del r["messageId"]
-            at = 0
-            for size in answer_sizes(len(records)):
-                answer = {"output": {"results": records[at : at + size]}}
-                answer["actionRunId"] = f"run{number}"
-                fh.write(json.dumps(answer).encode() + b"\n")
-                at += size
-                number += 1
-            del records
+            number += _print_answers(fh, make_events(min(CHUNK, n - start), seed + k), number)
     return number
+
+
+def _print_answers(fh: Any, records: list[dict[str, Any]], first: int) -> int:
+    """``records`` split as :func:`answer_sizes` says, each answer as ``action run``
+    prints it (without ``messageId``: the endpoint leaves it out); returns how many."""
+    at = 0
+    sizes = answer_sizes(len(records))
+    for number, size in enumerate(sizes, start=first):
+        page = [{k: v for k, v in r.items() if k != "messageId"} for r in records[at : at + size]]
+        answer = {"output": {"results": page}, "actionRunId": f"run{number}"}
+        fh.write(json.dumps(answer).encode() + b"\n")
+        at += size
+    return len(sizes)
 
 
 def write_payload(path: Path, n: int, seed: int) -> None:
@@ -520,22 +523,6 @@ def _to_pandas(which: str, out: Any) -> Any:
     return plain.where(plain.notna(), None)
 
 
-def _answers_of(records: list[dict[str, Any]], path: Path) -> None:
-    """``write_answers`` for given records (copies: the records keep their message ids)."""
-    sizes = iter(answer_sizes(len(records)))
-    with path.open("wb") as fh:
-        at = number = 0
-        while at < len(records):
-            size = next(sizes)
-            page = [
-                {k: v for k, v in r.items() if k != "messageId"} for r in records[at : at + size]
-            ]
-            answer = {"output": {"results": page}, "actionRunId": f"run{number}"}
-            fh.write(json.dumps(answer).encode() + b"\n")
-            at += size
-            number += 1
-
-
 def _same_printed(answers: list[bytes]) -> list[str]:
     """The printed-answers contenders against the pull's former path, batch by batch."""
     import pandas as pd
@@ -576,9 +563,9 @@ def check_same(records: list[dict[str, Any]]) -> str:
             "pyarrow-parsed": peer_pyarrow_records(sample),
             "polars-parsed": peer_polars_records(sample),
         }
-        answers_path = Path(tmp) / "answers.jsonl"
-        _answers_of(sample, answers_path)
-        answers = answers_path.read_bytes().splitlines()
+        printed = io.BytesIO()
+        _print_answers(printed, sample, 0)
+        answers = printed.getvalue().splitlines()
     different = _same_printed(answers)
     reference = _to_pandas("ours", ours)
     for which, out in outputs.items():

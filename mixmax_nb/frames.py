@@ -901,10 +901,13 @@ def _frame_from_arrow(
     records: Any,
     spec: _Spec,
     given: Mapping[tuple[str, ...], Any] | None = None,
+    extras: list[tuple[tuple[str, ...], Any]] | None = None,
 ) -> pd.DataFrame | None:
     """The frame of a struct array Arrow's reader gave; None to fall back. ``given``
-    holds arrays that stand in for the records' own leaves at those paths."""
-    extras = _arrow_extras(records, spec)
+    holds arrays that stand in for the records' own leaves at those paths; ``extras``
+    the records' :func:`_arrow_extras` when the caller has them already."""
+    if extras is None:
+        extras = _arrow_extras(records, spec)
     if extras is None:
         return None
     n = len(records)
@@ -962,24 +965,24 @@ def shape_runs(
             return None
         records, counts = parsed
         owner = np.repeat(np.arange(len(runs), dtype=np.int64), counts)
+        dropped = 0
         if keep is not None:
             mask = pc.fill_null(keep(records), False)
             dropped = len(records) - pc.sum(mask).as_py() if len(records) else 0
             records = records.filter(mask)
             owner = owner[np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)]
-            if dropped and _ambiguous_extras(records, spec):
-                return None
+        extras = _arrow_extras(records, spec)
+        if extras is None:
+            return None
+        if dropped and any(a.null_count == len(a) for _, a in extras):
+            # An unknown field null in every record left: Arrow cannot say whether a
+            # kept record had the key (``shape`` gives a column of None) or only dropped
+            # ones did (no column). The parsed path decides.
+            return None
         fields = given(owner) if given is not None else {}
-        frame = _frame_from_arrow(kind, records, spec, {(k,): v for k, v in fields.items()})
+        given_at: dict[tuple[str, ...], Any] = {(k,): v for k, v in fields.items()}
+        frame = _frame_from_arrow(kind, records, spec, given_at, extras)
     return None if frame is None else (frame, owner)
-
-
-def _ambiguous_extras(records: Any, spec: _Spec) -> bool:
-    """True when an unknown field is null in every record left: Arrow cannot say
-    whether a kept record had the key (``shape`` gives a column of None) or only
-    dropped ones did (no column)."""
-    extras = _arrow_extras(records, spec)
-    return extras is None or any(a.null_count == len(a) for _, a in extras)
 
 
 def _json_records(data: bytes | str) -> list[Record]:
