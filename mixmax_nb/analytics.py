@@ -53,13 +53,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, NamedTuple, TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from ._keys import BLOCK, Join, first_rows, match, runs
 from ._memory import kept
+from ._parallel import beside
 from .data.engagement import EngagementData
 
 __all__ = [
@@ -549,6 +550,30 @@ def _stage_email_codes(
     return [codes[0][run_of_row], *codes[1:]], n
 
 
+class _Names(NamedTuple):
+    """Senders' and subjects' codes per source column, before the message join picks
+    each delivery's (no messages frame: the stages' senders are the deliveries')."""
+
+    msg_user: IntArray | None
+    stage_user: IntArray
+    users: Any  # Arrow dictionary of the user ids
+    msg_subject: IntArray | None
+    subjects: Any  # Arrow dictionary of the subjects
+
+
+class _People(NamedTuple):
+    """What :func:`prepare` keys by sequence, address, sender and subject, per delivery."""
+
+    seq_code: IntArray
+    email_codes: list[IntArray]  # the deliveries', then the recipients' (when any)
+    n_emails: int
+    rec_codes: IntArray
+    rec_uniques: np.ndarray[Any, Any]
+    ordinal: IntArray
+    unsubscribed: BoolArray
+    names: _Names
+
+
 def _on_last_stage(flagged: BoolArray, recipient_ids: Any, ordinal: IntArray) -> BoolArray:
     """``flagged`` only on each recipient's last sent stage: Mixmax exits a recipient
     who unsubscribed, so the unsubscribe counts once, on their last email.
@@ -677,7 +702,38 @@ def _prepare(
                 tid = first.split(",")[0].strip()
                 if tid:
                     seq_team[p] = tid
-    seq_code = pick(_codes(st["sequence_id"], seq_index)) if n_rows else picked
+
+    def people_and_names() -> _People:
+        """Everything keyed by sequence, address, sender and subject: on the second
+        core (:mod:`mixmax_nb._parallel`) while this thread joins the message ids."""
+        seq_code = pick(_codes(st["sequence_id"], seq_index)) if n_rows else picked
+        # People: (sequence, address compared case-insensitively).
+        recipients = data.recipients
+        rec_emails = pc.utf8_lower(_arrow(recipients["email"])) if len(recipients) else None
+        email_codes, n_em = _stage_email_codes(_arrow(st["email"]), picked, rec_emails)
+        rec_pair = np.where(seq_code >= 0, seq_code, len(seq_index)) * (n_em + 1) + email_codes[0]
+        rec_codes, rec_uniques = _factorize_runs(rec_pair)
+        ordinal = pick(st["ordinal"].fillna(-1).to_numpy(dtype=np.int64))
+        unsubscribed = _on_last_stage(
+            pick(_equals(st["completed_reason"], "unsubscribed")),
+            text(st, "recipient_id", picked),
+            ordinal,
+        )
+        # Senders and subjects: text encoded once per source column, never copied per
+        # delivery (each delivery takes its message's code once the join is done).
+        stage_users = text(st, "user_id", picked)
+        if len(data.messages):
+            (msg_user, stage_user), users = _encode(_arrow(data.messages["user_id"]), stage_users)
+            (msg_subject,), subjects = _encode(_arrow(data.messages["subject"]))
+            coded = _Names(msg_user, stage_user, users, msg_subject, subjects)
+        else:
+            (stage_user,), users = _encode(stage_users)
+            coded = _Names(None, stage_user, users, None, stage_users[:0])
+        return _People(
+            seq_code, email_codes, n_em, rec_codes, rec_uniques, ordinal, unsubscribed, coded
+        )
+
+    people_future = beside(n_rows, people_and_names)
 
     # Message ids join stages, events and the messages frame: hashed once.
     events = data.events
@@ -692,69 +748,9 @@ def _prepare(
         columns_of_ids.append(_arrow(messages["id"]))
     masks = [None if every else mask] + [None] * (len(columns_of_ids) - 1)
     by_message = Join(*columns_of_ids, masks=masks)
-
-    # People: (sequence, address compared case-insensitively).
-    rec_emails = pc.utf8_lower(_arrow(data.recipients["email"])) if len(data.recipients) else None
-    email_codes, n_em = _stage_email_codes(_arrow(st["email"]), picked, rec_emails)
-    rec_pair = np.where(seq_code >= 0, seq_code, len(seq_index)) * (n_em + 1) + email_codes[0]
-    rec_codes, rec_uniques = _factorize_runs(rec_pair)
-
-    bounced = flag("bounced")
-    ordinal = pick(st["ordinal"].fillna(-1).to_numpy(dtype=np.int64))
-    unsubscribed = _on_last_stage(
-        pick(_equals(st["completed_reason"], "unsubscribed")),
-        text(st, "recipient_id", picked),
-        ordinal,
-    )
-
     msg_rows = (
         pick(by_message.rows(len(columns_of_ids) - 1, 0)) if len(messages) else np.full(nd, -1)
     )
-
-    # Sender: the message's user, else who added the recipient; subject: the message's.
-    # Both on codes: text is encoded once per source column, never copied per delivery.
-    stage_users = text(st, "user_id", picked)
-    if len(messages):
-        (msg_user, stage_user), users = _encode(_arrow(messages["user_id"]), stage_users)
-        user_code, user_dict = _codes_by_row(msg_rows, msg_user, stage_user, users)
-        (msg_subject,), subjects = _encode(_arrow(messages["subject"]))
-        subj_code, subj_dict = _codes_by_row(msg_rows, msg_subject, None, subjects)
-    else:
-        (user_code,), user_dict = _encode(stage_users)
-        subj_code, subj_dict = np.full(nd, -1, dtype=np.int64), stage_users[:0]
-    user_index = pd.Index(np.asarray(user_dict.to_pylist(), dtype=object))
-    if len(data.recipients):
-        extra_users = np.asarray(_distinct_text(data.recipients["user_id"]), dtype=object)
-        user_index = user_index.append(pd.Index(extra_users).difference(user_index))
-    user_names_arr = np.asarray([names_map.get(str(u), str(u)) for u in user_index], dtype=object)
-
-    team_of_user: np.ndarray[Any, Any] | None = None
-    if team_map:
-        team_of_user = np.asarray([team_map.get(str(u), NO_TEAM) for u in user_index], dtype=object)
-        team_codes, team_uniques = _factorize_via(np.append(team_of_user, NO_TEAM), user_code)
-    else:
-        team_codes, team_uniques = _factorize_via(np.append(seq_team, NO_TEAM), seq_code)
-
-    sent_at = np.asarray(pick(_epoch_ms(st["sent_at"])) if nd else picked, dtype=np.int64)
-    # One dict of arrays, made a frame once without copying (pandas would otherwise
-    # stack same-typed columns into one block: a copy of every row).
-    columns: dict[str, Any] = {
-        "seq": seq_code,
-        "stage": ordinal,
-        "user": np.asarray(user_code, dtype=np.int64),
-        "team": np.asarray(team_codes, dtype=np.int64),
-        "recipient": np.asarray(rec_codes, dtype=np.int64),
-        "subject": np.asarray(subj_code, dtype=np.int64),
-        "sent_at": sent_at,
-        "week": (sent_at - _MONDAY0) // _MS_WEEK,
-        "bounced": bounced,
-        "opened": (num("opens") > 0) & ~bounced,
-        "clicked": (num("clicks") > 0) & ~bounced,
-        "downloaded": (num("downloads") > 0) & ~bounced,
-        "replied": flag("replied") & ~bounced,
-        "unsubscribed": unsubscribed & ~bounced,
-    }
-
     # Events (when pulled): times of first engagement, links, files; never the counts.
     if has_events:
         assert events is not None
@@ -783,6 +779,53 @@ def _prepare(
         kd = kt = kts = np.empty(0, dtype=np.int64)
         is_asset = np.empty(0, dtype=bool)
         assets = pd.DataFrame({c: pd.Series([], dtype="string") for c in _ASSET_COLUMNS})
+
+    people = people_future.result()
+    seq_code, email_codes, n_em = people.seq_code, people.email_codes, people.n_emails
+    rec_codes, rec_uniques, coded = people.rec_codes, people.rec_uniques, people.names
+    # Sender: the message's user, else who added the recipient; subject: the message's.
+    if coded.msg_user is not None and coded.msg_subject is not None:
+        user_code, user_dict = _codes_by_row(
+            msg_rows, coded.msg_user, coded.stage_user, coded.users
+        )
+        subj_code, subj_dict = _codes_by_row(msg_rows, coded.msg_subject, None, coded.subjects)
+    else:
+        user_code, user_dict = coded.stage_user, coded.users
+        subj_code, subj_dict = np.full(nd, -1, dtype=np.int64), coded.subjects
+    user_index = pd.Index(np.asarray(user_dict.to_pylist(), dtype=object))
+    if len(data.recipients):
+        extra_users = np.asarray(_distinct_text(data.recipients["user_id"]), dtype=object)
+        user_index = user_index.append(pd.Index(extra_users).difference(user_index))
+    user_names_arr = np.asarray([names_map.get(str(u), str(u)) for u in user_index], dtype=object)
+
+    team_of_user: np.ndarray[Any, Any] | None = None
+    if team_map:
+        team_of_user = np.asarray([team_map.get(str(u), NO_TEAM) for u in user_index], dtype=object)
+        team_codes, team_uniques = _factorize_via(np.append(team_of_user, NO_TEAM), user_code)
+    else:
+        team_codes, team_uniques = _factorize_via(np.append(seq_team, NO_TEAM), seq_code)
+
+    bounced = flag("bounced")
+    sent_at = np.asarray(pick(_epoch_ms(st["sent_at"])) if nd else picked, dtype=np.int64)
+    # One dict of arrays, made a frame once without copying (pandas would otherwise
+    # stack same-typed columns into one block: a copy of every row).
+    columns: dict[str, Any] = {
+        "seq": seq_code,
+        "stage": people.ordinal,
+        "user": np.asarray(user_code, dtype=np.int64),
+        "team": np.asarray(team_codes, dtype=np.int64),
+        "recipient": np.asarray(rec_codes, dtype=np.int64),
+        "subject": np.asarray(subj_code, dtype=np.int64),
+        "sent_at": sent_at,
+        "week": (sent_at - _MONDAY0) // _MS_WEEK,
+        "bounced": bounced,
+        "opened": (num("opens") > 0) & ~bounced,
+        "clicked": (num("clicks") > 0) & ~bounced,
+        "downloaded": (num("downloads") > 0) & ~bounced,
+        "replied": flag("replied") & ~bounced,
+        "unsubscribed": people.unsubscribed & ~bounced,
+    }
+
     for column, kind in (
         ("first_open", "opened"),
         ("first_click", "clicked"),

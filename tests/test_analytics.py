@@ -356,3 +356,48 @@ def test_people_per_group_counts_each_person_once_per_group(
     for name, mask in masks:
         expected = [len(set(r[mask & (codes == g)])) for g in range(k)]
         assert got[name].tolist() == expected
+
+
+def _same_engagement(a: A.Engagement, b: A.Engagement) -> None:
+    for name in ("deliveries", "events", "assets", "enrollments"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
+    for name in A._Labels.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(a.labels, name), getattr(b.labels, name))
+    assert (a.orphan_events, a.capped, a.has_events) == (b.orphan_events, b.capped, b.has_events)
+
+
+@pytest.mark.parametrize("made", ["synthetic", "hand", "no messages"])
+def test_prepare_on_two_cores_equals_prepare_on_one(
+    monkeypatch: pytest.MonkeyPatch, hand: EngagementData, made: str
+) -> None:
+    """The people and names chain runs on a second core at scale (mixmax_nb._parallel):
+    forced here at any size, it must give exactly the frames of one thread."""
+    from dataclasses import replace
+
+    from mixmax_nb import _parallel
+    from mixmax_nb.testing import synthetic_engagement
+
+    data = synthetic_engagement(20_000, seed=11) if made == "synthetic" else hand
+    if made == "no messages":
+        data = replace(hand, messages=hand.messages.iloc[:0])
+    monkeypatch.setattr(_parallel, "cores", lambda: 1)
+    inline = A.prepare(data)
+    monkeypatch.setattr(_parallel, "cores", lambda: 2)
+    monkeypatch.setattr(_parallel, "WORTH_ROWS", 0)
+    where: list[str] = []
+    real = _parallel.beside
+
+    def spy(rows: int, fn: Any, *args: Any) -> Any:
+        def tagged() -> Any:
+            import threading
+
+            where.append(threading.current_thread().name)
+            return fn(*args)
+
+        return real(rows, tagged)
+
+    monkeypatch.setattr(A, "beside", spy)
+    beside_result = A.prepare(data)
+    assert where and where[0].startswith("mixmax-nb")  # it did run on the worker
+    _same_engagement(inline, beside_result)
+    assert A.kpi_table(inline).equals(A.kpi_table(beside_result))
