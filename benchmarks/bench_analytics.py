@@ -566,6 +566,13 @@ def side_by_side(contenders: dict[str, Contender], task: str, repeat: int) -> di
     for _ in range(repeat):
         for name, contender in contenders.items():
             runs[name].append(contender.run(task))
+    # Every run, in order: a first run that faults its memory in shows as such.
+    print(
+        f"   {task} runs (s):",
+        " | ".join(
+            f"{name} " + " ".join(f"{t:.3f}" for t in times) for name, times in runs.items()
+        ),
+    )
     return {name: statistics.median(times) for name, times in runs.items()}
 
 

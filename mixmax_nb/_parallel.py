@@ -63,3 +63,16 @@ def _worker() -> ThreadPoolExecutor:
         if not _pool:
             _pool.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="mixmax-nb"))
         return _pool[0]
+
+
+def _forget_in_child() -> None:
+    """A forked child has no worker thread, only the parent's executor object, which
+    believes its (idle) thread exists and would queue work that nothing runs: the
+    child starts a worker of its own on first need."""
+    global _pool_lock
+    _pool.clear()
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)

@@ -3,6 +3,8 @@ exactly what an inline call gives (values and exceptions)."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 
 import pytest
@@ -50,3 +52,20 @@ def test_an_exception_comes_back_from_result_either_way(
 
 def test_cores_counts_at_least_one() -> None:
     assert _parallel.cores() >= 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_forked_child_gets_a_worker_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """multiprocessing's fork (or joblib's) after a prepare: the parent's worker thread
+    does not exist in the child; work given there must still run, not hang."""
+    monkeypatch.setattr(_parallel, "cores", lambda: 2)
+    assert _parallel.beside(_parallel.WORTH_ROWS, _where).result().startswith("mixmax-nb")
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        name = pool.apply_async(_child_runs_beside).get(timeout=30)
+    assert name.startswith("mixmax-nb")
+
+
+def _child_runs_beside() -> str:
+    _parallel.cores = lambda: 2  # type: ignore[assignment]  # the child's own module
+    return _parallel.beside(_parallel.WORTH_ROWS, _where).result(timeout=10)
