@@ -233,17 +233,27 @@ class Join:
         keys, probes = parts[key], parts[probe]
         # Every row valid (the usual case): no positions to translate, no copies.
         at = None if keys.heads.valid.all() else np.flatnonzero(keys.heads.valid)
-        found = _index_of(keys.hash if at is None else keys.hash[at], probes.hash)
+        # Only the valid probes are looked up (a masked column's left-out rows, such
+        # as the stages not sent yet, can be a third of it): each lookup is a cache
+        # miss, and gathering the valid ones is one pass in order.
+        looked = None if probes.heads.valid.all() else np.flatnonzero(probes.heads.valid)
+        found = _index_of(
+            keys.hash if at is None else keys.hash[at],
+            probes.hash if looked is None else probes.hash[looked],
+        )
         if found is None:
             return None
-        probe_valid = None if probes.heads.valid.all() else probes.heads.valid
         # A key's last row: the end of its run (its only run: the hashes are distinct).
         ends = None if keys.starts is None else np.r_[keys.starts[1:], keys.rows] - 1
         pairs = list(zip(keys.exact(nul_free), probes.exact(nul_free), strict=True))
         if len(keys.hash) == 0 or (at is not None and len(at) == 0):
             rows = np.full(len(found), -1, dtype=np.int64)  # no key: nothing to find
         else:
-            rows = _confirmed(found, at, ends, pairs, probe_valid)
+            rows = _confirmed(found, at, ends, pairs, looked)
+        if looked is not None:
+            every_probe = np.full(len(probes.hash), -1, dtype=np.int64)
+            every_probe[looked] = rows
+            rows = every_probe
         if probes.starts is None:
             return rows
         return np.repeat(rows, np.diff(np.r_[probes.starts, probes.rows]))
@@ -254,10 +264,11 @@ def _confirmed(
     at: IntArray | None,
     ends: IntArray | None,
     pairs: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]],
-    probe_valid: np.ndarray[Any, np.dtype[np.bool_]] | None,
+    looked: IntArray | None,
 ) -> IntArray:
     """The key row of each probe whose hash was found (``found``: a position among
     the valid key heads ``at``, all heads when None), or -1 where a word differs.
+    ``looked``: the probe rows that ``found`` is for (ascending), every row when None.
 
     In blocks: each temporary stays small enough for the allocator to reuse, where
     whole-column ones would each be fresh memory.
@@ -267,13 +278,12 @@ def _confirmed(
         hi = lo + BLOCK
         f = found[lo:hi]
         ok = f >= 0
-        if probe_valid is not None:
-            ok &= probe_valid[lo:hi]
         head = np.where(ok, f, 0)  # the key's run head (0: a placeholder)
         if at is not None:
             head = at[head]
+        probe_rows = slice(lo, hi) if looked is None else looked[lo:hi]
         for k_col, p_col in pairs:  # confirm every hit word by word
-            ok &= k_col[head] == p_col[lo:hi]
+            ok &= k_col[head] == p_col[probe_rows]
         rows[lo:hi] = np.where(ok, head if ends is None else ends[head], -1)
     return rows
 
