@@ -638,6 +638,8 @@ def prepare(
 
     Freed memory stays in the process for the next call, pyarrow's included
     (:mod:`mixmax_nb._memory`; ``MIXMAX_NB_KEEP_MEMORY=0`` leaves the allocators alone).
+    At scale, the people and names are worked out on a second core while this thread
+    joins the message ids (:mod:`mixmax_nb._parallel`); the result is the same.
     """
     with kept():
         return _prepare(data, user_names, user_teams, account_tz)
